@@ -1,0 +1,52 @@
+using System.CommandLine;
+
+namespace Avg.Cli;
+
+/// <summary>Builds the `avg` command tree and runs it with errors turned into one-line messages.</summary>
+public static class CliApp
+{
+    /// <summary>Exit code for input the user must fix (bad file, bad value).</summary>
+    public const int UserErrorExitCode = 2;
+
+    /// <summary>Exit code for an unexpected internal failure.</summary>
+    public const int InternalErrorExitCode = 70;
+
+    public static RootCommand BuildRoot(CliContext context)
+    {
+        var root = new RootCommand("AVG Cluster: text-to-image retrieval by autoregressive token-to-voken generation.");
+        root.Subcommands.Add(DataCommands.Create(context));
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var context = new CliContext(output, error);
+        var root = BuildRoot(context);
+        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        try
+        {
+            return await root.Parse(args).InvokeAsync(config, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AvgException e)
+        {
+            await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return UserErrorExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            await error.WriteLineAsync("cancelled").ConfigureAwait(false);
+            return 130;
+        }
+#pragma warning disable CA1031 // the host's last line of defence: report, never show a stack trace unless asked
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            var detail = Environment.GetEnvironmentVariable("AVG_DEBUG") == "1" ? e.ToString() : $"{e.GetType().Name}: {e.Message}";
+            await error.WriteLineAsync($"error: unexpected failure ({detail}). Set AVG_DEBUG=1 for details.").ConfigureAwait(false);
+            return InternalErrorExitCode;
+        }
+    }
+}
+
+/// <summary>Where commands write; lets tests run the CLI in-process and read what a user would see.</summary>
+public sealed record CliContext(TextWriter Output, TextWriter Error);

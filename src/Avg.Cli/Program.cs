@@ -1,0 +1,3 @@
+using Avg.Cli;
+
+return await CliApp.RunAsync(args, Console.Out, Console.Error);

@@ -1,0 +1,31 @@
+namespace Avg;
+
+/// <summary>
+/// A failure the user can act on: the message names the file or value, what was expected and what was found.
+/// Hosts print the message alone (no stack trace) and exit non-zero.
+/// </summary>
+public class AvgException : Exception
+{
+    public AvgException(string message) : base(message) { }
+
+    public AvgException(string message, Exception inner) : base(message, inner) { }
+
+    public AvgException() { }
+}
+
+/// <summary>Input data (dataset JSON, features, images) is missing or not in the expected form.</summary>
+public sealed class DataFormatException : AvgException
+{
+    public DataFormatException(string path, string problem) : base($"{path}: {problem}") => Path = path;
+
+    public DataFormatException(string path, string problem, Exception inner) : base($"{path}: {problem}", inner) => Path = path;
+
+    public DataFormatException() { Path = ""; }
+
+    public DataFormatException(string message) : base(message) { Path = ""; }
+
+    public DataFormatException(string message, Exception inner) : base(message, inner) { Path = ""; }
+
+    /// <summary>The file or folder the problem is in.</summary>
+    public string Path { get; }
+}
