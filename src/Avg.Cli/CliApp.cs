@@ -18,6 +18,15 @@ public static class CliApp
         return root;
     }
 
+    /// <summary>The user-facing error inside <paramref name="e"/>, looking through parallel-work wrappers.</summary>
+    private static AvgException? AsUserError(Exception e) => e switch
+    {
+        AvgException avg => avg,
+        AggregateException aggregate => aggregate.Flatten().InnerExceptions.Select(AsUserError).FirstOrDefault(x => x is not null),
+        _ when e.InnerException is AvgException inner => inner,
+        _ => null,
+    };
+
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         var context = new CliContext(output, error);
@@ -27,9 +36,9 @@ public static class CliApp
         {
             return await root.Parse(args).InvokeAsync(config, cancellationToken).ConfigureAwait(false);
         }
-        catch (AvgException e)
+        catch (Exception e) when (AsUserError(e) is { } userError)
         {
-            await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: {userError.Message}").ConfigureAwait(false);
             return UserErrorExitCode;
         }
         catch (OperationCanceledException)
