@@ -1,0 +1,42 @@
+namespace Avg.Models.Generation;
+
+/// <summary>
+/// Shape of the token-to-voken generator (paper §3.2): a small T5-style encoder–decoder sized for CPU training.
+/// </summary>
+public sealed record GeneratorOptions
+{
+    /// <summary>Compact text vocabulary size (ids seen in training + specials).</summary>
+    public int TextVocabulary { get; init; }
+
+    /// <summary>Codebook size N: the output vocabulary.</summary>
+    public int Vokens { get; init; }
+
+    /// <summary>Voken sequence length M.</summary>
+    public int Length { get; init; }
+
+    public int Dim { get; init; } = 256;
+
+    public int Heads { get; init; } = 4;
+
+    public int EncoderLayers { get; init; } = 3;
+
+    public int DecoderLayers { get; init; } = 3;
+
+    public int FeedForward { get; init; } = 768;
+
+    public int MaxTextLength { get; init; } = 32;
+
+    public double Dropout { get; init; } = 0.1;
+
+    /// <summary>Output head shares the voken embedding matrix (T5-style tying), so copied codebook vectors also shape the logits.</summary>
+    public bool TiedHead { get; init; } = true;
+
+    public void Validate()
+    {
+        if (TextVocabulary < 3) throw new ArgumentException($"TextVocabulary must be at least 3, got {TextVocabulary}.");
+        if (Vokens < 2) throw new ArgumentException($"Vokens must be at least 2, got {Vokens}.");
+        if (Length < 1) throw new ArgumentException($"Length must be at least 1, got {Length}.");
+        if (Dim % Heads != 0) throw new ArgumentException($"Dim ({Dim}) must be a multiple of Heads ({Heads}).");
+        if (Dropout is < 0 or >= 1) throw new ArgumentException($"Dropout must be in [0, 1), got {Dropout}.");
+    }
+}

@@ -1,0 +1,136 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Avg.Models.Generation;
+
+/// <summary>
+/// The autoregressive model AM of paper §3.2: text tokens in, a distribution over the next voken out.
+/// T5-style pre-norm encoder–decoder with learned positions; the decoder's vocabulary is the N vokens plus a
+/// start token, and (when tied) the output head is the voken embedding matrix itself.
+/// </summary>
+public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
+{
+    /// <summary>Additive mask value for padding: large but finite, so an all-padding row cannot produce NaN.</summary>
+    private const double MaskedOut = -1e9;
+
+    private readonly Embedding textEmbedding, textPositions, vokenEmbedding, vokenPositions;
+    private readonly ModuleList<EncoderLayer> encoder;
+    private readonly ModuleList<DecoderLayer> decoder;
+    private readonly RmsNorm encoderNorm, decoderNorm;
+    private readonly Linear? head;
+    private readonly Dropout drop;
+
+    public TokenToVokenGenerator(GeneratorOptions options) : base(nameof(TokenToVokenGenerator))
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        textEmbedding = nn.Embedding(options.TextVocabulary, options.Dim);
+        textPositions = nn.Embedding(options.MaxTextLength, options.Dim);
+        vokenEmbedding = nn.Embedding(options.Vokens + 1, options.Dim); // row N is the start token
+        vokenPositions = nn.Embedding(options.Length, options.Dim);
+        encoder = nn.ModuleList(Enumerable.Range(0, options.EncoderLayers).Select(_ => new EncoderLayer(options)).ToArray());
+        decoder = nn.ModuleList(Enumerable.Range(0, options.DecoderLayers).Select(_ => new DecoderLayer(options)).ToArray());
+        encoderNorm = new RmsNorm(options.Dim);
+        decoderNorm = new RmsNorm(options.Dim);
+        head = options.TiedHead ? null : nn.Linear(options.Dim, options.Vokens, hasBias: false);
+        drop = nn.Dropout(options.Dropout);
+        RegisterComponents();
+        using (no_grad())
+        {
+            foreach (var embedding in new[] { textEmbedding, textPositions, vokenEmbedding, vokenPositions })
+                nn.init.normal_(embedding.weight, 0, 0.02);
+        }
+    }
+
+    public GeneratorOptions Options { get; }
+
+    /// <summary>Index of the start token in the decoder's input vocabulary.</summary>
+    public int StartToken => Options.Vokens;
+
+    /// <summary>
+    /// Initialises the voken embeddings from the tokenizer's codebook (paper: "copy the voken's embedding into the
+    /// vocabulary"). Rows are rescaled to the embedding's initial scale; a codebook of another width is first
+    /// projected by a fixed random Gaussian map (Johnson–Lindenstrauss), which keeps the codes' geometry.
+    /// </summary>
+    public void CopyCodebook(float[] codebook, int codebookWidth, long seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(codebook);
+        if (codebook.Length != Options.Vokens * codebookWidth)
+            throw new ArgumentException($"codebook has {codebook.Length} values, expected {Options.Vokens}×{codebookWidth}", nameof(codebook));
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var codes = tensor(codebook).reshape(Options.Vokens, codebookWidth);
+        if (codebookWidth != Options.Dim)
+        {
+            var generator = new Generator((ulong)seed);
+            var projection = randn(codebookWidth, Options.Dim, generator: generator) / Math.Sqrt(Options.Dim);
+            codes = codes.matmul(projection);
+        }
+        // Centre and rescale so the copied codes sit at the embedding's scale (std 0.02), keeping their directions.
+        codes = codes - codes.mean([0L], keepdim: true);
+        codes = codes / (codes.std() + 1e-8) * 0.02;
+        vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).copy_(codes.to(vokenEmbedding.weight.device));
+    }
+
+    /// <summary>Encodes text ids (B × L, 0 = padding) into memory (B × L × D) and its additive padding mask (B × 1 × 1 × L).</summary>
+    public (Tensor Memory, Tensor Mask) Encode(Tensor textIds)
+    {
+        ArgumentNullException.ThrowIfNull(textIds);
+        var length = textIds.shape[1];
+        var positions = arange(length, device: textIds.device);
+        var x = drop.call(textEmbedding.call(textIds) + textPositions.call(positions));
+        var mask = textIds.eq(0).to(float32).mul(MaskedOut).unsqueeze(1).unsqueeze(1);
+        foreach (var layer in encoder) x = layer.call(x, mask);
+        return (encoderNorm.call(x), mask);
+    }
+
+    /// <summary>Per-layer cross-attention keys and values of encoded text: computed once per query (the KV cache).</summary>
+    public CrossAttentionCache PrepareCache(Tensor memory, Tensor mask)
+    {
+        var keys = new Tensor[decoder.Count];
+        var values = new Tensor[decoder.Count];
+        for (var i = 0; i < decoder.Count; i++) (keys[i], values[i]) = decoder[i].CrossKeysValues(memory);
+        return new CrossAttentionCache(keys, values, mask);
+    }
+
+    /// <summary>
+    /// Next-voken logits for every position of <paramref name="prefixes"/> (B × t voken ids, t ≥ 0): returns B × (t+1) × N.
+    /// <paramref name="rows"/> maps each prefix to its query row in <paramref name="cache"/> (beams share their query's cache).
+    /// </summary>
+    public Tensor DecodeLogits(Tensor prefixes, CrossAttentionCache cache, Tensor? rows = null)
+    {
+        ArgumentNullException.ThrowIfNull(prefixes);
+        ArgumentNullException.ThrowIfNull(cache);
+        var batch = prefixes.shape[0];
+        var start = full(batch, 1, StartToken, dtype: int64, device: prefixes.device);
+        var inputs = prefixes.shape[1] == 0 ? start : cat([start, prefixes], 1);
+        var steps = inputs.shape[1];
+        var positions = arange(steps, device: prefixes.device);
+        var x = drop.call(vokenEmbedding.call(inputs) + vokenPositions.call(positions));
+        for (var i = 0; i < decoder.Count; i++)
+        {
+            var (keys, values, mask) = rows is null
+                ? (cache.Keys[i], cache.Values[i], cache.Mask)
+                : (cache.Keys[i].index_select(0, rows), cache.Values[i].index_select(0, rows), cache.Mask.index_select(0, rows));
+            x = decoder[i].Step(x, keys, values, mask);
+        }
+        x = decoderNorm.call(x);
+        return head is null
+            ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()) * Math.Pow(Options.Dim, -0.5)
+            : head.call(x);
+    }
+
+    /// <summary>Teacher-forced logits (B × M × N) for target voken sequences (B × M): the input of L_gen (eq. 7).</summary>
+    public override Tensor forward(Tensor textIds, Tensor targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        var (memory, mask) = Encode(textIds);
+        var cache = PrepareCache(memory, mask);
+        return DecodeLogits(targets.narrow(1, 0, targets.shape[1] - 1), cache);
+    }
+}
+
+/// <summary>Cross-attention keys/values per decoder layer for a batch of encoded queries, plus their padding mask.</summary>
+public sealed record CrossAttentionCache(Tensor[] Keys, Tensor[] Values, Tensor Mask);
