@@ -8,7 +8,7 @@ internal static class DataCommands
     public static Command Create(CliContext context)
     {
         var data = new Command("data", "Make and inspect datasets (Karpathy split format).");
-        _ = context;
+        data.Subcommands.Add(ShapesCommand.Create(context));
         return data;
     }
 }
