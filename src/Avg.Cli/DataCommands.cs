@@ -10,6 +10,7 @@ internal static class DataCommands
     public static Command Create(CliContext context)
     {
         var data = new Command("data", "Make and inspect datasets (Karpathy split format).");
+        data.Subcommands.Add(ShapesCommand.Create(context));
         data.Subcommands.Add(CreateCheck(context));
         return data;
     }
