@@ -362,9 +362,12 @@ public sealed class VokenTrie
     }
 
     /// <summary>Leaf node of a full sequence, or -1 when the sequence is not in the trie.</summary>
-    public int Find(ReadOnlySpan<int> vokens)
+    public int Find(ReadOnlySpan<int> vokens) => vokens.Length == Depth ? FindNode(vokens) : -1;
+
+    /// <summary>Node reached by a prefix of any length up to <see cref="Depth"/> (a partition expanding a prefix), or -1.</summary>
+    public int FindNode(ReadOnlySpan<int> vokens)
     {
-        if (vokens.Length != Depth)
+        if (vokens.Length > Depth)
         {
             return -1;
         }

@@ -226,3 +226,52 @@ public class ConstrainedBeamSearchTests
         }
     }
 }
+
+public class ConstrainedBeamSearchAllocationTests
+{
+    [Fact]
+    public void Steps_allocate_nothing_once_buffers_exist()
+    {
+        // Deep trie, many steps: what a warm search allocates must not grow with depth (only the result lists).
+        var rng = new Random(4);
+        List<(long, int[])> Entries(int depth) =>
+            Enumerable.Range(0, 300).Select(i => ((long)i, Enumerable.Range(0, depth).Select(_ => rng.Next(8)).ToArray())).ToList();
+        var shallow = VokenTrie.Build(Entries(2), 2, 8);
+        var deep = VokenTrie.Build(Entries(12), 12, 8);
+        var scorer = new NoAllocationScorer(8);
+
+        long Allocated(VokenTrie trie)
+        {
+            var search = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = 10, K = 1 });
+            search.Search(scorer, 4);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            search.Search(scorer, 4);
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        var shallowBytes = Allocated(shallow);
+        var deepBytes = Allocated(deep);
+        (deepBytes - shallowBytes).ShouldBeLessThanOrEqualTo(4 * 4 * 10, "only the hits' voken arrays may grow with depth");
+    }
+
+    private sealed class NoAllocationScorer(int vocabularySize) : IVokenStepScorer
+    {
+        public int VocabularySize => vocabularySize;
+
+        public void BeginQueries(int queryCount)
+        {
+        }
+
+        public void Score(ReadOnlySpan<int> queryOfBeam, ReadOnlySpan<int> prefixes, int prefixLength, Span<float> logits)
+        {
+            for (var i = 0; i < logits.Length; i++)
+            {
+                logits[i] = ((i * 7919) + prefixLength) % 13;
+            }
+        }
+
+        public void ReorderBeams(ReadOnlySpan<int> parentBeam)
+        {
+        }
+    }
+}

@@ -24,6 +24,11 @@ public class VokenTrieTests
             var prefix = new int[depth];
             trie.PrefixOf(leaf, prefix);
             prefix.ShouldBe(vokens);
+            for (var length = 0; length <= depth; length++)
+            {
+                var node = trie.FindNode(vokens.AsSpan(0, length));
+                trie.DepthOf(node).ShouldBe(length);
+            }
         }
     }
 
