@@ -1,0 +1,170 @@
+using System.Numerics.Tensors;
+
+namespace Avg.Evaluation;
+
+/// <summary>One image of a ranked list with its similarity score.</summary>
+public readonly record struct ScoredImage(long ImageId, float Score);
+
+/// <summary>
+/// The two-tower baseline (design §4): exact top-k by cosine similarity over all image vectors. Cost grows
+/// linearly with the image set, which is what AVG's generation is compared against.
+/// </summary>
+public sealed class ExactDotProductSearch
+{
+    private readonly float[] _images;
+    private readonly long[] _ids;
+
+    /// <param name="images">count × d image vectors, row-major; copied and L2-normalised (zero rows stay zero).</param>
+    /// <param name="imageIds">Id of each row; row indices when null.</param>
+    public ExactDotProductSearch(ReadOnlySpan<float> images, int dimension, IReadOnlyList<long>? imageIds = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
+        if (images.Length % dimension != 0)
+        {
+            throw new ArgumentException($"{images.Length} floats is not a whole number of {dimension}-dimensional vectors.", nameof(images));
+        }
+
+        Dimension = dimension;
+        Count = images.Length / dimension;
+        _images = images.ToArray();
+        for (var i = 0; i < Count; i++)
+        {
+            Normalize(_images.AsSpan(i * dimension, dimension));
+        }
+
+        if (imageIds is not null && imageIds.Count != Count)
+        {
+            throw new ArgumentException($"{imageIds.Count} image ids for {Count} image vectors.", nameof(imageIds));
+        }
+
+        _ids = new long[Count];
+        for (var i = 0; i < Count; i++)
+        {
+            _ids[i] = imageIds?[i] ?? i;
+        }
+    }
+
+    public int Dimension { get; }
+
+    public int Count { get; }
+
+    /// <summary>Top-k images for one query (normalised here too, so scores are cosines); ties go to the lower row.</summary>
+    public ScoredImage[] Search(ReadOnlySpan<float> query, int k)
+    {
+        if (query.Length != Dimension)
+        {
+            throw new ArgumentException($"Expected a query of dimension {Dimension}, got {query.Length}.", nameof(query));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
+        var q = query.ToArray();
+        Normalize(q);
+        var size = Math.Min(k, Count);
+        var heapScore = new float[size];
+        var heapRow = new int[size];
+        var kept = 0;
+        for (var i = 0; i < Count; i++)
+        {
+            var score = TensorPrimitives.Dot(q, _images.AsSpan(i * Dimension, Dimension));
+            if (kept < size)
+            {
+                SiftUp(heapScore, heapRow, kept++, score, i);
+            }
+            else if (IsBetter(score, i, heapScore[0], heapRow[0]))
+            {
+                SiftDown(heapScore, heapRow, size, score, i);
+            }
+        }
+
+        var result = new ScoredImage[kept];
+        for (var n = kept; n > 0; n--)
+        {
+            result[n - 1] = new ScoredImage(_ids[heapRow[0]], heapScore[0]);
+            if (n > 1)
+            {
+                SiftDown(heapScore, heapRow, n - 1, heapScore[n - 1], heapRow[n - 1]);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Top-k for each of count × d queries (row-major).</summary>
+    public ScoredImage[][] SearchBatch(ReadOnlySpan<float> queries, int k)
+    {
+        if (queries.Length % Dimension != 0)
+        {
+            throw new ArgumentException($"{queries.Length} floats is not a whole number of {Dimension}-dimensional queries.", nameof(queries));
+        }
+
+        var results = new ScoredImage[queries.Length / Dimension][];
+        for (var q = 0; q < results.Length; q++)
+        {
+            results[q] = Search(queries.Slice(q * Dimension, Dimension), k);
+        }
+
+        return results;
+    }
+
+    private static void Normalize(Span<float> v)
+    {
+        var norm = TensorPrimitives.Norm(v);
+        if (norm > 0)
+        {
+            TensorPrimitives.Divide(v, norm, v);
+        }
+    }
+
+    private static bool IsBetter(float score, int row, float otherScore, int otherRow) =>
+        score > otherScore || (score == otherScore && row < otherRow);
+
+    // Min-heap by ranking: the worst kept image on top.
+    private static void SiftUp(float[] scores, int[] rows, int i, float score, int row)
+    {
+        while (i > 0)
+        {
+            var up = (i - 1) / 2;
+            if (!IsBetter(scores[up], rows[up], score, row))
+            {
+                break;
+            }
+
+            scores[i] = scores[up];
+            rows[i] = rows[up];
+            i = up;
+        }
+
+        scores[i] = score;
+        rows[i] = row;
+    }
+
+    private static void SiftDown(float[] scores, int[] rows, int size, float score, int row)
+    {
+        var i = 0;
+        while (true)
+        {
+            var child = (2 * i) + 1;
+            if (child >= size)
+            {
+                break;
+            }
+
+            if (child + 1 < size && IsBetter(scores[child], rows[child], scores[child + 1], rows[child + 1]))
+            {
+                child++;
+            }
+
+            if (!IsBetter(score, row, scores[child], rows[child]))
+            {
+                break;
+            }
+
+            scores[i] = scores[child];
+            rows[i] = rows[child];
+            i = child;
+        }
+
+        scores[i] = score;
+        rows[i] = row;
+    }
+}

@@ -1,0 +1,338 @@
+namespace Avg.Retrieval;
+
+/// <summary>
+/// Constrained beam search over a <see cref="VokenTrie"/> (paper §3.3): generates voken sequences step by step,
+/// only along trie edges, keeps the top-b prefixes per query, then expands the final leaves to their images.
+/// </summary>
+/// <remarks>
+/// A sequence's score is the sum of its step log-probabilities (normalised as <see cref="SearchOptions.Normalization"/>
+/// says). Ties are broken by voken sequence, lexicographically ascending (the trie's node order), so results are
+/// deterministic. Images of one leaf share its score and come in ascending id order. Buffers are reused across
+/// steps and searches, so an instance is not thread-safe: use one per thread (it is cheap next to the model).
+/// </remarks>
+public sealed class ConstrainedBeamSearch
+{
+    private readonly VokenTrie _trie;
+    private readonly SearchOptions _options;
+
+    private int _capacityQueries;
+    private int[] _beamQuery = [];
+    private int[] _beamNode = [];
+    private float[] _beamScore = [];
+    private int[] _prefix = [];
+    private int[] _nextQuery = [];
+    private int[] _nextNode = [];
+    private float[] _nextScore = [];
+    private int[] _nextPrefix = [];
+    private int[] _parentBeam = [];
+    private float[] _logits = [];
+
+    // Per-query top-b heap of candidates, worst at the top.
+    private readonly float[] _heapScore;
+    private readonly int[] _heapNode;
+    private readonly int[] _heapParent;
+
+    public ConstrainedBeamSearch(VokenTrie trie, SearchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(trie);
+        ArgumentNullException.ThrowIfNull(options);
+        _trie = trie;
+        _options = options.Validate();
+        _heapScore = new float[options.Beam];
+        _heapNode = new int[options.Beam];
+        _heapParent = new int[options.Beam];
+    }
+
+    public VokenTrie Trie => _trie;
+
+    public SearchOptions Options => _options;
+
+    /// <summary>Runs the search for queries 0 .. <paramref name="queryCount"/>−1 of the scorer's batch; one ranked list per query.</summary>
+    public IReadOnlyList<SearchHit>[] Search(IVokenStepScorer scorer, int queryCount)
+    {
+        ArgumentNullException.ThrowIfNull(scorer);
+        ArgumentOutOfRangeException.ThrowIfNegative(queryCount);
+        if (scorer.VocabularySize != _trie.VocabularySize)
+        {
+            throw new AvgException(
+                $"The scorer gives logits for {scorer.VocabularySize} vokens but the trie's codebook has {_trie.VocabularySize}: the index was built with another model bundle.");
+        }
+
+        EnsureCapacity(queryCount);
+        var n = _trie.VocabularySize;
+        var depth = _trie.Depth;
+        scorer.BeginQueries(queryCount);
+
+        var beams = 0;
+        if (_trie.SequenceCount > 0)
+        {
+            for (var q = 0; q < queryCount; q++)
+            {
+                _beamQuery[q] = q;
+                _beamNode[q] = VokenTrie.Root;
+                _beamScore[q] = 0f;
+            }
+
+            beams = queryCount;
+        }
+
+        for (var t = 0; t < depth && beams > 0; t++)
+        {
+            var logits = _logits.AsSpan(0, beams * n);
+            scorer.Score(_beamQuery.AsSpan(0, beams), _prefix.AsSpan(0, beams * t), t, logits);
+            var next = 0;
+            var b = 0;
+            while (b < beams)
+            {
+                // Beams of one query are contiguous: [b, end).
+                var query = _beamQuery[b];
+                var end = b;
+                while (end < beams && _beamQuery[end] == query)
+                {
+                    end++;
+                }
+
+                next = SelectTopBeams(b, end, t, query, next, logits);
+                b = end;
+            }
+
+            if (t + 1 < depth)
+            {
+                scorer.ReorderBeams(_parentBeam.AsSpan(0, next));
+            }
+
+            Swap(ref _beamQuery, ref _nextQuery);
+            Swap(ref _beamNode, ref _nextNode);
+            Swap(ref _beamScore, ref _nextScore);
+            Swap(ref _prefix, ref _nextPrefix);
+            beams = next;
+        }
+
+        return ExpandLeaves(queryCount, beams, depth);
+    }
+
+    /// <summary>Scores every allowed child of beams [from, to) of one query; appends the top-b to the next step's beams.</summary>
+    private int SelectTopBeams(int from, int to, int t, int query, int next, ReadOnlySpan<float> logits)
+    {
+        var n = _trie.VocabularySize;
+        var kept = 0;
+        for (var b = from; b < to; b++)
+        {
+            var children = _trie.ChildrenOf(_beamNode[b]);
+            var row = logits.Slice(b * n, n);
+            var logZ = StepLogProbabilities.LogPartition(row, children.Vokens, _options.Normalization);
+            var parentScore = _beamScore[b];
+            for (var i = 0; i < children.Count; i++)
+            {
+                var score = parentScore + (float)(row[children.Vokens[i]] - logZ);
+                var node = children.NodeAt(i);
+                if (kept < _heapScore.Length)
+                {
+                    HeapPush(kept++, score, node, b);
+                }
+                else if (IsBetter(score, node, _heapScore[0], _heapNode[0]))
+                {
+                    HeapReplaceTop(kept, score, node, b);
+                }
+            }
+        }
+
+        // Pop worst-first into the tail so the query's new beams come out best-first.
+        var start = next;
+        for (var size = kept; size > 0; size--)
+        {
+            var slot = start + size - 1;
+            _nextScore[slot] = _heapScore[0];
+            _nextNode[slot] = _heapNode[0];
+            _parentBeam[slot] = _heapParent[0];
+            _nextQuery[slot] = query;
+            HeapPopTop(size);
+        }
+
+        for (var slot = start; slot < start + kept; slot++)
+        {
+            var parent = _parentBeam[slot];
+            var destination = _nextPrefix.AsSpan(slot * (t + 1), t + 1);
+            _prefix.AsSpan(parent * t, t).CopyTo(destination);
+            destination[t] = _trie.VokenOf(_nextNode[slot]);
+        }
+
+        return start + kept;
+    }
+
+    /// <summary>Ranking order: higher score first; equal scores by node id, i.e. lexicographically smaller sequence first.</summary>
+    internal static bool IsBetter(float score, int node, float otherScore, int otherNode) =>
+        score > otherScore || (score == otherScore && node < otherNode);
+
+    private void HeapPush(int size, float score, int node, int parent)
+    {
+        var i = size;
+        while (i > 0)
+        {
+            var up = (i - 1) / 2;
+            // Min-heap by ranking: the worst kept candidate sits at the top.
+            if (!IsBetter(_heapScore[up], _heapNode[up], score, node))
+            {
+                break;
+            }
+
+            Move(up, i);
+            i = up;
+        }
+
+        Put(i, score, node, parent);
+    }
+
+    private void HeapReplaceTop(int size, float score, int node, int parent) => SiftDown(0, size, score, node, parent);
+
+    private void HeapPopTop(int size)
+    {
+        var last = size - 1;
+        if (last > 0)
+        {
+            SiftDown(0, last, _heapScore[last], _heapNode[last], _heapParent[last]);
+        }
+    }
+
+    private void SiftDown(int i, int size, float score, int node, int parent)
+    {
+        while (true)
+        {
+            var child = (2 * i) + 1;
+            if (child >= size)
+            {
+                break;
+            }
+
+            if (child + 1 < size && IsBetter(_heapScore[child], _heapNode[child], _heapScore[child + 1], _heapNode[child + 1]))
+            {
+                child++;
+            }
+
+            if (!IsBetter(score, node, _heapScore[child], _heapNode[child]))
+            {
+                break;
+            }
+
+            Move(child, i);
+            i = child;
+        }
+
+        Put(i, score, node, parent);
+    }
+
+    private void Move(int from, int to)
+    {
+        _heapScore[to] = _heapScore[from];
+        _heapNode[to] = _heapNode[from];
+        _heapParent[to] = _heapParent[from];
+    }
+
+    private void Put(int i, float score, int node, int parent)
+    {
+        _heapScore[i] = score;
+        _heapNode[i] = node;
+        _heapParent[i] = parent;
+    }
+
+    private IReadOnlyList<SearchHit>[] ExpandLeaves(int queryCount, int beams, int depth)
+    {
+        var results = new IReadOnlyList<SearchHit>[queryCount];
+        var lists = new List<SearchHit>[queryCount];
+        for (var q = 0; q < queryCount; q++)
+        {
+            lists[q] = new List<SearchHit>(_options.K);
+            results[q] = lists[q];
+        }
+
+        for (var b = 0; b < beams; b++)
+        {
+            var list = lists[_beamQuery[b]];
+            if (list.Count >= _options.K)
+            {
+                continue;
+            }
+
+            var vokens = _prefix.AsSpan(b * depth, depth).ToArray();
+            foreach (var id in _trie.ImagesAt(_beamNode[b]))
+            {
+                if (list.Count >= _options.K)
+                {
+                    break;
+                }
+
+                list.Add(new SearchHit(id, _beamScore[b], vokens));
+            }
+        }
+
+        return results;
+    }
+
+    private void EnsureCapacity(int queryCount)
+    {
+        if (queryCount <= _capacityQueries)
+        {
+            return;
+        }
+
+        var maxBeams = checked(queryCount * _options.Beam);
+        var depth = _trie.Depth;
+        _beamQuery = new int[maxBeams];
+        _beamNode = new int[maxBeams];
+        _beamScore = new float[maxBeams];
+        _prefix = new int[maxBeams * depth];
+        _nextQuery = new int[maxBeams];
+        _nextNode = new int[maxBeams];
+        _nextScore = new float[maxBeams];
+        _nextPrefix = new int[maxBeams * depth];
+        _parentBeam = new int[maxBeams];
+        _logits = new float[checked(maxBeams * _trie.VocabularySize)];
+        _capacityQueries = queryCount;
+    }
+
+    private static void Swap<T>(ref T a, ref T b) => (a, b) = (b, a);
+}
+
+/// <summary>Turns one beam's logits into log-probabilities over the allowed vokens (shared by all searches so scores agree bit for bit).</summary>
+public static class StepLogProbabilities
+{
+    /// <summary>
+    /// log Σ exp(logit) over the normalisation set: the allowed vokens, or the whole row; log p(v) = logit[v] − result.
+    /// Computed in double, scalar, in a fixed order, so the same inputs give the same bits on every machine.
+    /// </summary>
+    public static double LogPartition(ReadOnlySpan<float> logits, ReadOnlySpan<int> allowed, StepNormalization normalization)
+    {
+        if (normalization == StepNormalization.FullVocabulary)
+        {
+            var max = double.NegativeInfinity;
+            foreach (var x in logits)
+            {
+                max = Math.Max(max, x);
+            }
+
+            var sum = 0.0;
+            foreach (var x in logits)
+            {
+                sum += Math.Exp(x - max);
+            }
+
+            return max + Math.Log(sum);
+        }
+        else
+        {
+            var max = double.NegativeInfinity;
+            foreach (var v in allowed)
+            {
+                max = Math.Max(max, logits[v]);
+            }
+
+            var sum = 0.0;
+            foreach (var v in allowed)
+            {
+                sum += Math.Exp(logits[v] - max);
+            }
+
+            return max + Math.Log(sum);
+        }
+    }
+}

@@ -1,0 +1,631 @@
+using System.Buffers.Binary;
+
+namespace Avg.Retrieval;
+
+/// <summary>
+/// Prefix trie over the voken sequences of the indexed images (paper §3.3): the constraint that keeps beam
+/// search on sequences that name an image, and the leaf → image-id map. Immutable and a few flat arrays.
+/// </summary>
+/// <remarks>
+/// <para>Layout. Nodes are numbered breadth-first with each level in lexicographic order of its prefixes,
+/// so (1) the children of a node are consecutive node ids, sorted by voken, and (2) at one depth a smaller
+/// node id means a lexicographically smaller prefix — beam search uses that for deterministic tie-breaking.
+/// Node 0 is the root (depth 0); leaves are exactly the nodes of depth <see cref="Depth"/>.</para>
+/// <para>Several images may share one sequence; a leaf lists its images in ascending id order.</para>
+/// <para>Adds and removes are done by rebuilding (<see cref="Build(IReadOnlyList{ValueTuple{long, int[]}}, int, int)"/>
+/// from <see cref="Entries"/> plus or minus the change); the cluster keeps that cheap by partitioning the
+/// trie by first voken (<see cref="ExtractPartition"/>, <see cref="Merge"/>).</para>
+/// </remarks>
+public sealed class VokenTrie
+{
+    private const uint Magic = 0x54475641; // "AVGT" little-endian
+    private const int FormatVersion = 1;
+
+    /// <summary>Voken on the edge into each node (-1 for the root).</summary>
+    private readonly int[] _nodeVoken;
+
+    /// <summary>Parent of each node (-1 for the root).</summary>
+    private readonly int[] _parent;
+
+    /// <summary>Children of node n are nodes [_childStart[n], _childStart[n + 1]); size nodeCount + 1.</summary>
+    private readonly int[] _childStart;
+
+    /// <summary>Nodes of depth d are [_levelStart[d], _levelStart[d + 1]); size Depth + 2.</summary>
+    private readonly int[] _levelStart;
+
+    /// <summary>Dense first level: root child for each voken, -1 when absent; size VocabularySize.</summary>
+    private readonly int[] _rootChild;
+
+    /// <summary>Images of leaf ordinal l are _imageIds[_leafStart[l] .. _leafStart[l + 1]).</summary>
+    private readonly int[] _leafStart;
+
+    private readonly long[] _imageIds;
+
+    private VokenTrie(int depth, int vocabularySize, int[] nodeVoken, int[] childStart, int[] levelStart, int[] leafStart, long[] imageIds)
+    {
+        Depth = depth;
+        VocabularySize = vocabularySize;
+        _nodeVoken = nodeVoken;
+        _childStart = childStart;
+        _levelStart = levelStart;
+        _leafStart = leafStart;
+        _imageIds = imageIds;
+
+        _parent = new int[nodeVoken.Length];
+        _parent[0] = -1;
+        for (var n = 0; n < nodeVoken.Length; n++)
+        {
+            for (var c = childStart[n]; c < childStart[n + 1]; c++)
+            {
+                _parent[c] = n;
+            }
+        }
+
+        _rootChild = new int[vocabularySize];
+        Array.Fill(_rootChild, -1);
+        for (var c = childStart[0]; c < childStart[1]; c++)
+        {
+            _rootChild[nodeVoken[c]] = c;
+        }
+
+        var collided = 0;
+        for (var l = 0; l + 1 < leafStart.Length; l++)
+        {
+            var count = leafStart[l + 1] - leafStart[l];
+            if (count > 1)
+            {
+                collided += count;
+            }
+        }
+
+        CollisionRate = imageIds.Length == 0 ? 0 : (double)collided / imageIds.Length;
+    }
+
+    /// <summary>The root node id, where every search starts.</summary>
+    public static int Root => 0;
+
+    /// <summary>M: the length of every voken sequence, and the depth of every leaf.</summary>
+    public int Depth { get; }
+
+    /// <summary>N: the codebook size; vokens are in [0, N).</summary>
+    public int VocabularySize { get; }
+
+    public int NodeCount => _nodeVoken.Length;
+
+    /// <summary>Distinct voken sequences (= leaves).</summary>
+    public int SequenceCount => _leafStart.Length - 1;
+
+    public int ImageCount => _imageIds.Length;
+
+    /// <summary>Share of images whose full voken sequence is shared with at least one other image.</summary>
+    public double CollisionRate { get; }
+
+    /// <summary>First node id of the leaf level: leaf ordinals are node − FirstLeaf.</summary>
+    public int FirstLeaf => _levelStart[Depth];
+
+    /// <summary>An empty trie for sequences of length <paramref name="depth"/> over <paramref name="vocabularySize"/> vokens.</summary>
+    public static VokenTrie Empty(int depth, int vocabularySize) =>
+        Build(ReadOnlySpan<long>.Empty, ReadOnlySpan<int>.Empty, depth, vocabularySize);
+
+    /// <summary>Builds the trie of (image id, voken sequence) pairs; image ids must be unique.</summary>
+    public static VokenTrie Build(IReadOnlyList<(long ImageId, int[] Vokens)> entries, int depth, int vocabularySize)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var ids = new long[entries.Count];
+        var vokens = new int[entries.Count * depth];
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var (id, seq) = entries[i];
+            if (seq is null || seq.Length != depth)
+            {
+                throw new ArgumentException(
+                    $"Image {id} has a voken sequence of length {seq?.Length ?? 0}, but the trie holds sequences of length {depth}.", nameof(entries));
+            }
+
+            ids[i] = id;
+            seq.CopyTo(vokens, i * depth);
+        }
+
+        return Build(ids, vokens, depth, vocabularySize);
+    }
+
+    /// <summary>Builds the trie from image ids and their sequences laid out row-major (count × depth).</summary>
+    public static VokenTrie Build(ReadOnlySpan<long> imageIds, ReadOnlySpan<int> vokens, int depth, int vocabularySize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        var count = imageIds.Length;
+        if (vokens.Length != count * depth)
+        {
+            throw new ArgumentException($"Expected {count} × {depth} = {count * depth} vokens, got {vokens.Length}.", nameof(vokens));
+        }
+
+        for (var i = 0; i < vokens.Length; i++)
+        {
+            if ((uint)vokens[i] >= (uint)vocabularySize)
+            {
+                throw new ArgumentException(
+                    $"Image {imageIds[i / depth]} has voken {vokens[i]} at step {i % depth}; vokens must be in [0, {vocabularySize}).", nameof(vokens));
+            }
+        }
+
+        var ids = imageIds.ToArray();
+        var seqs = vokens.ToArray();
+        var order = new int[count];
+        for (var i = 0; i < count; i++)
+        {
+            order[i] = i;
+        }
+
+        Array.Sort(order, (a, b) =>
+        {
+            var c = seqs.AsSpan(a * depth, depth).SequenceCompareTo(seqs.AsSpan(b * depth, depth));
+            return c != 0 ? c : ids[a].CompareTo(ids[b]);
+        });
+
+        var sortedIds = new long[count];
+        for (var i = 0; i < count; i++)
+        {
+            sortedIds[i] = ids[order[i]];
+        }
+
+        var byId = (long[])sortedIds.Clone();
+        Array.Sort(byId);
+        for (var i = 1; i < count; i++)
+        {
+            if (byId[i] == byId[i - 1])
+            {
+                throw new ArgumentException($"Image id {byId[i]} appears more than once; each image has one voken sequence.", nameof(imageIds));
+            }
+        }
+
+        // Level by level: nodeOf[i] is the node of sequence order[i] at the current depth. Because sequences are
+        // sorted, a new node starts exactly where the parent or the voken changes, giving BFS ids in lexicographic order.
+        var nodeVoken = new List<int>((count * depth) + 1) { -1 };
+        var parentOf = new List<int>((count * depth) + 1) { -1 };
+        var levelStart = new int[depth + 2];
+        levelStart[1] = 1;
+        var nodeOf = new int[count];
+        for (var d = 0; d < depth; d++)
+        {
+            int current = -1, previousParent = -1, previousVoken = -1;
+            for (var i = 0; i < count; i++)
+            {
+                var parent = nodeOf[i];
+                var voken = seqs[(order[i] * depth) + d];
+                if (parent != previousParent || voken != previousVoken)
+                {
+                    current = nodeVoken.Count;
+                    nodeVoken.Add(voken);
+                    parentOf.Add(parent);
+                    (previousParent, previousVoken) = (parent, voken);
+                }
+
+                nodeOf[i] = current;
+            }
+
+            levelStart[d + 2] = nodeVoken.Count;
+        }
+
+        var nodeCount = nodeVoken.Count;
+        var childStart = new int[nodeCount + 1];
+        for (var n = 1; n < nodeCount; n++)
+        {
+            childStart[parentOf[n] + 1]++;
+        }
+
+        childStart[0] = 1;
+        for (var n = 0; n < nodeCount; n++)
+        {
+            childStart[n + 1] += childStart[n];
+        }
+
+        var leafCount = levelStart[depth + 1] - levelStart[depth];
+        var leafStart = new int[leafCount + 1];
+        var firstLeaf = levelStart[depth];
+        for (var i = 0; i < count; i++)
+        {
+            leafStart[nodeOf[i] - firstLeaf + 1]++;
+        }
+
+        for (var l = 0; l < leafCount; l++)
+        {
+            leafStart[l + 1] += leafStart[l];
+        }
+
+        return new VokenTrie(depth, vocabularySize, [.. nodeVoken], childStart, levelStart, leafStart, sortedIds);
+    }
+
+    /// <summary>Merges partitions (tries over disjoint image sets, e.g. one per first voken) into one trie.</summary>
+    public static VokenTrie Merge(IReadOnlyList<VokenTrie> partitions)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        if (partitions.Count == 0)
+        {
+            throw new ArgumentException("Merge needs at least one partition.", nameof(partitions));
+        }
+
+        var depth = partitions[0].Depth;
+        var vocabulary = partitions[0].VocabularySize;
+        var total = 0;
+        foreach (var p in partitions)
+        {
+            if (p.Depth != depth || p.VocabularySize != vocabulary)
+            {
+                throw new ArgumentException(
+                    $"Partitions disagree on shape: {p.Depth}×{p.VocabularySize} versus {depth}×{vocabulary} (depth × vocabulary).", nameof(partitions));
+            }
+
+            total += p.ImageCount;
+        }
+
+        var ids = new long[total];
+        var vokens = new int[total * depth];
+        var at = 0;
+        foreach (var p in partitions)
+        {
+            at = p.CopyEntries(Root, ids, vokens, at);
+        }
+
+        return Build(ids, vokens, depth, vocabulary);
+    }
+
+    /// <summary>The sub-trie of the sequences that start with <paramref name="firstVoken"/>: one cluster partition.</summary>
+    public VokenTrie ExtractPartition(int firstVoken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstVoken);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(firstVoken, VocabularySize);
+        var node = _rootChild[firstVoken];
+        if (node < 0)
+        {
+            return Empty(Depth, VocabularySize);
+        }
+
+        var (first, last) = LeafRange(node);
+        var total = _leafStart[last - FirstLeaf] - _leafStart[first - FirstLeaf];
+        var ids = new long[total];
+        var vokens = new int[total * Depth];
+        CopyEntries(node, ids, vokens, 0);
+        return Build(ids, vokens, Depth, VocabularySize);
+    }
+
+    /// <summary>First vokens that have a sequence, ascending: the partition keys of this trie.</summary>
+    public ReadOnlySpan<int> FirstVokens => ChildrenOf(Root).Vokens;
+
+    /// <summary>Children of a node: their vokens (ascending) and the id of the first; the i-th child is FirstNode + i.</summary>
+    public TrieChildren ChildrenOf(int node)
+    {
+        var start = _childStart[node];
+        return new TrieChildren(_nodeVoken.AsSpan(start, _childStart[node + 1] - start), start);
+    }
+
+    /// <summary>Follows the edge labelled <paramref name="voken"/> out of <paramref name="node"/>, if any.</summary>
+    public bool TryGetChild(int node, int voken, out int child)
+    {
+        if ((uint)voken >= (uint)VocabularySize)
+        {
+            child = -1;
+            return false;
+        }
+
+        if (node == Root)
+        {
+            child = _rootChild[voken];
+            return child >= 0;
+        }
+
+        var start = _childStart[node];
+        var i = _nodeVoken.AsSpan(start, _childStart[node + 1] - start).BinarySearch(voken);
+        child = i >= 0 ? start + i : -1;
+        return i >= 0;
+    }
+
+    /// <summary>Voken on the edge into <paramref name="node"/> (-1 for the root).</summary>
+    public int VokenOf(int node) => _nodeVoken[node];
+
+    public int ParentOf(int node) => _parent[node];
+
+    public int DepthOf(int node)
+    {
+        var d = 0;
+        while (node >= _levelStart[d + 1])
+        {
+            d++;
+        }
+
+        return d;
+    }
+
+    public bool IsLeaf(int node) => node >= _levelStart[Depth] && node < _levelStart[Depth + 1];
+
+    /// <summary>Images whose voken sequence ends at this leaf, ascending by id.</summary>
+    public ReadOnlySpan<long> ImagesAt(int leaf)
+    {
+        if (!IsLeaf(leaf))
+        {
+            throw new ArgumentOutOfRangeException(nameof(leaf), leaf, $"Node {leaf} is not a leaf (leaves are nodes {FirstLeaf}..{_levelStart[Depth + 1] - 1}).");
+        }
+
+        var l = leaf - FirstLeaf;
+        return _imageIds.AsSpan(_leafStart[l], _leafStart[l + 1] - _leafStart[l]);
+    }
+
+    /// <summary>Writes the voken prefix that leads to <paramref name="node"/> into <paramref name="destination"/>.</summary>
+    public void PrefixOf(int node, Span<int> destination)
+    {
+        var d = DepthOf(node);
+        for (var i = d - 1; i >= 0; i--)
+        {
+            destination[i] = _nodeVoken[node];
+            node = _parent[node];
+        }
+    }
+
+    /// <summary>Leaf node of a full sequence, or -1 when the sequence is not in the trie.</summary>
+    public int Find(ReadOnlySpan<int> vokens) => vokens.Length == Depth ? FindNode(vokens) : -1;
+
+    /// <summary>Node reached by a prefix of any length up to <see cref="Depth"/> (a partition expanding a prefix), or -1.</summary>
+    public int FindNode(ReadOnlySpan<int> vokens)
+    {
+        if (vokens.Length > Depth)
+        {
+            return -1;
+        }
+
+        var node = Root;
+        foreach (var v in vokens)
+        {
+            if (!TryGetChild(node, v, out node))
+            {
+                return -1;
+            }
+        }
+
+        return node;
+    }
+
+    /// <summary>All (image id, vokens) pairs, in sequence order then id order: the input to a rebuild.</summary>
+    public IReadOnlyList<(long ImageId, int[] Vokens)> Entries()
+    {
+        var ids = new long[ImageCount];
+        var vokens = new int[ImageCount * Depth];
+        CopyEntries(Root, ids, vokens, 0);
+        var result = new (long, int[])[ImageCount];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            result[i] = (ids[i], vokens.AsSpan(i * Depth, Depth).ToArray());
+        }
+
+        return result;
+    }
+
+    /// <summary>Nodes [first, last) of the leaf level below <paramref name="node"/>.</summary>
+    private (int First, int Last) LeafRange(int node)
+    {
+        int first = node, last = node + 1;
+        while (first < FirstLeaf)
+        {
+            // Descendants of a contiguous node range are a contiguous range on the next level.
+            var nextFirst = _childStart[first];
+            last = _childStart[last];
+            first = nextFirst;
+        }
+
+        return (first, last);
+    }
+
+    private int CopyEntries(int node, long[] ids, int[] vokens, int at)
+    {
+        var (first, last) = LeafRange(node);
+        for (var leaf = first; leaf < last; leaf++)
+        {
+            var l = leaf - FirstLeaf;
+            for (var j = _leafStart[l]; j < _leafStart[l + 1]; j++)
+            {
+                ids[at] = _imageIds[j];
+                PrefixOf(leaf, vokens.AsSpan(at * Depth, Depth));
+                at++;
+            }
+        }
+
+        return at;
+    }
+
+    /// <summary>Writes the trie as a versioned little-endian binary blob (header, then the flat arrays).</summary>
+    public void WriteTo(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        writer.Write(Magic);
+        writer.Write(FormatVersion);
+        writer.Write(Depth);
+        writer.Write(VocabularySize);
+        writer.Write(NodeCount);
+        writer.Write(ImageCount);
+        WriteInts(writer, _nodeVoken.AsSpan(1));
+        WriteInts(writer, _childStart);
+        WriteInts(writer, _levelStart);
+        WriteInts(writer, _leafStart);
+        Span<byte> buffer = stackalloc byte[8];
+        foreach (var id in _imageIds)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(buffer, id);
+            writer.Write(buffer);
+        }
+    }
+
+    private static void WriteInts(BinaryWriter writer, ReadOnlySpan<int> values)
+    {
+        Span<byte> buffer = stackalloc byte[4];
+        foreach (var v in values)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(buffer, v);
+            writer.Write(buffer);
+        }
+    }
+
+    /// <summary>Reads a trie written by <see cref="WriteTo"/>; checks the header and the array invariants.</summary>
+    /// <exception cref="DataFormatException">The stream is not a voken trie of a supported version, or is damaged.</exception>
+    public static VokenTrie ReadFrom(Stream stream, string sourceName = "voken trie")
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        try
+        {
+            if (reader.ReadUInt32() != Magic)
+            {
+                throw new DataFormatException(sourceName, "not a voken trie (bad magic number).");
+            }
+
+            var version = reader.ReadInt32();
+            if (version != FormatVersion)
+            {
+                throw new DataFormatException(sourceName, $"voken trie format version {version}; this build reads version {FormatVersion}.");
+            }
+
+            var depth = reader.ReadInt32();
+            var vocabulary = reader.ReadInt32();
+            var nodeCount = reader.ReadInt32();
+            var imageCount = reader.ReadInt32();
+            if (depth < 1 || vocabulary < 1 || nodeCount < 1 || imageCount < 0)
+            {
+                throw new DataFormatException(sourceName, $"bad header (depth {depth}, vocabulary {vocabulary}, nodes {nodeCount}, images {imageCount}).");
+            }
+
+            var nodeVoken = new int[nodeCount];
+            nodeVoken[0] = -1;
+            ReadInts(reader, nodeVoken.AsSpan(1));
+            var childStart = ReadInts(reader, nodeCount + 1);
+            var levelStart = ReadInts(reader, depth + 2);
+            var leafCount = levelStart[depth + 1] - levelStart[depth];
+            if (leafCount < 0 || leafCount > nodeCount)
+            {
+                throw new DataFormatException(sourceName, "damaged voken trie (bad level table).");
+            }
+
+            var leafStart = ReadInts(reader, leafCount + 1);
+            var ids = new long[imageCount];
+            for (var i = 0; i < imageCount; i++)
+            {
+                ids[i] = reader.ReadInt64();
+            }
+
+            var problem = Check(depth, vocabulary, nodeVoken, childStart, levelStart, leafStart, imageCount);
+            if (problem is not null)
+            {
+                throw new DataFormatException(sourceName, $"damaged voken trie ({problem}).");
+            }
+
+            return new VokenTrie(depth, vocabulary, nodeVoken, childStart, levelStart, leafStart, ids);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new DataFormatException(sourceName, "voken trie ends early (truncated file?).", e);
+        }
+    }
+
+    private static int[] ReadInts(BinaryReader reader, int count)
+    {
+        var values = new int[count];
+        ReadInts(reader, values);
+        return values;
+    }
+
+    private static void ReadInts(BinaryReader reader, Span<int> values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = reader.ReadInt32();
+        }
+    }
+
+    private static string? Check(int depth, int vocabulary, int[] nodeVoken, int[] childStart, int[] levelStart, int[] leafStart, int imageCount)
+    {
+        var nodeCount = nodeVoken.Length;
+        if (levelStart[0] != 0 || levelStart[1] != 1 || levelStart[depth + 1] != nodeCount)
+        {
+            return "level table does not cover the nodes";
+        }
+
+        for (var d = 0; d <= depth; d++)
+        {
+            if (levelStart[d + 1] < levelStart[d])
+            {
+                return "level table not ascending";
+            }
+        }
+
+        if (childStart[0] != 1 || childStart[nodeCount] != nodeCount)
+        {
+            return "child table does not cover the nodes";
+        }
+
+        // Children of level d start at level d + 1 (with the ascending check below: are exactly level d + 1); leaves have none.
+        for (var d = 0; d < depth; d++)
+        {
+            if (childStart[levelStart[d]] != levelStart[d + 1])
+            {
+                return $"children of level {d} are not level {d + 1}";
+            }
+        }
+
+        if (childStart[levelStart[depth]] != nodeCount)
+        {
+            return "leaves have children";
+        }
+
+        for (var n = 0; n < nodeCount; n++)
+        {
+            if (childStart[n + 1] < childStart[n])
+            {
+                return "child table not ascending";
+            }
+
+            if (n < levelStart[depth] && childStart[n + 1] == childStart[n] && nodeCount > 1)
+            {
+                return $"inner node {n} has no children";
+            }
+
+            for (var c = childStart[n]; c < childStart[n + 1]; c++)
+            {
+                if ((uint)nodeVoken[c] >= (uint)vocabulary || (c > childStart[n] && nodeVoken[c] <= nodeVoken[c - 1]))
+                {
+                    return $"children of node {n} out of range or not sorted";
+                }
+            }
+        }
+
+        if (leafStart[0] != 0 || leafStart[^1] != imageCount)
+        {
+            return "leaf table does not cover the images";
+        }
+
+        for (var l = 0; l + 1 < leafStart.Length; l++)
+        {
+            if (leafStart[l + 1] <= leafStart[l])
+            {
+                return "a leaf without images";
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The children of one trie node: their vokens (ascending) and consecutive node ids from <see cref="FirstNode"/>.</summary>
+public readonly ref struct TrieChildren
+{
+    public TrieChildren(ReadOnlySpan<int> vokens, int firstNode)
+    {
+        Vokens = vokens;
+        FirstNode = firstNode;
+    }
+
+    public ReadOnlySpan<int> Vokens { get; }
+
+    public int FirstNode { get; }
+
+    public int Count => Vokens.Length;
+
+    public int NodeAt(int index) => FirstNode + index;
+}
