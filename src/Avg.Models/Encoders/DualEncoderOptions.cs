@@ -6,7 +6,10 @@ public sealed class DualEncoderOptions
     /// <summary>Width d of v_i and v_t: the contract every later stage reads.</summary>
     public int EmbeddingDim { get; init; } = 256;
 
-    /// <summary>Output channels of the image CNN's stride-2 conv blocks, one entry per block.</summary>
+    /// <summary>
+    /// Output channels of the image CNN's stride-2 conv blocks, one entry per block. Measured on 2 busy CPU cores
+    /// at batch 256, 64×64: this default trains ~630 images/s; [16, 32, 64, 128] ~1500 images/s.
+    /// </summary>
     public IReadOnlyList<int> ImageChannels { get; init; } = [32, 64, 128, 256];
 
     /// <summary>Size of the text vocabulary (<see cref="Text.TextVocabulary.Size"/>).</summary>

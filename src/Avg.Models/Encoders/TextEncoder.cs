@@ -28,12 +28,24 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
     /// <returns>B×d unit vectors.</returns>
     public override Tensor forward(Tensor ids)
     {
+        ids = TrimPadding(ids);
         var keep = ids.ne(Text.TextVocabulary.PadId);                       // B×L
         var x = tokens.call(ids) + positions[..(int)ids.shape[1]];
         foreach (var layer in layers) x = layer.call(x, keep);
         var weights = keep.unsqueeze(2).to_type(x.dtype);
         var pooled = (finalNorm.call(x) * weights).sum(1) / weights.sum(1).clamp_min(1);
         return nn.functional.normalize(projection.call(pooled), dim: 1);
+    }
+
+    /// <summary>
+    /// Drops the columns after the last real token of the batch: captions average ~12 ids of 32, and the
+    /// pads are masked anyway, so this is exact and halves the text tower's cost on CPU.
+    /// </summary>
+    private static Tensor TrimPadding(Tensor ids)
+    {
+        var positions = torch.arange(1, ids.shape[1] + 1, device: ids.device).unsqueeze(0);
+        var used = ids.ne(Text.TextVocabulary.PadId).to_type(ScalarType.Int64).mul(positions).max().item<long>();
+        return used > 0 && used < ids.shape[1] ? ids.narrow(1, 0, used) : ids;
     }
 }
 
