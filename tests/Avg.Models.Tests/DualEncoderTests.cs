@@ -52,6 +52,20 @@ public class DualEncoderTests
     }
 
     [Fact]
+    public void A_caption_embeds_the_same_alone_or_beside_a_longer_one()
+    {
+        var (vocabulary, captions) = ToyColours.Encoded();
+        using var model = new DualEncoder(SmallOptions(vocabulary.Size));
+        var shortRow = vocabulary.Encode("red");
+        var longRow = vocabulary.Encode("a square of bright red");
+
+        var alone = model.EncodeTexts(shortRow);
+        var together = model.EncodeTexts([.. shortRow, .. longRow]);
+
+        together.Take(32).ToArray().ShouldBe(alone, 1e-5f);
+    }
+
+    [Fact]
     public void Same_seed_gives_the_same_trained_model()
     {
         var images = ToyColours.Images();
