@@ -1,0 +1,181 @@
+using System.Text.Json;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Avg.Models.Tokenization;
+
+/// <summary>One batch through the tokenizer, with what the loss needs.</summary>
+/// <param name="Latent">z: the encoder's output, B×d.</param>
+/// <param name="PartialSums">ẑ^(1..M), each B×d; gradients reach the codebook through these.</param>
+/// <param name="Vokens">B×M code indices.</param>
+/// <param name="Reconstruction">v̂ = Decoder(ẑ^(M)) with straight-through gradients into z.</param>
+/// <param name="Residuals">r_1..r_M (detached), each B×d; used to re-seed dead codes.</param>
+public sealed record QuantizedBatch(Tensor Latent, IReadOnlyList<Tensor> PartialSums, Tensor Vokens, Tensor Reconstruction, IReadOnlyList<Tensor> Residuals);
+
+/// <summary>
+/// The cross-modal aligned image tokenizer of paper §3.1: an MLP encoder z = E(v_i), residual quantisation
+/// of z with one shared codebook C over M steps (eq. 2), and an MLP decoder v̂ = D(ẑ^(M)) (eq. 3).
+/// Turns each image vector into M vokens; C seeds the generator's voken embeddings.
+/// </summary>
+public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
+{
+    private const int DefaultInferenceBatch = 1024;
+
+    private readonly Sequential encoder;
+    private readonly Parameter codebook;
+    private readonly Sequential decoder;
+
+    /// <summary>Creates a tokenizer with a random codebook; <paramref name="seed"/> seeds torch's global generator first.</summary>
+    public AlignedTokenizer(AlignedTokenizerOptions options, Device? device = null, int seed = 7) : base(nameof(AlignedTokenizer))
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        torch.manual_seed(seed);
+        encoder = ResidualMlp(options.InputDim, options.HiddenDim);
+        codebook = nn.Parameter(torch.randn(options.CodebookSize, options.InputDim) / Math.Sqrt(options.InputDim));
+        decoder = ResidualMlp(options.InputDim, options.HiddenDim);
+        RegisterComponents();
+        Device = device ?? torch.CPU;
+        this.to(Device);
+    }
+
+    public AlignedTokenizerOptions Options { get; }
+
+    public Device Device { get; }
+
+    /// <summary>The codebook C (N×d, flat), to copy into the generator's voken embeddings.</summary>
+    public float[] Codebook
+    {
+        get
+        {
+            using var scope = torch.NewDisposeScope();
+            return codebook.detach().to(torch.CPU).contiguous().data<float>().ToArray();
+        }
+    }
+
+    /// <summary>The codebook parameter itself, for initialisation and re-seeding.</summary>
+    internal Parameter CodebookParameter => codebook;
+
+    public override QuantizedBatch forward(Tensor vectors)
+    {
+        var z = Latent(vectors);
+        var (partials, vokens, residuals) = Quantize(z);
+        var straightThrough = z + (partials[^1] - z).detach();
+        return new QuantizedBatch(z, partials, vokens, Reconstruct(straightThrough), residuals);
+    }
+
+    /// <summary>z = v + MLP(v); the last layer starts at zero so z starts equal to v.</summary>
+    public Tensor Latent(Tensor vectors) => vectors + encoder.call(vectors);
+
+    /// <summary>v̂ = ẑ + MLP(ẑ) (paper eq. 3); starts as the identity.</summary>
+    public Tensor Reconstruct(Tensor quantized) => quantized + decoder.call(quantized);
+
+    /// <summary>Paper eq. 2: r_1 = z, voken_j = argmin_c ||r_j − c||, r_{j+1} = r_j − C[voken_j]; returns ẑ^(1..M), vokens (B×M) and r_1..r_M.</summary>
+    public (IReadOnlyList<Tensor> PartialSums, Tensor Vokens, IReadOnlyList<Tensor> Residuals) Quantize(Tensor z)
+    {
+        ArgumentNullException.ThrowIfNull(z);
+        var residual = z.detach();
+        var partial = torch.zeros_like(z);
+        var partials = new List<Tensor>(Options.Levels);
+        var residuals = new List<Tensor>(Options.Levels);
+        var codes = new List<Tensor>(Options.Levels);
+        for (var level = 0; level < Options.Levels; level++)
+        {
+            residuals.Add(residual);
+            Tensor index;
+            using (torch.no_grad()) index = KMeans.Nearest(residual, codebook);
+            var chosen = codebook.index_select(0, index);
+            partial = partial + chosen;
+            partials.Add(partial);
+            codes.Add(index);
+            residual = residual - chosen.detach();
+        }
+        return (partials, torch.stack(codes, 1), residuals);
+    }
+
+    /// <summary>Vokens of each vector (rows of d floats, flat) as rows of M codes, flat; deterministic.</summary>
+    public int[] Encode(float[] vectors, int batchSize = DefaultInferenceBatch)
+    {
+        var count = RowCount(vectors);
+        var result = new int[count * Options.Levels];
+        Infer(count, batchSize, (start, rows) =>
+        {
+            var z = Latent(torch.tensor(vectors.AsSpan(start * Options.InputDim, rows * Options.InputDim).ToArray(), [rows, Options.InputDim], device: Device));
+            var vokens = Quantize(z).Vokens.to_type(ScalarType.Int32).to(torch.CPU).contiguous();
+            vokens.data<int>().CopyTo(result.AsSpan(start * Options.Levels, rows * Options.Levels));
+        });
+        return result;
+    }
+
+    /// <summary>v̂ for each row of M vokens (flat): decoder of the sum of the codes.</summary>
+    public float[] Decode(int[] vokens, int batchSize = DefaultInferenceBatch)
+    {
+        ArgumentNullException.ThrowIfNull(vokens);
+        if (vokens.Length % Options.Levels != 0) throw new ArgumentException($"vokens has {vokens.Length} entries, not a multiple of M = {Options.Levels}.", nameof(vokens));
+        var count = vokens.Length / Options.Levels;
+        var result = new float[count * Options.InputDim];
+        Infer(count, batchSize, (start, rows) =>
+        {
+            var index = torch.tensor(vokens.AsSpan(start * Options.Levels, rows * Options.Levels).ToArray().Select(v => (long)v).ToArray(), device: Device);
+            var quantized = codebook.index_select(0, index).view(rows, Options.Levels, Options.InputDim).sum(1);
+            Reconstruct(quantized).to(torch.CPU).contiguous().data<float>().CopyTo(result.AsSpan(start * Options.InputDim, rows * Options.InputDim));
+        });
+        return result;
+    }
+
+    /// <summary>Writes the weights to <paramref name="path"/> and the options beside them (path + ".json").</summary>
+    public void Save(string path)
+    {
+        this.save(path);
+        File.WriteAllText(path + ".json", JsonSerializer.Serialize(Options));
+    }
+
+    public static AlignedTokenizer Load(string path, Device? device = null)
+    {
+        var optionsPath = path + ".json";
+        if (!File.Exists(path) || !File.Exists(optionsPath))
+            throw new DataFormatException(path, $"tokenizer weights or their options file ({optionsPath}) are missing; train the tokenizer first.");
+        var options = JsonSerializer.Deserialize<AlignedTokenizerOptions>(File.ReadAllText(optionsPath))
+            ?? throw new DataFormatException(optionsPath, "empty tokenizer options.");
+        var tokenizer = new AlignedTokenizer(options, device);
+        tokenizer.load(path);
+        return tokenizer;
+    }
+
+    internal int RowCount(float[] vectors)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        if (vectors.Length % Options.InputDim != 0)
+            throw new ArgumentException($"vectors has {vectors.Length} floats, not a multiple of d = {Options.InputDim}.", nameof(vectors));
+        return vectors.Length / Options.InputDim;
+    }
+
+    private void Infer(int count, int batchSize, Action<int, int> run)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var wasTraining = training;
+        eval();
+        using (torch.no_grad())
+        {
+            for (var start = 0; start < count; start += batchSize)
+            {
+                using var scope = torch.NewDisposeScope();
+                run(start, Math.Min(batchSize, count - start));
+            }
+        }
+        train(wasTraining);
+    }
+
+    private static Sequential ResidualMlp(int dim, int hidden)
+    {
+        var last = nn.Linear(hidden, dim);
+        using (torch.no_grad())
+        {
+            last.weight!.zero_();
+            last.bias!.zero_();
+        }
+        return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), last);
+    }
+}

@@ -1,0 +1,173 @@
+using Avg.Models.Tokenization;
+using TorchSharp;
+
+namespace Avg.Models.Tests;
+
+public class AlignedTokenizerTests
+{
+    private const int Dim = 16;
+
+    private static readonly AlignedTokenizerOptions Small = new() { InputDim = Dim, HiddenDim = 32, CodebookSize = 32, Levels = 3 };
+
+    /// <summary>Unit vectors spread over the sphere, and two noisy "captions" per vector.</summary>
+    private static (float[] Images, float[] Captions, int[] CaptionImage) Data(int count, int seed = 1)
+    {
+        var random = new Random(seed);
+        float[] UnitRows(int rows, Func<int, int, float> value)
+        {
+            var data = new float[rows * Dim];
+            for (var r = 0; r < rows; r++)
+            {
+                for (var k = 0; k < Dim; k++) data[r * Dim + k] = value(r, k);
+                var norm = (float)Math.Sqrt(data.AsSpan(r * Dim, Dim).ToArray().Sum(x => x * x));
+                for (var k = 0; k < Dim; k++) data[r * Dim + k] /= norm;
+            }
+            return data;
+        }
+        var images = UnitRows(count, (_, _) => Gaussian(random));
+        var captions = UnitRows(2 * count, (r, k) => images[r / 2 * Dim + k] + 0.3f * Gaussian(random));
+        return (images, captions, Enumerable.Range(0, 2 * count).Select(c => c / 2).ToArray());
+    }
+
+    private static float Gaussian(Random random) =>
+        (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+
+    private static double MeanSquaredError(float[] a, float[] b) =>
+        a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Sum() / (a.Length / Dim);
+
+    [Fact]
+    public void Training_lowers_the_loss_and_reconstruction_error()
+    {
+        var (images, captions, captionImage) = Data(512);
+        using var untrained = new AlignedTokenizer(Small, seed: 2);
+        var before = MeanSquaredError(images, untrained.Decode(untrained.Encode(images)));
+        using var tokenizer = new AlignedTokenizer(Small, seed: 2);
+        var trainer = new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Epochs = 15, BatchSize = 64, Seed = 2 });
+
+        var report = trainer.Train(images, captions, captionImage);
+        var after = MeanSquaredError(images, tokenizer.Decode(tokenizer.Encode(images)));
+
+        report.Steps.ShouldBe(15 * 8);
+        report.FinalLoss.ShouldBeLessThan(report.FirstEpochLoss);
+        after.ShouldBeLessThan(before / 2);
+        after.ShouldBeLessThan(0.5);    // inputs have squared norm 1
+    }
+
+    [Fact]
+    public void Encoding_is_deterministic_and_in_range()
+    {
+        var (images, captions, captionImage) = Data(256);
+        int[] Run()
+        {
+            using var tokenizer = new AlignedTokenizer(Small, seed: 4);
+            new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Epochs = 3, BatchSize = 64, Seed = 4 }).Train(images, captions, captionImage);
+            var first = tokenizer.Encode(images);
+            tokenizer.Encode(images, batchSize: 7).ShouldBe(first);
+            return first;
+        }
+
+        var vokens = Run();
+        vokens.Length.ShouldBe(256 * Small.Levels);
+        vokens.ShouldAllBe(v => v >= 0 && v < Small.CodebookSize);
+        Run().ShouldBe(vokens);
+    }
+
+    [Fact]
+    public void KMeans_initialisation_uses_most_codes_on_spread_out_data()
+    {
+        var (images, _, _) = Data(1024);
+        using var tokenizer = new AlignedTokenizer(Small, seed: 6);
+        var randomCodebook = VokenStatistics.Compute(tokenizer.Encode(images), Small.Levels);
+        var trainer = new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Seed = 6 });
+        using (var data = torch.tensor(images, [1024, Dim]))
+            trainer.InitialiseCodebook(data, new Random(6));
+
+        var stats = VokenStatistics.Compute(tokenizer.Encode(images), Small.Levels);
+
+        stats.DistinctCodes.ShouldBeGreaterThanOrEqualTo(Small.CodebookSize / 2);
+        stats.CollisionRate.ShouldBeLessThan(randomCodebook.CollisionRate);
+    }
+
+    [Fact]
+    public void Dead_codes_are_reseeded_onto_residuals_and_get_used()
+    {
+        var (images, _, _) = Data(512);
+        using var tokenizer = new AlignedTokenizer(Small, seed: 8);
+        var trainer = new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Seed = 8 });
+        using var data = torch.tensor(images, [512, Dim]);
+        trainer.InitialiseCodebook(data, new Random(8));
+        using (torch.no_grad())
+            tokenizer.CodebookParameter.narrow(0, 0, 8).fill_(100);     // 8 codes no vector can reach
+        var usage = Usage(tokenizer.Encode(images));
+        usage.Take(8).ShouldAllBe(u => u == 0);
+
+        var reseeded = trainer.ReseedDeadCodes(usage, data, new Random(8));
+
+        reseeded.ShouldBe(usage.Count(u => u == 0));
+        Usage(tokenizer.Encode(images)).Take(8).Count(u => u > 0).ShouldBeGreaterThan(0);
+        tokenizer.Codebook.Take(8 * Dim).ShouldAllBe(x => Math.Abs(x) < 10);
+    }
+
+    [Fact]
+    public void The_align_term_pulls_reconstructions_towards_caption_vectors()
+    {
+        var (images, captions, captionImage) = Data(256);
+        double AlignError(double weight)
+        {
+            using var tokenizer = new AlignedTokenizer(Small, seed: 3);
+            new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Epochs = 10, BatchSize = 64, AlignWeight = weight, Seed = 3 })
+                .Train(images, captions, captionImage);
+            var reconstructions = tokenizer.Decode(tokenizer.Encode(images));
+            var meanCaption = new float[images.Length];
+            for (var c = 0; c < captionImage.Length; c++)
+                for (var k = 0; k < Dim; k++) meanCaption[captionImage[c] * Dim + k] += captions[c * Dim + k] / 2;
+            return MeanSquaredError(reconstructions, meanCaption);
+        }
+
+        AlignError(4).ShouldBeLessThan(AlignError(0));
+    }
+
+    [Fact]
+    public void Save_then_load_gives_identical_vokens_and_codebook()
+    {
+        var (images, captions, captionImage) = Data(256);
+        using var tokenizer = new AlignedTokenizer(Small, seed: 5);
+        new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Epochs = 2, BatchSize = 64 }).Train(images, captions, captionImage);
+        var path = Path.Combine(Path.GetTempPath(), $"tok-{Guid.NewGuid():N}.bin");
+        try
+        {
+            tokenizer.Save(path);
+            using var loaded = AlignedTokenizer.Load(path);
+
+            loaded.Codebook.ShouldBe(tokenizer.Codebook);
+            loaded.Encode(images).ShouldBe(tokenizer.Encode(images));
+            loaded.Decode(tokenizer.Encode(images)).ShouldBe(tokenizer.Decode(tokenizer.Encode(images)));
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(path + ".json");
+        }
+    }
+
+    [Fact]
+    public void Statistics_count_codes_perplexity_and_collisions()
+    {
+        int[] vokens = [1, 2, 1, 3, 4, 2, 1, 2];      // 4 images × 2 levels; image 3 repeats image 0
+
+        var stats = VokenStatistics.Compute(vokens, 2);
+
+        stats.CodesUsedPerLevel.ShouldBe([2, 2]);
+        stats.PerplexityPerLevel[0].ShouldBe(Math.Exp(-(0.75 * Math.Log(0.75) + 0.25 * Math.Log(0.25))), 1e-9);
+        stats.DistinctCodes.ShouldBe(4);
+        stats.DistinctSequences.ShouldBe(3);
+        stats.CollisionRate.ShouldBe(0.25, 1e-12);
+    }
+
+    private static long[] Usage(int[] vokens)
+    {
+        var usage = new long[Small.CodebookSize];
+        foreach (var v in vokens) usage[v]++;
+        return usage;
+    }
+}
