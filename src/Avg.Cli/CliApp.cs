@@ -15,6 +15,8 @@ public static class CliApp
     {
         var root = new RootCommand("AVG Cluster: text-to-image retrieval by autoregressive token-to-voken generation.");
         root.Subcommands.Add(DataCommands.Create(context));
+        root.Subcommands.Add(TrainCommand.Create(context));
+        root.Subcommands.Add(EvalCommand.Create(context));
         return root;
     }
 

@@ -56,6 +56,20 @@ public static class ImageDecoder
         }
     }
 
+    /// <summary>Decodes the given images into one planar-RGB buffer (images × 3 × size × size), reporting images done.</summary>
+    public static byte[] DecodeAll(KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int size, Action<int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var bytesPerImage = BytesPerImage(size);
+        var pixels = new byte[(long)images.Count * bytesPerImage];
+        foreach (var (start, count, batch) in DecodeInBatches(dataset, images, size, 512))
+        {
+            batch.CopyTo(pixels, (long)start * bytesPerImage);
+            progress?.Invoke(start + count);
+        }
+        return pixels;
+    }
+
     /// <summary>
     /// Decodes a dataset's images in order, in batches, in parallel within a batch; only one batch is held at a time,
     /// so image sets of any size stream through.

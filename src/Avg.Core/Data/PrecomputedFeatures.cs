@@ -38,6 +38,16 @@ public sealed class PrecomputedFeatures
         return new PrecomputedFeatures(imageRows, captionRows, images.Columns);
     }
 
+    /// <summary>Copies the given rows (by index) of a row-major matrix into a new one, in that order.</summary>
+    public static float[] GatherRows(float[] rows, int width, IReadOnlyList<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(indices);
+        var result = new float[(long)indices.Count * width];
+        for (var i = 0; i < indices.Count; i++) Array.Copy(rows, (long)indices[i] * width, result, (long)i * width, width);
+        return result;
+    }
+
     private static void CheckFinite(string path, float[] rows, int width)
     {
         for (var i = 0; i < rows.Length; i++)

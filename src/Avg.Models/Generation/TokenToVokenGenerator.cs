@@ -1,3 +1,4 @@
+using Avg;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -120,6 +121,28 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         return head is null
             ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()) * Math.Pow(Options.Dim, -0.5)
             : head.call(x);
+    }
+
+    /// <summary>Writes the weights to <paramref name="path"/> and the options to <c>path.json</c>.</summary>
+    public void Save(string path)
+    {
+        this.save(path);
+        File.WriteAllText(path + ".json", System.Text.Json.JsonSerializer.Serialize(Options));
+    }
+
+    /// <summary>Loads a generator saved by <see cref="Save"/>, in evaluation mode.</summary>
+    public static TokenToVokenGenerator Load(string path, Device? device = null)
+    {
+        var optionsPath = path + ".json";
+        if (!File.Exists(path) || !File.Exists(optionsPath))
+            throw new DataFormatException(path, $"generator weights or their options file ({optionsPath}) are missing; train the generator stage first");
+        var options = System.Text.Json.JsonSerializer.Deserialize<GeneratorOptions>(File.ReadAllText(optionsPath))
+            ?? throw new DataFormatException(optionsPath, "empty generator options");
+        var model = new TokenToVokenGenerator(options);
+        if (device is not null) model.to(device);
+        model.load(path);
+        model.eval();
+        return model;
     }
 
     /// <summary>Teacher-forced logits (B × M × N) for target voken sequences (B × M): the input of L_gen (eq. 7).</summary>

@@ -1,0 +1,105 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Avg.Data;
+using Avg.Models.Pipeline;
+
+namespace Avg.Cli;
+
+/// <summary>`avg eval`: Recall@1/5/10 and throughput of AVG bundles and the two-tower baseline, as the eval JSON.</summary>
+internal static class EvalCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var bundles = new Option<string[]>("--bundle") { Description = "Model bundle(s); several (ablations) give one combined report. The first also gives two_tower.", Required = true, AllowMultipleArgumentsPerToken = true };
+        var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
+        var split = new Option<string>("--split") { Description = "Split to index and query: test or val.", DefaultValueFactory = _ => "test" };
+        var beam = new Option<int>("--beam") { Description = "Beam size b (paper: 20–30).", DefaultValueFactory = _ => 20 };
+        var sweep = new Option<string?>("--beam-sweep") { Description = "Also evaluate these beams on the first bundle, e.g. 1,5,10,20,30 (paper Table 7)." };
+        var json = new Option<string?>("--json") { Description = "Write the report to this file." };
+        var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors, for bundles trained on features." };
+        var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors, for bundles trained on features." };
+        var device = new Option<string>("--device") { Description = "auto, cpu or cuda[:N].", DefaultValueFactory = _ => "auto" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
+
+        var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
+        foreach (var option in new Option[] { bundles, data, split, beam, sweep, json, imageFeatures, captionFeatures, device, threads })
+            command.Options.Add(option);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new EvaluationOptions
+            {
+                Split = parse.GetValue(split) switch
+                {
+                    "test" => Split.Test,
+                    "val" => Split.Val,
+                    "train" => Split.Train,
+                    var other => throw new AvgException($"--split '{other}': expected test, val or train"),
+                },
+                Beam = parse.GetValue(beam),
+                BeamSweep = ParseList(parse.GetValue(sweep), "--beam-sweep"),
+                ImageFeatures = parse.GetValue(imageFeatures),
+                CaptionFeatures = parse.GetValue(captionFeatures),
+            };
+            if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
+            var dataset = KarpathyReader.Load(parse.GetValue(data)!);
+            var report = await EvaluateAsync(context, parse.GetValue(bundles)!, dataset, options, parse.GetValue(device)!, parse.GetValue(threads), cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(json) is { } path)
+            {
+                await File.WriteAllTextAsync(path, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
+                await context.Output.WriteLineAsync($"report written to {path}").ConfigureAwait(false);
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Loads the bundles, evaluates with progress, prints the recall table; shared with `avg demo`.</summary>
+    internal static async Task<JsonObject> EvaluateAsync(CliContext context, IReadOnlyList<string> bundlePaths, KarpathyDataset dataset,
+        EvaluationOptions options, string device, int threads, CancellationToken cancellationToken)
+    {
+        var models = bundlePaths.Select(b => AvgModel.Load(b, device, threads)).ToList();
+        try
+        {
+            var report = await ProgressDisplay.RunAsync(context, progress => new Evaluator(options, progress).Run(models, dataset), cancellationToken).ConfigureAwait(false);
+            await context.Output.WriteAsync(FormatTable(report)).ConfigureAwait(false);
+            return report;
+        }
+        finally
+        {
+            foreach (var model in models) model.Dispose();
+        }
+    }
+
+    internal static string FormatTable(JsonObject report)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var lines = new List<string>
+        {
+            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, beam {report["beam"]}"),
+            string.Create(c, $"  {"method",-24} {"R@1",6} {"R@5",6} {"R@10",6} {"queries/s",10}"),
+        };
+        foreach (var (name, value) in report["methods"]!.AsObject())
+            lines.Add(string.Create(c, $"  {name,-24} {Percent(value!["r1"])} {Percent(value["r5"])} {Percent(value["r10"])} {value["qps"],10}"));
+        if (report["beam_sweep"] is JsonObject sweep)
+        {
+            foreach (var (beam, value) in sweep)
+                lines.Add(string.Create(c, $"  {"avg beam " + beam,-24} {Percent(value!["r1"])} {Percent(value["r5"])} {Percent(value["r10"])} {value["qps"],10}"));
+        }
+        if (report["tokenizer"] is JsonObject tok)
+            lines.Add(string.Create(c, $"  tokenizer: {tok["codes_used"]}/{tok["codebook_size"]} codes used, collision rate {(double)tok["collision_rate"]!:P1}"));
+        return string.Join(Environment.NewLine, lines) + Environment.NewLine;
+    }
+
+    private static string Percent(JsonNode? value) => string.Create(CultureInfo.InvariantCulture, $"{(double)value! * 100,6:F1}");
+
+    internal static List<int> ParseList(string? text, string option)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return [];
+        return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(part =>
+            int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0
+                ? v
+                : throw new AvgException($"{option}: '{part}' is not a positive integer")).ToList();
+    }
+}

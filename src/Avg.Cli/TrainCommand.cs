@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Globalization;
+using Avg.Data;
+using Avg.Models.Pipeline;
+
+namespace Avg.Cli;
+
+/// <summary>`avg train`: trains all AVG stages (or one) on a dataset's train split and writes a model bundle.</summary>
+internal static class TrainCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var d = new AvgTrainingOptions();
+        var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
+        var output = new Option<string>("--out") { Description = "Bundle folder to write (replaced when training succeeds).", Required = true };
+        var stage = new Option<TrainingStage>("--stage") { Description = "all, or one of encoder | tokenizer | generator (earlier stages then come from --from).", DefaultValueFactory = _ => TrainingStage.All };
+        var from = new Option<string?>("--from") { Description = "Bundle to take the stages before --stage from." };
+        var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors (.npy float32, a row per image): skips the built-in encoder." };
+        var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors (.npy float32, a row per caption)." };
+        var codebook = new Option<int>("--codebook") { Description = "Codebook size N.", DefaultValueFactory = _ => d.CodebookSize };
+        var levels = new Option<int>("--levels") { Description = "Vokens per image M.", DefaultValueFactory = _ => d.Levels };
+        var encoderEpochs = new Option<int>("--encoder-epochs") { Description = "Dual encoder epochs.", DefaultValueFactory = _ => d.EncoderEpochs };
+        var tokenizerEpochs = new Option<int>("--tokenizer-epochs") { Description = "Tokenizer epochs.", DefaultValueFactory = _ => d.TokenizerEpochs };
+        var generatorEpochs = new Option<int>("--generator-epochs") { Description = "Generator epochs.", DefaultValueFactory = _ => d.GeneratorEpochs };
+        var channels = new Option<string?>("--image-channels") { Description = "CNN widths, e.g. 16,32,64,128 for a faster encoder (default 32,64,128,256)." };
+        var generatorDim = new Option<int>("--generator-dim") { Description = "Generator width.", DefaultValueFactory = _ => d.GeneratorDim };
+        var generatorLayers = new Option<int>("--generator-layers") { Description = "Generator encoder and decoder layers (each).", DefaultValueFactory = _ => d.GeneratorLayers };
+        var noAlign = new Option<bool>("--no-align") { Description = "Ablation: train the tokenizer without L_align." };
+        var noVokenEmbedding = new Option<bool>("--no-voken-embedding") { Description = "Ablation: random voken embeddings instead of the codebook copy." };
+        var noDiscriminative = new Option<bool>("--no-discriminative") { Description = "Ablation: train the generator with L_gen only." };
+        var irgen = new Option<bool>("--irgen") { Description = "IRGen-style variant: no L_align and no L_dis." };
+        var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };
+        var device = new Option<string>("--device") { Description = "auto (CUDA when available), cpu or cuda[:N].", DefaultValueFactory = _ => d.Device };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed for every stage.", DefaultValueFactory = _ => d.Seed };
+
+        var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
+        foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
+                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, imageSize, device, threads, seed })
+            command.Options.Add(option);
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var isIrgen = parse.GetValue(irgen);
+            var options = new AvgTrainingOptions
+            {
+                ImageSize = parse.GetValue(imageSize),
+                Device = parse.GetValue(device)!,
+                Threads = parse.GetValue(threads),
+                Seed = parse.GetValue(seed),
+                CodebookSize = parse.GetValue(codebook),
+                Levels = parse.GetValue(levels),
+                EncoderEpochs = parse.GetValue(encoderEpochs),
+                TokenizerEpochs = parse.GetValue(tokenizerEpochs),
+                GeneratorEpochs = parse.GetValue(generatorEpochs),
+                ImageChannels = ParseChannels(parse.GetValue(channels)),
+                GeneratorDim = parse.GetValue(generatorDim),
+                GeneratorLayers = parse.GetValue(generatorLayers),
+                Align = !(parse.GetValue(noAlign) || isIrgen),
+                VokenEmbedding = !parse.GetValue(noVokenEmbedding),
+                Discriminative = !(parse.GetValue(noDiscriminative) || isIrgen),
+                ImageFeatures = parse.GetValue(imageFeatures),
+                CaptionFeatures = parse.GetValue(captionFeatures),
+            };
+            var dataset = KarpathyReader.Load(parse.GetValue(data)!);
+            var outDir = parse.GetValue(output)!;
+            await TrainAsync(context, dataset, options, outDir, parse.GetValue(stage), parse.GetValue(from), cancellationToken).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Trains with progress and prints where the time went; shared with `avg demo`.</summary>
+    internal static async Task<string> TrainAsync(CliContext context, KarpathyDataset dataset, AvgTrainingOptions options, string outDir,
+        TrainingStage stage, string? from, CancellationToken cancellationToken)
+    {
+        AvgTrainer? trainer = null;
+        var bundle = await ProgressDisplay.RunAsync(context, progress =>
+        {
+            trainer = new AvgTrainer(options, progress, line => context.Error.WriteLine(line));
+            return trainer.Train(dataset, outDir, stage, from, cancellationToken);
+        }, cancellationToken).ConfigureAwait(false);
+        var c = CultureInfo.InvariantCulture;
+        var time = string.Join(", ", trainer!.StageSeconds.Select(s => string.Create(c, $"{s.Key} {s.Value:F0}s")));
+        await context.Output.WriteLineAsync(string.Create(c,
+            $"bundle {bundle.Manifest.BundleId} ({options.MethodKey}) written to {bundle.Directory}; time: {time}; total {trainer.StageSeconds.Values.Sum():F0}s")).ConfigureAwait(false);
+        return bundle.Directory;
+    }
+
+    private static List<int>? ParseChannels(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var widths = new List<int>();
+        foreach (var part in parts)
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var w) || w < 1)
+                throw new AvgException($"--image-channels: '{part}' is not a positive integer; expected e.g. 16,32,64,128");
+            widths.Add(w);
+        }
+        return widths;
+    }
+}

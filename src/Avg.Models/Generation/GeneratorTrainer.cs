@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using Avg.Retrieval;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Avg.Models.Generation;
+
+/// <summary>Training settings for the generator (paper §3.2 and §4.2: lr 1e-3).</summary>
+public sealed record GeneratorTrainingOptions
+{
+    public int Epochs { get; init; } = 12;
+
+    public int BatchSize { get; init; } = 128;
+
+    public double LearningRate { get; init; } = 1e-3;
+
+    public double WeightDecay { get; init; } = 0.01;
+
+    /// <summary>Share of steps with linear learning-rate warm-up before cosine decay.</summary>
+    public double WarmupFraction { get; init; } = 0.05;
+
+    /// <summary>Add L_dis (eq. 9) to L_gen; off for the "w/o discriminative loss" and IRGen ablations.</summary>
+    public bool Discriminative { get; init; } = true;
+
+    /// <summary>Weight of L_dis in eq. 10 (the paper sums them: 1).</summary>
+    public double DiscriminativeWeight { get; init; } = 1.0;
+
+    /// <summary>Beam b of the search that builds L_dis's candidate list.</summary>
+    public int DiscriminativeBeam { get; init; } = 10;
+
+    /// <summary>Queries per step that get L_dis (the first ones of the batch): bounds the extra search cost.</summary>
+    public int DiscriminativeQueries { get; init; } = 32;
+
+    /// <summary>Share of training done on L_gen alone first, so the beams L_dis ranks are meaningful.</summary>
+    public double DiscriminativeStartFraction { get; init; } = 0.3;
+
+    public double GradientClip { get; init; } = 1.0;
+
+    public int Seed { get; init; } = 11;
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"generator epochs must be ≥ 1, got {Epochs}");
+        if (BatchSize < 2) throw new ArgumentException($"generator batch size must be ≥ 2, got {BatchSize}");
+        if (DiscriminativeBeam < 2) throw new ArgumentException($"discriminative beam must be ≥ 2, got {DiscriminativeBeam}");
+        if (DiscriminativeStartFraction is < 0 or > 1) throw new ArgumentException("discriminative start fraction must be in [0, 1]");
+    }
+}
+
+/// <summary>
+/// Trains the token-to-voken generator with L_AM = L_gen + L_dis (eq. 10): teacher-forced next-voken cross-entropy
+/// (eq. 7) plus a contrastive loss over the scores of the b sequences that constrained beam search finds for the
+/// caption, the positive swapped in when missing (eq. 8–9). A sequence's score is its sum of log-probabilities
+/// restricted to the trie's allowed vokens — the same score inference ranks by.
+/// </summary>
+public sealed class GeneratorTrainer
+{
+    /// <summary>Stage name in progress reports.</summary>
+    public const string Stage = "generator";
+
+    private readonly TokenToVokenGenerator model;
+    private readonly GeneratorTrainingOptions options;
+    private readonly Device device;
+
+    public GeneratorTrainer(TokenToVokenGenerator model, GeneratorTrainingOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        this.model = model;
+        this.options = options ?? new GeneratorTrainingOptions();
+        this.options.Validate();
+        device = model.parameters().First().device;
+    }
+
+    /// <summary>
+    /// Trains on captions (<paramref name="captionIds"/>: captions × maxLength text ids) whose targets are the voken
+    /// sequences of their images (<paramref name="imageVokens"/>: images × M); <paramref name="trie"/> indexes those sequences.
+    /// </summary>
+    public TrainingReport Train(int[] captionIds, int[] captionImage, int[] imageVokens, VokenTrie trie,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(captionIds);
+        ArgumentNullException.ThrowIfNull(captionImage);
+        ArgumentNullException.ThrowIfNull(imageVokens);
+        ArgumentNullException.ThrowIfNull(trie);
+        var captions = captionImage.Length;
+        var length = model.Options.Length;
+        var textLength = captionIds.Length / captions;
+        var stepsPerEpoch = Math.Max(1, captions / options.BatchSize);
+        var totalSteps = stepsPerEpoch * options.Epochs;
+        var warmup = Math.Max(1, (int)(totalSteps * options.WarmupFraction));
+        var disFrom = (int)(totalSteps * options.DiscriminativeStartFraction);
+        var random = new Random(options.Seed);
+        torch.manual_seed(options.Seed);
+
+        var optimizer = optim.AdamW(model.parameters(), lr: options.LearningRate, weight_decay: options.WeightDecay);
+        var search = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = options.DiscriminativeBeam, K = options.DiscriminativeBeam * 4 }.Validate());
+        using var scorer = new GeneratorScorer(model);
+        var clock = Stopwatch.StartNew();
+        double firstEpoch = 0, lastEpoch = 0;
+        var step = 0;
+        var order = Enumerable.Range(0, captions).ToArray();
+        var batchIds = new long[options.BatchSize * textLength];
+        var batchTargets = new long[options.BatchSize * length];
+
+        for (var epoch = 0; epoch < options.Epochs; epoch++)
+        {
+            random.Shuffle(order);
+            double epochLoss = 0;
+            for (var b = 0; b < stepsPerEpoch; b++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var batch = order.AsSpan(b * options.BatchSize, options.BatchSize);
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    for (var j = 0; j < textLength; j++) batchIds[(i * textLength) + j] = captionIds[(batch[i] * textLength) + j];
+                    for (var j = 0; j < length; j++) batchTargets[(i * length) + j] = imageVokens[(captionImage[batch[i]] * length) + j];
+                }
+                SetLearningRate(optimizer, step, totalSteps, warmup);
+
+                using var scope = NewDisposeScope();
+                var useDis = options.Discriminative && step >= disFrom;
+                int[]? disCandidates = null;
+                int[]? disPositive = null;
+                var disQueries = Math.Min(options.DiscriminativeQueries, batch.Length);
+                if (useDis)
+                {
+                    model.eval();
+                    (disCandidates, disPositive) = FindCandidates(search, scorer, batchIds.AsSpan(0, disQueries * textLength), batchTargets.AsSpan(0, disQueries * length), disQueries, random);
+                }
+                model.train();
+                optimizer.zero_grad();
+                var ids = tensor(batchIds, [batch.Length, textLength], device: device);
+                var targets = tensor(batchTargets, [batch.Length, length], device: device);
+                var (memory, mask) = model.Encode(ids);
+                var cache = model.PrepareCache(memory, mask);
+                var logits = model.DecodeLogits(targets.narrow(1, 0, length - 1), cache);
+                var loss = nn.functional.cross_entropy(logits.reshape(-1, model.Options.Vokens), targets.reshape(-1));
+                if (useDis)
+                    loss = loss + (options.DiscriminativeWeight * DiscriminativeLoss(cache, disCandidates!, disPositive!, disQueries, trie));
+                loss.backward();
+                nn.utils.clip_grad_norm_(model.parameters(), options.GradientClip);
+                optimizer.step();
+                var value = loss.item<float>();
+                epochLoss += value;
+                step++;
+                progress?.Report(new TrainingProgress(Stage, epoch, step, totalSteps, value));
+            }
+            epochLoss /= stepsPerEpoch;
+            if (epoch == 0) firstEpoch = epochLoss;
+            lastEpoch = epochLoss;
+        }
+        model.eval();
+        return new TrainingReport(step, firstEpoch, lastEpoch, clock.Elapsed, (double)step * options.BatchSize / clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Eq. 8: the b distinct sequences beam search finds per query (−1 padded when fewer), and where the positive
+    /// sits among them — swapped in at a random slot when the search missed it.
+    /// </summary>
+    private (int[] Candidates, int[] Positive) FindCandidates(ConstrainedBeamSearch search, GeneratorScorer scorer,
+        ReadOnlySpan<long> textIds, ReadOnlySpan<long> targets, int queries, Random random)
+    {
+        var length = model.Options.Length;
+        var beam = options.DiscriminativeBeam;
+        var ids = new int[textIds.Length];
+        for (var i = 0; i < ids.Length; i++) ids[i] = (int)textIds[i];
+        scorer.Prepare(ids, queries);
+        var hits = search.Search(scorer, queries);
+        var candidates = new int[queries * beam * length];
+        Array.Fill(candidates, -1);
+        var positive = new int[queries];
+        for (var q = 0; q < queries; q++)
+        {
+            var target = new int[length];
+            for (var j = 0; j < length; j++) target[j] = (int)targets[(q * length) + j];
+            var found = 0;
+            var positiveAt = -1;
+            foreach (var hit in hits[q])
+            {
+                if (found == beam) break;
+                var duplicate = false;
+                for (var c = 0; c < found && !duplicate; c++)
+                    duplicate = candidates.AsSpan(((q * beam) + c) * length, length).SequenceEqual(hit.Vokens);
+                if (duplicate) continue;
+                if (hit.Vokens.AsSpan().SequenceEqual(target)) positiveAt = found;
+                hit.Vokens.CopyTo(candidates, ((q * beam) + found) * length);
+                found++;
+            }
+            if (positiveAt < 0)
+            {
+                positiveAt = found < beam ? found : random.Next(beam);
+                target.CopyTo(candidates, ((q * beam) + positiveAt) * length);
+            }
+            positive[q] = positiveAt;
+        }
+        return (candidates, positive);
+    }
+
+    /// <summary>Eq. 9: −log softmax of the positive's score over the candidate list, scores restricted to allowed vokens.</summary>
+    private Tensor DiscriminativeLoss(CrossAttentionCache cache, int[] candidates, int[] positive, int queries, VokenTrie trie)
+    {
+        var length = model.Options.Length;
+        var vokens = model.Options.Vokens;
+        var beam = options.DiscriminativeBeam;
+        var rowsCount = queries * beam;
+        var valid = new bool[rowsCount];
+        var sequences = new long[rowsCount * length];
+        var allowed = new bool[rowsCount * length * vokens];
+        var rows = new long[rowsCount];
+        for (var r = 0; r < rowsCount; r++)
+        {
+            rows[r] = r / beam;
+            var sequence = candidates.AsSpan(r * length, length);
+            if (sequence[0] < 0)
+            {
+                // Padding slot: any valid path keeps the maths finite; its score is masked out below.
+                for (var j = 0; j < length; j++) allowed[(((r * length) + j) * vokens) + 0] = true;
+                continue;
+            }
+            valid[r] = true;
+            var node = VokenTrie.Root;
+            for (var j = 0; j < length; j++)
+            {
+                sequences[(r * length) + j] = sequence[j];
+                foreach (var child in trie.ChildrenOf(node).Vokens) allowed[(((r * length) + j) * vokens) + child] = true;
+                trie.TryGetChild(node, sequence[j], out node);
+            }
+        }
+        var seq = tensor(sequences, [rowsCount, length], device: device);
+        var logits = model.DecodeLogits(seq.narrow(1, 0, length - 1), cache, tensor(rows, device: device));
+        var mask = tensor(allowed, [rowsCount, length, vokens], device: device);
+        var logProbs = nn.functional.log_softmax(logits.masked_fill(mask.logical_not(), float.NegativeInfinity), -1);
+        var scores = logProbs.gather(2, seq.unsqueeze(2)).squeeze(2).sum(1).reshape(queries, beam);
+        scores = scores.masked_fill(tensor(valid, [queries, beam], device: device).logical_not(), float.NegativeInfinity);
+        var positives = tensor(positive.Select(p => (long)p).ToArray(), device: device);
+        return nn.functional.cross_entropy(scores, positives);
+    }
+
+    private void SetLearningRate(optim.Optimizer optimizer, int step, int totalSteps, int warmup)
+    {
+        var lr = step < warmup
+            ? options.LearningRate * (step + 1) / warmup
+            : options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, totalSteps - warmup)));
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+    }
+}

@@ -1,0 +1,235 @@
+using System.Diagnostics;
+using System.Globalization;
+using Avg.Data;
+using Avg.Models.Bundles;
+using Avg.Models.Encoders;
+using Avg.Models.Generation;
+using Avg.Models.Runtime;
+using Avg.Models.Text;
+using Avg.Models.Tokenization;
+using Avg.Retrieval;
+using TorchSharp;
+
+namespace Avg.Models.Pipeline;
+
+/// <summary>
+/// Trains the AVG stages in order — dual encoder (or precomputed features), aligned tokenizer, generator — on a
+/// dataset's train split and writes one model bundle. The bundle is built in a sibling folder and moved into
+/// place only when complete, so a failed or cancelled run never leaves a half bundle where a good one was.
+/// </summary>
+public sealed class AvgTrainer
+{
+    private readonly AvgTrainingOptions options;
+    private readonly IProgress<TrainingProgress>? progress;
+    private readonly Action<string> log;
+
+    public AvgTrainer(AvgTrainingOptions options, IProgress<TrainingProgress>? progress = null, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        this.options = options;
+        this.progress = progress;
+        this.log = log ?? (_ => { });
+    }
+
+    /// <summary>Seconds spent per stage in the last run, for reports ("where the time goes").</summary>
+    public Dictionary<string, double> StageSeconds { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Runs <paramref name="stage"/> (or all) and writes the bundle to <paramref name="outDirectory"/>. A single stage
+    /// takes the stages before it from <paramref name="fromBundle"/>.
+    /// </summary>
+    public ModelBundle Train(KarpathyDataset dataset, string outDirectory, TrainingStage stage = TrainingStage.All,
+        string? fromBundle = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        if (stage is not (TrainingStage.All or TrainingStage.Encoder) && fromBundle is null)
+            throw new AvgException($"--stage {stage.ToString().ToLowerInvariant()} needs --from BUNDLE for the stages before it");
+        var device = TorchRuntime.Select(options.Device, options.Threads);
+        log($"device: {TorchRuntime.Describe()} on {device.type}");
+
+        var train = dataset.InSplit(Split.Train).ToList();
+        if (train.Count < 2) throw new AvgException($"{dataset.JsonPath}: {train.Count} train images; training needs at least 2");
+        var captionTexts = new List<string>();
+        var captionImage = new List<int>();
+        var captionRows = new List<int>();
+        for (var i = 0; i < train.Count; i++)
+        {
+            for (var c = 0; c < train[i].Captions.Count; c++)
+            {
+                captionTexts.Add(train[i].Captions[c]);
+                captionImage.Add(i);
+                captionRows.Add(train[i].FirstCaption + c);
+            }
+        }
+        if (captionTexts.Count == 0) throw new AvgException($"{dataset.JsonPath}: the train split has no captions");
+        log(string.Create(CultureInfo.InvariantCulture, $"train split: {train.Count} images, {captionTexts.Count} captions"));
+
+        var partial = Path.GetFullPath(outDirectory).TrimEnd(Path.DirectorySeparatorChar) + ".partial";
+        if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
+        Directory.CreateDirectory(partial);
+        var from = fromBundle is null ? null : ModelBundle.Open(fromBundle);
+
+        // Text vocabulary: made with the first stage trained; later stages reuse the one they were given.
+        TextVocabulary vocabulary;
+        if (stage is TrainingStage.All or TrainingStage.Encoder || from is null)
+        {
+            vocabulary = TextVocabulary.Build(captionTexts);
+            vocabulary.Save(Path.Combine(partial, BundleFiles.Vocabulary));
+        }
+        else
+        {
+            CopyFrom(from, partial, BundleFiles.Vocabulary);
+            vocabulary = TextVocabulary.Load(Path.Combine(partial, BundleFiles.Vocabulary));
+        }
+        var captionIds = vocabulary.EncodeMany(captionTexts);
+
+        // Stage 1: v_i and v_t, from the dual encoder or from precomputed features.
+        float[] imageVectors, captionVectors;
+        int width;
+        var useFeatures = options.ImageFeatures is not null;
+        if (useFeatures)
+        {
+            var features = Timed("features", () => PrecomputedFeatures.Load(dataset, options.ImageFeatures!, options.CaptionFeatures!));
+            width = features.Width;
+            imageVectors = PrecomputedFeatures.GatherRows(features.Images, width, train.Select(i => i.Index).ToList());
+            captionVectors = PrecomputedFeatures.GatherRows(features.Captions, width, captionRows);
+        }
+        else
+        {
+            var pixels = Timed("decode", () => ImageDecoder.DecodeAll(dataset, train, options.ImageSize, done => progress?.Report(new TrainingProgress("decode", 0, done, train.Count, 0))));
+            var images = ImageData.FromBytes(pixels, train.Count, options.ImageSize, options.ImageSize);
+            DualEncoder encoder;
+            if (stage is TrainingStage.All or TrainingStage.Encoder)
+            {
+                var encoderOptions = new DualEncoderOptions
+                {
+                    EmbeddingDim = options.EmbeddingDim,
+                    VocabularySize = vocabulary.Size,
+                    MaxTextLength = vocabulary.MaxLength,
+                    ImageChannels = options.ImageChannels ?? new DualEncoderOptions().ImageChannels,
+                };
+                encoder = new DualEncoder(encoderOptions, device, options.Seed);
+                var trainer = new DualEncoderTrainer(encoder, new DualEncoderTrainingOptions { Epochs = options.EncoderEpochs, Seed = options.Seed });
+                var report = Timed("encoder", () => trainer.Train(images, new CaptionData(captionIds, vocabulary.MaxLength, captionImage.ToArray()), progress, cancellationToken));
+                log(string.Create(CultureInfo.InvariantCulture, $"encoder: loss {report.FirstEpochLoss:F3} → {report.FinalLoss:F3}, {report.ExamplesPerSecond:F0} images/s"));
+                encoder.Save(Path.Combine(partial, BundleFiles.Encoder));
+            }
+            else
+            {
+                foreach (var file in BundleFiles.WithOptions(BundleFiles.Encoder)) CopyFrom(from!, partial, file);
+                encoder = DualEncoder.Load(Path.Combine(partial, BundleFiles.Encoder), device);
+            }
+            encoder.eval();
+            imageVectors = Timed("encode", () => encoder.EncodeImages(images));
+            captionVectors = encoder.EncodeTexts(captionIds);
+            width = encoder.Options.EmbeddingDim;
+            encoder.Dispose();
+        }
+        if (stage == TrainingStage.Encoder) return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
+
+        // Stage 2: the cross-modal aligned tokenizer (§3.1).
+        AlignedTokenizer tokenizer;
+        if (stage is TrainingStage.All or TrainingStage.Encoder or TrainingStage.Tokenizer)
+        {
+            tokenizer = new AlignedTokenizer(new AlignedTokenizerOptions { InputDim = width, CodebookSize = options.CodebookSize, Levels = options.Levels }, device, options.Seed);
+            var trainer = new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions
+            {
+                Epochs = options.TokenizerEpochs,
+                AlignWeight = options.Align ? 1.0 : 0.0,
+                Seed = options.Seed,
+            });
+            var report = Timed("tokenizer", () => trainer.Train(imageVectors, captionVectors, captionImage.ToArray(), progress, cancellationToken));
+            log(string.Create(CultureInfo.InvariantCulture, $"tokenizer: loss {report.FirstEpochLoss:F3} → {report.FinalLoss:F3}, {trainer.CodesReseeded} dead codes re-seeded"));
+            tokenizer.Save(Path.Combine(partial, BundleFiles.Tokenizer));
+        }
+        else
+        {
+            foreach (var file in BundleFiles.WithOptions(BundleFiles.Tokenizer)) CopyFrom(from!, partial, file);
+            tokenizer = AlignedTokenizer.Load(Path.Combine(partial, BundleFiles.Tokenizer), device);
+        }
+        tokenizer.eval();
+        var vokens = tokenizer.Encode(imageVectors);
+        var stats = VokenStatistics.Compute(vokens, options.Levels);
+        log(string.Create(CultureInfo.InvariantCulture, $"train vokens: {stats.DistinctCodes}/{options.CodebookSize} codes used, collision rate {stats.CollisionRate:P1}"));
+        if (stage == TrainingStage.Tokenizer)
+        {
+            tokenizer.Dispose();
+            return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
+        }
+
+        // Stage 3: the token-to-voken generator (§3.2), L_gen + L_dis over the train trie.
+        var trie = VokenTrie.Build(Enumerable.Range(0, train.Count).Select(i => (long)i).ToArray(), vokens, options.Levels, options.CodebookSize);
+        using var generator = new TokenToVokenGenerator(new GeneratorOptions
+        {
+            TextVocabulary = vocabulary.Size,
+            Vokens = options.CodebookSize,
+            Length = options.Levels,
+            Dim = options.GeneratorDim,
+            EncoderLayers = options.GeneratorLayers,
+            DecoderLayers = options.GeneratorLayers,
+            MaxTextLength = vocabulary.MaxLength,
+        });
+        generator.to(device);
+        if (options.VokenEmbedding) generator.CopyCodebook(tokenizer.Codebook, tokenizer.Options.InputDim, options.Seed);
+        tokenizer.Dispose();
+        var generatorTrainer = new GeneratorTrainer(generator, new GeneratorTrainingOptions
+        {
+            Epochs = options.GeneratorEpochs,
+            BatchSize = Math.Min(options.GeneratorBatch, captionTexts.Count),
+            Discriminative = options.Discriminative,
+            DiscriminativeBeam = options.DiscriminativeBeam,
+            Seed = options.Seed,
+        });
+        var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, progress, cancellationToken));
+        log(string.Create(CultureInfo.InvariantCulture, $"generator: loss {generatorReport.FirstEpochLoss:F3} → {generatorReport.FinalLoss:F3}, {generatorReport.ExamplesPerSecond:F0} captions/s"));
+        generator.Save(Path.Combine(partial, BundleFiles.Generator));
+        return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
+    }
+
+    private ModelBundle Finish(KarpathyDataset dataset, string partial, string outDirectory, TextVocabulary vocabulary, int width, int trainImages, bool useFeatures)
+    {
+        AvgModel.WriteConfig(Path.Combine(partial, BundleFiles.Config), new BundleConfig
+        {
+            ImageSize = options.ImageSize,
+            FeatureSource = useFeatures ? "features" : "encoder",
+            FeatureWidth = width,
+            CodebookSize = options.CodebookSize,
+            Levels = options.Levels,
+            Method = options.MethodKey,
+            Dataset = dataset.Name,
+            TrainImages = trainImages,
+            VocabularyHash = vocabulary.Hash,
+            Training = options,
+        });
+        var properties = new Dictionary<string, string>
+        {
+            ["dataset"] = dataset.Name,
+            ["method"] = options.MethodKey,
+            ["train_seconds"] = StageSeconds.Values.Sum().ToString("F0", CultureInfo.InvariantCulture),
+        };
+        ModelBundle.Seal(partial, properties);
+        var target = Path.GetFullPath(outDirectory);
+        if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+        Directory.Move(partial, target);
+        return ModelBundle.Open(target);
+    }
+
+
+    private T Timed<T>(string stage, Func<T> work)
+    {
+        var clock = Stopwatch.StartNew();
+        var result = work();
+        StageSeconds[stage] = StageSeconds.GetValueOrDefault(stage) + clock.Elapsed.TotalSeconds;
+        return result;
+    }
+
+
+    private static void CopyFrom(ModelBundle from, string directory, string file)
+    {
+        var source = from.PathOf(file);
+        if (!File.Exists(source))
+            throw new AvgException($"{from.Directory}: has no {file}; train that stage first (or use --stage all)");
+        File.Copy(source, Path.Combine(directory, file), overwrite: true);
+    }
+}

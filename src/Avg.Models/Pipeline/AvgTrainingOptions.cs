@@ -1,0 +1,82 @@
+namespace Avg.Models.Pipeline;
+
+/// <summary>Which part of training to run: all stages, or one (earlier stages then come from <c>--from</c>).</summary>
+public enum TrainingStage
+{
+    All,
+    Encoder,
+    Tokenizer,
+    Generator,
+}
+
+/// <summary>Everything `avg train` decides, with defaults sized for a 2-core CPU (docs/training.md says why).</summary>
+public sealed record AvgTrainingOptions
+{
+    public int ImageSize { get; init; } = 64;
+
+    public string Device { get; init; } = "auto";
+
+    public int Threads { get; init; }
+
+    public int Seed { get; init; } = 7;
+
+    // Dual encoder (two-tower baseline; source of v_i and v_t).
+    public int EmbeddingDim { get; init; } = 256;
+
+    public int EncoderEpochs { get; init; } = 8;
+
+    /// <summary>Smaller CNN widths for quick runs (e.g. 16,32,64,128); null = the encoder's defaults.</summary>
+    public IReadOnlyList<int>? ImageChannels { get; init; }
+
+    // Aligned tokenizer (§3.1).
+    public int CodebookSize { get; init; } = 256;
+
+    public int Levels { get; init; } = 4;
+
+    public int TokenizerEpochs { get; init; } = 30;
+
+    /// <summary>L_align on; off for "w/o cross-modal alignment" and IRGen.</summary>
+    public bool Align { get; init; } = true;
+
+    // Generator (§3.2).
+    public int GeneratorDim { get; init; } = 256;
+
+    public int GeneratorLayers { get; init; } = 3;
+
+    public int GeneratorEpochs { get; init; } = 12;
+
+    public int GeneratorBatch { get; init; } = 128;
+
+    /// <summary>Voken embeddings copied from the codebook; off for "w/o voken embedding".</summary>
+    public bool VokenEmbedding { get; init; } = true;
+
+    /// <summary>L_dis on; off for "w/o discriminative loss" and IRGen.</summary>
+    public bool Discriminative { get; init; } = true;
+
+    public int DiscriminativeBeam { get; init; } = 10;
+
+    /// <summary>Precomputed features instead of the built-in encoder (.npy, rows aligned with the dataset).</summary>
+    public string? ImageFeatures { get; init; }
+
+    public string? CaptionFeatures { get; init; }
+
+    /// <summary>The eval JSON's method key for a bundle trained with these switches.</summary>
+    public string MethodKey => (Align, VokenEmbedding, Discriminative) switch
+    {
+        (false, _, false) => "irgen",
+        (false, _, _) => "avg_no_align",
+        (_, false, _) => "avg_no_voken_embedding",
+        (_, _, false) => "avg_no_discriminative",
+        _ => "avg",
+    };
+
+    public void Validate()
+    {
+        if (ImageSize is < 16 or > 512) throw new AvgException($"--image-size must be between 16 and 512, got {ImageSize}");
+        if (CodebookSize < 2) throw new AvgException($"--codebook must be at least 2, got {CodebookSize}");
+        if (Levels is < 1 or > 16) throw new AvgException($"--levels must be between 1 and 16, got {Levels}");
+        if (EncoderEpochs < 1 || TokenizerEpochs < 1 || GeneratorEpochs < 1) throw new AvgException("epochs must be at least 1");
+        if ((ImageFeatures is null) != (CaptionFeatures is null))
+            throw new AvgException("--image-features and --caption-features go together; give both or neither");
+    }
+}

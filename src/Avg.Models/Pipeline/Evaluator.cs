@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Avg.Data;
+using Avg.Evaluation;
+using Avg.Models.Encoders;
+using Avg.Models.Tokenization;
+using Avg.Retrieval;
+
+namespace Avg.Models.Pipeline;
+
+/// <summary>Evaluation settings; protocol as the paper: index = the split's images, queries = all their captions.</summary>
+public sealed record EvaluationOptions
+{
+    public Split Split { get; init; } = Split.Test;
+
+    /// <summary>Beam b for the headline figures (paper: 20–30).</summary>
+    public int Beam { get; init; } = 20;
+
+    /// <summary>Extra beams for a Table 7 sweep, on the first bundle only; empty for none.</summary>
+    public IReadOnlyList<int> BeamSweep { get; init; } = [];
+
+    /// <summary>Queries searched together (beams of all of them batched in one decoder pass per step).</summary>
+    public int QueryBatch { get; init; } = 32;
+
+    /// <summary>Precomputed features (.npy) for bundles trained on features.</summary>
+    public string? ImageFeatures { get; init; }
+
+    public string? CaptionFeatures { get; init; }
+}
+
+/// <summary>One method's figures: recalls as fractions, and throughput of the batched evaluation run.</summary>
+public sealed record MethodResult(double R1, double R5, double R10, double QueriesPerSecond);
+
+/// <summary>Runs the evaluation protocol for one or more bundles plus the two-tower baseline, producing the eval JSON.</summary>
+public sealed class Evaluator
+{
+    private readonly EvaluationOptions options;
+    private readonly IProgress<TrainingProgress>? progress;
+
+    public Evaluator(EvaluationOptions options, IProgress<TrainingProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        this.options = options;
+        this.progress = progress;
+    }
+
+    public JsonObject Run(IReadOnlyList<AvgModel> models, KarpathyDataset dataset)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(dataset);
+        if (models.Count == 0) throw new AvgException("give at least one --bundle to evaluate");
+        var images = dataset.InSplit(options.Split).ToList();
+        if (images.Count == 0) throw new AvgException($"{dataset.JsonPath}: no {options.Split.ToString().ToLowerInvariant()} images to evaluate on");
+        var queries = new List<string>();
+        var truth = new List<long>();
+        var captionRows = new List<int>();
+        for (var i = 0; i < images.Count; i++)
+        {
+            for (var c = 0; c < images[i].Captions.Count; c++)
+            {
+                queries.Add(images[i].Captions[c]);
+                truth.Add(i);
+                captionRows.Add(images[i].FirstCaption + c);
+            }
+        }
+
+        var methods = new JsonObject();
+        JsonObject? tokenizerStats = null;
+        JsonObject? sweep = null;
+        byte[]? pixels = null;
+        PrecomputedFeatures? features = null;
+        var first = true;
+        foreach (var model in models)
+        {
+            float[] imageVectors;
+            float[]? queryVectors = null;
+            if (model.Config.UsesEncoder)
+            {
+                pixels ??= ImageDecoder.DecodeAll(dataset, images, model.Config.ImageSize, done => progress?.Report(new TrainingProgress("decode", 0, done, images.Count, 0)));
+                imageVectors = model.EncodeImages(ImageData.FromBytes(pixels, images.Count, model.Config.ImageSize, model.Config.ImageSize));
+                if (first) queryVectors = model.EncodeTexts(queries);
+            }
+            else
+            {
+                if (options.ImageFeatures is null || options.CaptionFeatures is null)
+                    throw new AvgException($"{model.Bundle.Directory} was trained on precomputed features: give --image-features and --caption-features");
+                features ??= PrecomputedFeatures.Load(dataset, options.ImageFeatures, options.CaptionFeatures);
+                imageVectors = PrecomputedFeatures.GatherRows(features.Images, features.Width, images.Select(i => i.Index).ToList());
+                if (first) queryVectors = PrecomputedFeatures.GatherRows(features.Captions, features.Width, captionRows);
+            }
+
+            var vokens = model.Tokenize(imageVectors);
+            var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
+            methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam));
+            if (first)
+            {
+                methods["two_tower"] = ToJson(TwoTower(imageVectors, queryVectors!, truth));
+                var stats = VokenStatistics.Compute(vokens, model.Config.Levels);
+                tokenizerStats = new JsonObject
+                {
+                    ["codebook_size"] = model.Config.CodebookSize,
+                    ["levels"] = model.Config.Levels,
+                    ["codes_used"] = stats.DistinctCodes,
+                    ["codes_used_per_level"] = new JsonArray(stats.CodesUsedPerLevel.Select(c => (JsonNode)c).ToArray()),
+                    ["perplexity_per_level"] = new JsonArray(stats.PerplexityPerLevel.Select(p => (JsonNode)Math.Round(p, 2)).ToArray()),
+                    ["collision_rate"] = Math.Round(trie.CollisionRate, 4),
+                    ["distinct_sequences"] = trie.SequenceCount,
+                };
+                if (options.BeamSweep.Count > 0)
+                {
+                    sweep = [];
+                    foreach (var beam in options.BeamSweep)
+                        sweep[beam.ToString(System.Globalization.CultureInfo.InvariantCulture)] = ToJson(SearchAll(model, trie, queries, truth, beam));
+                }
+            }
+            first = false;
+        }
+
+        var report = new JsonObject
+        {
+            ["dataset"] = dataset.Name,
+            ["split"] = options.Split.ToString().ToLowerInvariant(),
+            ["images"] = images.Count,
+            ["queries"] = queries.Count,
+            ["beam"] = options.Beam,
+            ["methods"] = methods,
+            ["tokenizer"] = tokenizerStats,
+        };
+        if (sweep is not null) report["beam_sweep"] = sweep;
+        return report;
+    }
+
+    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam)
+    {
+        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10 });
+        var ranked = new List<long[]>(queries.Count);
+        var clock = Stopwatch.StartNew();
+        for (var start = 0; start < queries.Count; start += options.QueryBatch)
+        {
+            var batch = queries.GetRange(start, Math.Min(options.QueryBatch, queries.Count - start));
+            foreach (var hits in searcher.Search(batch)) ranked.Add(hits.Select(h => h.ImageId).ToArray());
+            progress?.Report(new TrainingProgress($"eval {model.Config.Method} b={beam}", 0, start + batch.Count, queries.Count, 0));
+        }
+        return Score(ranked, truth, queries.Count / clock.Elapsed.TotalSeconds);
+    }
+
+    private static MethodResult TwoTower(float[] imageVectors, float[] queryVectors, List<long> truth)
+    {
+        var width = queryVectors.Length / truth.Count;
+        var search = new ExactDotProductSearch(imageVectors, width, null);
+        var clock = Stopwatch.StartNew();
+        var results = search.SearchBatch(queryVectors, 10);
+        var qps = truth.Count / clock.Elapsed.TotalSeconds;
+        return Score(results.Select(r => r.Select(s => s.ImageId).ToArray()).ToList(), truth, qps);
+    }
+
+    private static MethodResult Score(List<long[]> ranked, List<long> truth, double qps)
+    {
+        var recalls = Recall.AtKs(ranked, truth, Recall.PaperLevels);
+        return new MethodResult(recalls[0], recalls[1], recalls[2], qps);
+    }
+
+    private static JsonObject ToJson(MethodResult r) => new()
+    {
+        ["r1"] = Math.Round(r.R1, 4),
+        ["r5"] = Math.Round(r.R5, 4),
+        ["r10"] = Math.Round(r.R10, 4),
+        ["qps"] = Math.Round(r.QueriesPerSecond, 1),
+    };
+
+
+}

@@ -1,0 +1,96 @@
+using System.Text.Json;
+using Avg.Data;
+using Avg.Models.Pipeline;
+using Avg.Tests.Support;
+
+namespace Avg.Models.Tests.Pipeline;
+
+public class PipelineTests
+{
+    /// <summary>
+    /// 16 images, each with two captions made of words unique to it, and precomputed features that separate the
+    /// images: the whole pipeline (tokenizer → trie → generator with L_gen + L_dis → constrained beam search)
+    /// must memorise it and retrieve every image at rank 1.
+    /// </summary>
+    [Fact]
+    public void Pipeline_overfits_a_tiny_set_to_recall_at_1_of_1()
+    {
+        using var dir = new TempDirectory();
+        var (imageFeatures, captionFeatures) = WriteMemorisationSet(dir.Path, images: 16, width: 32);
+        var dataset = KarpathyReader.Load(dir.Path);
+        var options = new AvgTrainingOptions
+        {
+            Device = "cpu", CodebookSize = 16, Levels = 2, TokenizerEpochs = 40, GeneratorEpochs = 120, GeneratorBatch = 16,
+            GeneratorDim = 64, GeneratorLayers = 1, DiscriminativeBeam = 4,
+            ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures,
+        };
+
+        new AvgTrainer(options).Train(dataset, dir.File("bundle"));
+        using var model = AvgModel.Load(dir.File("bundle"), "cpu");
+        var report = new Evaluator(new EvaluationOptions { Split = Split.Train, Beam = 8, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures })
+            .Run([model], dataset);
+
+        var avg = report["methods"]!["avg"]!;
+        ((double)avg["r1"]!).ShouldBe(1.0, report.ToJsonString());
+        ((double)report["methods"]!["two_tower"]!["r1"]!).ShouldBe(1.0);
+        ((int)report["queries"]!).ShouldBe(32);
+    }
+
+    [Fact]
+    public void Saved_bundle_reloads_to_identical_rankings()
+    {
+        using var dir = new TempDirectory();
+        var (imageFeatures, captionFeatures) = WriteMemorisationSet(dir.Path, images: 12, width: 16);
+        var dataset = KarpathyReader.Load(dir.Path);
+        var options = new AvgTrainingOptions
+        {
+            Device = "cpu", CodebookSize = 8, Levels = 2, TokenizerEpochs = 5, GeneratorEpochs = 5, GeneratorBatch = 8,
+            GeneratorDim = 32, GeneratorLayers = 1, DiscriminativeBeam = 3, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures,
+        };
+        new AvgTrainer(options).Train(dataset, dir.File("bundle"));
+        var eval = new Evaluator(new EvaluationOptions { Split = Split.Train, Beam = 5, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures });
+
+        using var first = AvgModel.Load(dir.File("bundle"), "cpu");
+        var a = eval.Run([first], dataset);
+        Directory.Move(dir.File("bundle"), dir.File("moved"));
+        using var second = AvgModel.Load(dir.File("moved"), "cpu");
+        var b = eval.Run([second], dataset);
+
+        Strip(a).ShouldBe(Strip(b));
+        first.Bundle.Manifest.BundleId.ShouldBe(second.Bundle.Manifest.BundleId);
+    }
+
+    /// <summary>The report without timing figures, which differ run to run.</summary>
+    private static string Strip(System.Text.Json.Nodes.JsonObject report)
+    {
+        foreach (var (_, method) in report["methods"]!.AsObject()) method!.AsObject().Remove("qps");
+        return report.ToJsonString();
+    }
+
+    /// <summary>Writes dataset.json (all train) plus image/caption features: image i is a random unit vector, its captions near it.</summary>
+    internal static (string Images, string Captions) WriteMemorisationSet(string folder, int images, int width)
+    {
+        var random = new Random(5);
+        var entries = new List<object>();
+        var imageRows = new float[images * width];
+        var captionRows = new float[images * 2 * width];
+        for (var i = 0; i < images; i++)
+        {
+            var v = Enumerable.Range(0, width).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray();
+            var norm = MathF.Sqrt(v.Sum(x => x * x));
+            for (var j = 0; j < width; j++) imageRows[(i * width) + j] = v[j] / norm;
+            for (var c = 0; c < 2; c++)
+                for (var j = 0; j < width; j++) captionRows[(((i * 2) + c) * width) + j] = (v[j] / norm) + (float)(random.NextDouble() * 0.05);
+            var word = ((char)('a' + (i % 26))).ToString() + ((char)('a' + (i / 26))).ToString();
+            entries.Add(new
+            {
+                filename = $"{i}.png", imgid = i, split = "train",
+                sentences = new[] { new { raw = $"picture {word}{word} here" }, new { raw = $"a {word}{word} {word}{word}" } },
+            });
+        }
+        File.WriteAllText(Path.Combine(folder, "dataset.json"), JsonSerializer.Serialize(new { dataset = "memorise", images = entries }));
+        NpyMatrix.Write(Path.Combine(folder, "img.npy"), imageRows, images, width);
+        NpyMatrix.Write(Path.Combine(folder, "cap.npy"), captionRows, images * 2, width);
+        return (Path.Combine(folder, "img.npy"), Path.Combine(folder, "cap.npy"));
+    }
+}
