@@ -17,6 +17,7 @@ public static class CliApp
         root.Subcommands.Add(DataCommands.Create(context));
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(EvalCommand.Create(context));
+        root.Subcommands.Add(DemoCommand.Create(context));
         return root;
     }
 

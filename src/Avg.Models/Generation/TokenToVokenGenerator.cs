@@ -75,10 +75,17 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).copy_(codes.to(vokenEmbedding.weight.device));
     }
 
-    /// <summary>Encodes text ids (B × L, 0 = padding) into memory (B × L × D) and its additive padding mask (B × 1 × 1 × L).</summary>
+    /// <summary>
+    /// Encodes text ids (B × L, 0 = padding) into memory (B × L' × D) and its additive padding mask (B × 1 × 1 × L').
+    /// Trailing columns that are padding in every row are cut first (L' ≤ L): the mask already hides them, so the
+    /// result is the same and the encoder does not pay for them.
+    /// </summary>
     public (Tensor Memory, Tensor Mask) Encode(Tensor textIds)
     {
         ArgumentNullException.ThrowIfNull(textIds);
+        var used = textIds.ne(0).any(0).nonzero();
+        var keep = used.shape[0] == 0 ? 1 : used.max().item<long>() + 1;
+        if (keep < textIds.shape[1]) textIds = textIds.narrow(1, 0, keep);
         var length = textIds.shape[1];
         var positions = arange(length, device: textIds.device);
         var x = drop.call(textEmbedding.call(textIds) + textPositions.call(positions));

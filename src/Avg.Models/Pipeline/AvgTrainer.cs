@@ -166,6 +166,7 @@ public sealed class AvgTrainer
             Vokens = options.CodebookSize,
             Length = options.Levels,
             Dim = options.GeneratorDim,
+            FeedForward = 4 * options.GeneratorDim,
             EncoderLayers = options.GeneratorLayers,
             DecoderLayers = options.GeneratorLayers,
             MaxTextLength = vocabulary.MaxLength,

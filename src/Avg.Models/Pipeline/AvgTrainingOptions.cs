@@ -39,7 +39,7 @@ public sealed record AvgTrainingOptions
     public bool Align { get; init; } = true;
 
     // Generator (§3.2).
-    public int GeneratorDim { get; init; } = 256;
+    public int GeneratorDim { get; init; } = 128;
 
     public int GeneratorLayers { get; init; } = 3;
 

@@ -1,0 +1,103 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Avg.Data;
+using Avg.Tests.Support;
+
+namespace Avg.Cli.Tests;
+
+public class TrainEvalCommandTests
+{
+    [Fact]
+    public async Task Train_then_eval_writes_the_eval_json_contract()
+    {
+        using var dir = new TempDirectory();
+        WriteFeatureSet(dir.Path, images: 10, width: 16);
+        string[] features = ["--image-features", dir.File("img.npy"), "--caption-features", dir.File("cap.npy")];
+
+        var train = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("b"), "--codebook", "8", "--levels", "2",
+            "--tokenizer-epochs", "3", "--generator-epochs", "2", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
+        train.ExitCode.ShouldBe(0, train.Error);
+        train.Output.ShouldContain("(avg) written to");
+
+        var ablation = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("irgen"), "--stage", "generator", "--from", dir.File("b"),
+            "--irgen", "--codebook", "8", "--levels", "2", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
+        ablation.ExitCode.ShouldBe(0, ablation.Error);
+
+        var eval = await CliRun.Of(["eval", "--bundle", dir.File("b"), dir.File("irgen"), "--data", dir.Path, "--split", "test", "--beam", "4",
+            "--beam-sweep", "1,4", "--json", dir.File("eval.json"), "--device", "cpu", .. features]);
+        eval.ExitCode.ShouldBe(0, eval.Error);
+
+        var report = JsonNode.Parse(File.ReadAllText(dir.File("eval.json")))!.AsObject();
+        ((string)report["split"]!).ShouldBe("test");
+        ((int)report["images"]!).ShouldBe(5);
+        ((int)report["queries"]!).ShouldBe(10);
+        ((int)report["beam"]!).ShouldBe(4);
+        report["methods"]!.AsObject().Select(m => m.Key).ShouldBe(["avg", "two_tower", "irgen"], ignoreOrder: true);
+        foreach (var (_, method) in report["methods"]!.AsObject())
+        {
+            foreach (var key in new[] { "r1", "r5", "r10" })
+                ((double)method![key]!).ShouldBeInRange(0, 1);
+            ((double)method!["qps"]!).ShouldBeGreaterThan(0);
+        }
+        ((double)report["methods"]!["avg"]!["r10"]!).ShouldBeGreaterThanOrEqualTo((double)report["methods"]!["avg"]!["r1"]!);
+        ((int)report["tokenizer"]!["codes_used"]!).ShouldBeInRange(1, 8);
+        ((double)report["tokenizer"]!["collision_rate"]!).ShouldBeInRange(0, 1);
+        report["beam_sweep"]!.AsObject().Select(b => b.Key).ShouldBe(["1", "4"]);
+        eval.Output.ShouldContain("two_tower");
+    }
+
+    [Fact]
+    public async Task Missing_or_damaged_bundle_is_a_one_line_error()
+    {
+        using var dir = new TempDirectory();
+        TinyDataset.Write(dir.Path, images: 4);
+        (await CliRun.Of("eval", "--bundle", dir.File("none"), "--data", dir.Path)).ShouldBeUserError("model bundle not found");
+
+        Directory.CreateDirectory(dir.File("half"));
+        File.WriteAllText(dir.File("half/generator.bin"), "x");
+        (await CliRun.Of("eval", "--bundle", dir.File("half"), "--data", dir.Path)).ShouldBeUserError("not a model bundle");
+    }
+
+    [Fact]
+    public async Task A_single_stage_needs_the_bundle_it_builds_on()
+    {
+        using var dir = new TempDirectory();
+        TinyDataset.Write(dir.Path, images: 4);
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--stage", "generator"))
+            .ShouldBeUserError("--stage generator needs --from BUNDLE");
+    }
+
+    [Fact]
+    public async Task Bad_training_values_are_one_line_errors()
+    {
+        using var dir = new TempDirectory();
+        TinyDataset.Write(dir.Path, images: 4);
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--levels", "0")).ShouldBeUserError("--levels must be between 1 and 16, got 0");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--image-channels", "16,x")).ShouldBeUserError("--image-channels: 'x' is not a positive integer");
+        (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam-sweep", "1,-5")).ShouldBeUserError("--beam-sweep: '-5' is not a positive integer");
+    }
+
+    /// <summary>Ten images (first half train, second half test), two captions each, with separable features.</summary>
+    private static void WriteFeatureSet(string folder, int images, int width)
+    {
+        var random = new Random(3);
+        var entries = new List<object>();
+        var imageRows = new float[images * width];
+        var captionRows = new float[images * 2 * width];
+        for (var i = 0; i < images; i++)
+        {
+            for (var j = 0; j < width; j++) imageRows[(i * width) + j] = (float)random.NextDouble();
+            for (var c = 0; c < 2; c++)
+                for (var j = 0; j < width; j++) captionRows[(((i * 2) + c) * width) + j] = imageRows[(i * width) + j];
+            var word = ((char)('a' + i)).ToString();
+            entries.Add(new
+            {
+                filename = $"{i}.png", imgid = i, split = i < images / 2 ? "train" : "test",
+                sentences = new[] { new { raw = $"thing {word}{word}" }, new { raw = $"the {word}{word}" } },
+            });
+        }
+        File.WriteAllText(Path.Combine(folder, "dataset.json"), JsonSerializer.Serialize(new { dataset = "features", images = entries }));
+        NpyMatrix.Write(Path.Combine(folder, "img.npy"), imageRows, images, width);
+        NpyMatrix.Write(Path.Combine(folder, "cap.npy"), captionRows, images * 2, width);
+    }
+}
