@@ -1,3 +1,4 @@
+using Avg.Models.Runtime;
 using System.Text.Json;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -87,18 +88,13 @@ public sealed class DualEncoder : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Writes the weights to <paramref name="path"/> and the options beside them (path + ".json").</summary>
     public void Save(string path)
     {
-        this.save(path);
-        File.WriteAllText(path + ".json", JsonSerializer.Serialize(Options));
+        ModelFiles.Save(this, Options, path);
     }
 
     /// <summary>Reads a model written by <see cref="Save"/>.</summary>
     public static DualEncoder Load(string path, Device? device = null)
     {
-        var optionsPath = path + ".json";
-        if (!File.Exists(path) || !File.Exists(optionsPath))
-            throw new DataFormatException(path, $"dual encoder weights or their options file ({optionsPath}) are missing; train one first.");
-        var options = JsonSerializer.Deserialize<DualEncoderOptions>(File.ReadAllText(optionsPath))
-            ?? throw new DataFormatException(optionsPath, "empty dual encoder options.");
+        var options = ModelFiles.ReadOptions<DualEncoderOptions>(path, "dual encoder", "train one first.");
         var model = new DualEncoder(options, device);
         model.load(path);
         return model;

@@ -1,4 +1,5 @@
 using Avg;
+using Avg.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -133,18 +134,13 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Writes the weights to <paramref name="path"/> and the options to <c>path.json</c>.</summary>
     public void Save(string path)
     {
-        this.save(path);
-        File.WriteAllText(path + ".json", System.Text.Json.JsonSerializer.Serialize(Options));
+        ModelFiles.Save(this, Options, path);
     }
 
     /// <summary>Loads a generator saved by <see cref="Save"/>, in evaluation mode.</summary>
     public static TokenToVokenGenerator Load(string path, Device? device = null)
     {
-        var optionsPath = path + ".json";
-        if (!File.Exists(path) || !File.Exists(optionsPath))
-            throw new DataFormatException(path, $"generator weights or their options file ({optionsPath}) are missing; train the generator stage first");
-        var options = System.Text.Json.JsonSerializer.Deserialize<GeneratorOptions>(File.ReadAllText(optionsPath))
-            ?? throw new DataFormatException(optionsPath, "empty generator options");
+        var options = ModelFiles.ReadOptions<GeneratorOptions>(path, "generator", "train the generator stage first");
         var model = new TokenToVokenGenerator(options);
         if (device is not null) model.to(device);
         model.load(path);

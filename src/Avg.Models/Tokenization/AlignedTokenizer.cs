@@ -1,3 +1,4 @@
+using Avg.Models.Runtime;
 using System.Text.Json;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -128,17 +129,12 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
     /// <summary>Writes the weights to <paramref name="path"/> and the options beside them (path + ".json").</summary>
     public void Save(string path)
     {
-        this.save(path);
-        File.WriteAllText(path + ".json", JsonSerializer.Serialize(Options));
+        ModelFiles.Save(this, Options, path);
     }
 
     public static AlignedTokenizer Load(string path, Device? device = null)
     {
-        var optionsPath = path + ".json";
-        if (!File.Exists(path) || !File.Exists(optionsPath))
-            throw new DataFormatException(path, $"tokenizer weights or their options file ({optionsPath}) are missing; train the tokenizer first.");
-        var options = JsonSerializer.Deserialize<AlignedTokenizerOptions>(File.ReadAllText(optionsPath))
-            ?? throw new DataFormatException(optionsPath, "empty tokenizer options.");
+        var options = ModelFiles.ReadOptions<AlignedTokenizerOptions>(path, "tokenizer", "train the tokenizer first.");
         var tokenizer = new AlignedTokenizer(options, device);
         tokenizer.load(path);
         return tokenizer;
