@@ -19,20 +19,24 @@ internal static class IndexCommand
         var imageRoot = new Option<string?>("--image-root") { Description = "Folder the image file names are relative to (default: the JSON's folder)." };
         var split = new Option<string>("--split") { Description = "Split to index: test, val, train or all.", DefaultValueFactory = _ => "test" };
         var batch = new Option<int>("--batch") { Description = $"Images per request (1…{MaxBatch}).", DefaultValueFactory = _ => 64 };
+        var parallel = new Option<int>("--parallel") { Description = "Batches in flight at once (reading files overlaps sending; the cluster spreads batches over its shards).", DefaultValueFactory = _ => 2 };
         var features = new Option<string?>("--features") { Description = "Send these precomputed image vectors (.npy float32, one row per image in JSON order) instead of the image files." };
 
         var command = new Command("index",
             "Send a dataset split to a running cluster (POST /v1/images, in batches) and print images/s. Each image is indexed under its " +
             "Karpathy \"imgid\" as a string (its position in the JSON when imgid is absent), with uri = its file name as written in the JSON; " +
             "re-running replaces the same ids.");
-        foreach (var option in new Option[] { data, imageRoot, split, batch, features }) command.Options.Add(option);
         connection.AddTo(command);
+        foreach (var option in new Option[] { data, imageRoot, split, batch, parallel, features }) command.Options.Add(option);
 
         command.SetAction(async (parse, cancellationToken) =>
         {
             var batchSize = parse.GetValue(batch);
             if (batchSize is < 1 or > MaxBatch)
                 throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"--batch must be between 1 and {MaxBatch}, got {batchSize}"));
+            var inFlight = parse.GetValue(parallel);
+            if (inFlight is < 1 or > 64)
+                throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"--parallel must be between 1 and 64, got {inFlight}"));
             var client = connection.CreateClient(parse);
             var dataset = KarpathyReader.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));
             var splitName = parse.GetValue(split)!;
@@ -43,11 +47,11 @@ internal static class IndexCommand
             if (source is null) CheckImagesExist(dataset, images);
             var clock = Stopwatch.StartNew();
             var summary = await ProgressDisplay.RunCountingAsync(context, "index", images.Count, "images",
-                progress => SendAsync(client, dataset, images, batchSize, source, progress, cancellationToken)).ConfigureAwait(false);
+                progress => SendAsync(client, dataset, images, batchSize, inFlight, source, progress, cancellationToken)).ConfigureAwait(false);
             var seconds = clock.Elapsed.TotalSeconds;
             await context.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"indexed {summary.Images} images ({splitName} split of {dataset.Name}, {(source is null ? "image files" : "features")}) in {seconds:F1}s: " +
-                $"{summary.Images / Math.Max(seconds, 1e-9):F1} images/s, {summary.Batches} batches, {summary.Partitions} partitions, index version {summary.IndexVersion ?? "unknown"}"))
+                $"{summary.Images / Math.Max(seconds, 1e-9):F1} images/s, {summary.Batches} batches, {summary.Partitions} partition(s), index version {summary.IndexVersion ?? "unknown"}"))
                 .ConfigureAwait(false);
             return 0;
         });
@@ -57,14 +61,17 @@ internal static class IndexCommand
     /// <summary>What a whole run did, from the server's answers.</summary>
     internal sealed record IndexSummary(int Images, int Batches, int Partitions, string? IndexVersion);
 
+    /// <summary>Sends the images in batches, up to <paramref name="inFlight"/> at once, reporting images done.</summary>
     private static async Task<IndexSummary> SendAsync(AvgSearchClient client, KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int batchSize,
-        FeatureSource? features, IProgress<int> progress, CancellationToken cancellationToken)
+        int inFlight, FeatureSource? features, IProgress<int> progress, CancellationToken cancellationToken)
     {
         var done = 0;
         var batches = 0;
         var partitions = new HashSet<int>();
         string? version = null;
-        foreach (var chunk in images.Chunk(batchSize))
+        var gate = new Lock();
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = inFlight, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(images.Chunk(batchSize), parallel, async (chunk, token) =>
         {
             var batch = new List<ImageToIndex>(chunk.Length);
             foreach (var image in chunk)
@@ -72,15 +79,18 @@ internal static class IndexCommand
                 var id = image.ImageId.ToString(CultureInfo.InvariantCulture);
                 batch.Add(features is not null
                     ? ImageToIndex.FromFeatures(id, features.Row(image), image.FileName)
-                    : ImageToIndex.FromImage(id, await ReadImageAsync(dataset, image, cancellationToken).ConfigureAwait(false), image.FileName));
+                    : ImageToIndex.FromImage(id, await ReadImageAsync(dataset, image, token).ConfigureAwait(false), image.FileName));
             }
-            var result = await client.IndexImagesAsync(batch, cancellationToken: cancellationToken).ConfigureAwait(false);
-            foreach (var indexed in result.Indexed) partitions.Add(indexed.Partition);
-            version = result.IndexVersion ?? version;
-            done += chunk.Length;
-            batches++;
-            progress.Report(done);
-        }
+            var result = await client.IndexImagesAsync(batch, cancellationToken: token).ConfigureAwait(false);
+            lock (gate)
+            {
+                foreach (var indexed in result.Indexed) partitions.Add(indexed.Partition);
+                version = result.IndexVersion ?? version;
+                done += chunk.Length;
+                batches++;
+                progress.Report(done);
+            }
+        }).ConfigureAwait(false);
         return new IndexSummary(done, batches, partitions.Count, version);
     }
 
@@ -149,10 +159,13 @@ internal static class IndexCommand
             }
         }
 
+        private readonly Lock gate = new();
+
+        /// <summary>The image's row; safe to call from concurrent batches (the file has one read position).</summary>
         public float[] Row(DatasetImage image)
         {
             var row = new float[matrix.Columns];
-            matrix.ReadRows(image.Index, 1, row);
+            lock (gate) matrix.ReadRows(image.Index, 1, row);
             for (var c = 0; c < row.Length; c++)
             {
                 if (!float.IsFinite(row[c]))

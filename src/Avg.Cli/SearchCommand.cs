@@ -18,11 +18,9 @@ internal static class SearchCommand
         var beam = new Option<int>("--beam") { Description = "Beam size b (1…100; paper: 20–30).", DefaultValueFactory = _ => 20 };
         var json = new Option<bool>("--json") { Description = "Print the server's answer as JSON (results, indexVersion, timing) instead of a table." };
 
-        var command = new Command("search", "Search a running cluster (POST /v1/search) and print the ranked images: rank, image id, score, vokens, uri.")
-        {
-            query, k, beam, json,
-        };
+        var command = new Command("search", "Search a running cluster (POST /v1/search) and print the ranked images: rank, image id, score, vokens, uri.") { query };
         connection.AddTo(command);
+        foreach (var option in new Option[] { k, beam, json }) command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var client = connection.CreateClient(parse);
