@@ -15,7 +15,7 @@ public sealed record SearchResults(IReadOnlyList<SearchResult> Results, string? 
 
 /// <summary>One retrieved image.</summary>
 /// <param name="ImageId">The id it was indexed under.</param>
-/// <param name="Score">Log-probability of its voken sequence given the query (higher is better; ≤ 0).</param>
+/// <param name="Score">The generator's score of its voken sequence for the query (a log-probability; higher ranks first).</param>
 /// <param name="Vokens">The image's voken sequence.</param>
 /// <param name="Uri">The URI given when it was indexed, if any.</param>
 public sealed record SearchResult(string ImageId, double Score, IReadOnlyList<int> Vokens, string? Uri);
