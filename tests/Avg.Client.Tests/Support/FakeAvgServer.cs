@@ -65,7 +65,22 @@ public sealed class FakeAvgServer : IAsyncDisposable
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         server.Endpoint = new Uri(address);
+        // One request before the test's, so its timings do not include compiling the server's request pipeline.
+        using (var warmUp = new HttpClient())
+            (await warmUp.GetAsync(new Uri(server.Endpoint, "health/live"))).EnsureSuccessStatusCode();
+        server.Requests.Clear();
         return server;
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> requests have arrived (the handler may run after the client gave up).</summary>
+    public async Task WaitForRequestsAsync(int count, TimeSpan? timeout = null)
+    {
+        var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (Requests.Count < count)
+        {
+            if (DateTimeOffset.UtcNow > deadline) throw new TimeoutException($"the server saw {Requests.Count} requests, expected {count}");
+            await Task.Delay(10);
+        }
     }
 
     /// <summary>The next request (after recording and the key check) is answered by <paramref name="respond"/>.</summary>
