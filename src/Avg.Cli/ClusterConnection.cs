@@ -45,6 +45,7 @@ internal sealed class ClusterConnection
     public static string Describe(AvgRequestException e) => e.Status switch
     {
         401 or 403 => $"{e.Message} (pass --api-key or set {ApiKeyVariable})",
+        413 => $"{e.Message} (the request body is over the server's size limit; send smaller batches with --batch)",
         0 when e.InnerException is TimeoutException => $"{e.Message} (raise --timeout if the cluster is busy)",
         0 => $"{e.Message} (is the endpoint right and the cluster running?)",
         _ => e.Message,

@@ -16,6 +16,9 @@ public class AvgSearchClient
 {
     private const string ApiKeyHeader = "X-Api-Key";
 
+    /// <summary>Validation errors named in an exception's message; a batch of 1,000 bad images would otherwise make a page.</summary>
+    private const int MaxErrorsInMessage = 3;
+
     /// <summary>One connection pool for every client made without an <see cref="HttpClient"/>; connections recycle so DNS changes are seen.</summary>
     private static readonly Lazy<HttpClient> SharedHttpClient = new(() => new HttpClient(
         new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AutomaticDecompression = DecompressionMethods.All })
@@ -265,7 +268,12 @@ public class AvgSearchClient
         var message = string.Create(CultureInfo.InvariantCulture, $"{method} /{path} failed with {answer.Status}{(title is null ? "" : $" ({title})")}");
         if (!string.IsNullOrWhiteSpace(problem?.Detail)) message += ": " + problem.Detail;
         if (errors is { Count: > 0 })
-            message += (problem?.Detail is null ? ": " : "; ") + string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(" ", e.Value)}"));
+        {
+            // The message stays one readable line; every error is in Errors.
+            var shown = errors.Take(MaxErrorsInMessage).Select(e => $"{e.Key}: {string.Join(" ", e.Value.Select(m => m.TrimEnd('.')))}");
+            var more = errors.Count > MaxErrorsInMessage ? string.Create(CultureInfo.InvariantCulture, $" (and {errors.Count - MaxErrorsInMessage} more)") : "";
+            message += (problem?.Detail is null ? ": " : "; ") + string.Join("; ", shown) + more;
+        }
         message += Attempts(attempt);
         return new AvgRequestException(answer.Status, message, problem?.Title, problem?.Detail, problem?.Type, errors);
     }

@@ -50,6 +50,19 @@ public sealed class RetryAndErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_names_the_first_three_field_errors_and_the_exception_carries_them_all()
+    {
+        server.EnqueueProblem(400, "The ingest batch is not valid; nothing was indexed", errors: Enumerable.Range(0, 5)
+            .ToDictionary(i => $"images[{i}].features", _ => new[] { "5 values; the bundle takes 32." }));
+        var error = await Should.ThrowAsync<AvgRequestException>(() => new AvgSearchClient(server.Endpoint, Fast()).IndexImagesAsync([ImageToIndex.FromFeatures("1", new[] { 1f })]));
+
+        error.Errors.Count.ShouldBe(5);
+        error.Message.ShouldBe("POST /v1/images failed with 400 (The ingest batch is not valid; nothing was indexed): " +
+            "images[0].features: 5 values; the bundle takes 32; images[1].features: 5 values; the bundle takes 32; " +
+            "images[2].features: 5 values; the bundle takes 32 (and 2 more)");
+    }
+
+    [Fact]
     public async Task Unavailable_twice_then_ok_succeeds_on_the_third_attempt()
     {
         server.EnqueueProblem(503, "Service Unavailable", "the silo is starting", times: 2);
