@@ -14,11 +14,15 @@ internal sealed class ClusterConnection
     private readonly Option<string?> apiKey = new("--api-key") { Description = $"Sent as X-Api-Key when the silos require keys (default: ${ApiKeyVariable})." };
     private readonly Option<int> retries = new("--retries") { Description = "Retries of a failed request (408, 429, 5xx, connection errors), with backoff.", DefaultValueFactory = _ => 3 };
     private readonly Option<double> timeout = new("--timeout") { Description = "Seconds allowed for each attempt of a request.", DefaultValueFactory = _ => 100 };
+    private readonly Option<string?> indexVersion = new("--index-version") { Description = "Refuse (409) unless the cluster serves this index version (the bundle's manifest hash; see GET /v1/stats)." };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { endpoint, apiKey, retries, timeout }) command.Options.Add(option);
+        foreach (var option in new Option[] { endpoint, apiKey, retries, timeout, indexVersion }) command.Options.Add(option);
     }
+
+    /// <summary>The --index-version to pin requests to, if given.</summary>
+    public string? IndexVersion(ParseResult parse) => parse.GetValue(indexVersion);
 
     public AvgSearchClient CreateClient(ParseResult parse)
     {

@@ -47,7 +47,7 @@ internal static class IndexCommand
             if (source is null) CheckImagesExist(dataset, images);
             var clock = Stopwatch.StartNew();
             var summary = await ProgressDisplay.RunCountingAsync(context, "index", images.Count, "images",
-                progress => SendAsync(client, dataset, images, batchSize, inFlight, source, progress, cancellationToken)).ConfigureAwait(false);
+                progress => SendAsync(client, dataset, images, batchSize, inFlight, source, connection.IndexVersion(parse), progress, cancellationToken)).ConfigureAwait(false);
             var seconds = clock.Elapsed.TotalSeconds;
             await context.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"indexed {summary.Images} images ({splitName} split of {dataset.Name}, {(source is null ? "image files" : "features")}) in {seconds:F1}s: " +
@@ -63,7 +63,7 @@ internal static class IndexCommand
 
     /// <summary>Sends the images in batches, up to <paramref name="inFlight"/> at once, reporting images done.</summary>
     private static async Task<IndexSummary> SendAsync(AvgSearchClient client, KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int batchSize,
-        int inFlight, FeatureSource? features, IProgress<int> progress, CancellationToken cancellationToken)
+        int inFlight, FeatureSource? features, string? indexVersion, IProgress<int> progress, CancellationToken cancellationToken)
     {
         var done = 0;
         var batches = 0;
@@ -81,7 +81,7 @@ internal static class IndexCommand
                     ? ImageToIndex.FromFeatures(id, features.Row(image), image.FileName)
                     : ImageToIndex.FromImage(id, await ReadImageAsync(dataset, image, token).ConfigureAwait(false), image.FileName));
             }
-            var result = await client.IndexImagesAsync(batch, cancellationToken: token).ConfigureAwait(false);
+            var result = await client.IndexImagesAsync(batch, indexVersion, token).ConfigureAwait(false);
             lock (gate)
             {
                 foreach (var indexed in result.Indexed) partitions.Add(indexed.Partition);

@@ -24,7 +24,8 @@ internal static class SearchCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var client = connection.CreateClient(parse);
-            var results = await client.SearchAsync(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(beam), cancellationToken).ConfigureAwait(false);
+            var results = await client.SearchAsync(
+                new SearchQuery(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(beam), connection.IndexVersion(parse)), cancellationToken).ConfigureAwait(false);
             await context.Output.WriteAsync(parse.GetValue(json)
                 ? JsonSerializer.Serialize(results, Indented) + Environment.NewLine
                 : FormatTable(results)).ConfigureAwait(false);

@@ -196,6 +196,17 @@ public sealed class IndexSearchCommandTests : IAsyncLifetime, IDisposable
             .ShouldBeUserError("timed out after 0.3 s (raise --timeout if the cluster is busy)");
     }
 
+    [Fact]
+    public async Task Index_version_is_sent_and_a_conflict_is_one_error_line()
+    {
+        TinyDataset.Write(dir.Path, images: 4);
+        (await CliRun.Of("index", "--endpoint", Endpoint, "--data", dir.Path, "--index-version", FakeAvgServer.IndexVersion)).ExitCode.ShouldBe(0);
+        ((string)server.RequestsTo("POST", "/v1/images").ShouldHaveSingleItem().Json["indexVersion"]!).ShouldBe(FakeAvgServer.IndexVersion);
+
+        (await CliRun.Of("search", "--endpoint", Endpoint, "circle", "--index-version", "old"))
+            .ShouldBeUserError("POST /v1/search failed with 409 (Index version conflict): index version 'old' is not served");
+    }
+
     [Theory]
     [InlineData("localhost:8080")]
     [InlineData("ftp://example.org")]
