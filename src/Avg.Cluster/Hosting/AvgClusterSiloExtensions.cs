@@ -19,7 +19,7 @@ public static class AvgClusterSiloExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        options.Validate(standalone: false);
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         silo.Services.TryAddSingleton<PartitionCache>();
         silo.Services.TryAddSingleton<ModelHost>();

@@ -73,8 +73,11 @@ public sealed class AvgSiloOptions
     public IReadOnlyList<string> ApiKeyList =>
         (ApiKeys ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    /// <summary>Throws <see cref="AvgException"/> naming the setting, its value and what to do.</summary>
-    public AvgSiloOptions Validate()
+    /// <summary>
+    /// Throws <see cref="AvgException"/> naming the setting, its value and what to do. <paramref name="standalone"/>:
+    /// also check that an embedded silo (no Redis) can run alone; false where the caller provides clustering (tests).
+    /// </summary>
+    public AvgSiloOptions Validate(bool standalone = true)
     {
         var unknown = RoleList.Where(r => r is not ModelRole and not PartitionsRole).ToArray();
         if (unknown.Length > 0 || RoleList.Count == 0)
@@ -92,12 +95,12 @@ public sealed class AvgSiloOptions
             throw new AvgException($"Avg__Bundle '{Bundle}': no such directory; train a bundle with `avg train --out {Bundle}`.");
         }
 
-        if (Embedded && !HasModel)
+        if (standalone && Embedded && !HasModel)
         {
             throw new AvgException("Without Avg__Redis the silo runs embedded and alone, so it needs the model role (Avg__Roles=model,partitions).");
         }
 
-        if (Embedded && !HasPartitions)
+        if (standalone && Embedded && !HasPartitions)
         {
             throw new AvgException("Without Avg__Redis the silo runs embedded and alone, so it needs the partitions role (Avg__Roles=model,partitions).");
         }
