@@ -3,7 +3,7 @@ using Avg.Cluster.Placement;
 namespace Avg.Cluster.Grains;
 
 /// <summary>One bucket of the image directory (key: bucket; extension: index version): which partition holds an id.</summary>
-[SiloRolePlacementFilter(SiloCapabilities.PartitionsKey)]
+[PartitionSiloPlacementFilter]
 public sealed class ImageDirectoryGrain(
     [PersistentState("directory", AvgStorage.Name)] IPersistentState<DirectoryState> state) : Grain, IImageDirectoryGrain
 {

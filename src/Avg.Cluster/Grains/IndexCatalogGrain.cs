@@ -7,7 +7,7 @@ namespace Avg.Cluster.Grains;
 /// counts, revisions (for query silos' caches) and query counts. Persisted; snapshots are immutable and reused
 /// until the next change.
 /// </summary>
-[SiloRolePlacementFilter(SiloCapabilities.PartitionsKey)]
+[PartitionSiloPlacementFilter]
 public sealed class IndexCatalogGrain(
     [PersistentState("catalog", AvgStorage.Name)] IPersistentState<CatalogState> state) : Grain, IIndexCatalogGrain
 {

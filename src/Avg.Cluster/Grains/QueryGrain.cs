@@ -13,7 +13,7 @@ namespace Avg.Cluster.Grains;
 /// revision into the silo's cache), and the final leaves expand to image ids. Equals the in-process search.
 /// </summary>
 [StatelessWorker]
-[SiloRolePlacementFilter(SiloCapabilities.ModelKey)]
+[ModelSiloPlacementFilter]
 public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQueryGrain
 {
     /// <summary>Attempts when a partition empties between the catalog read and its fetch.</summary>

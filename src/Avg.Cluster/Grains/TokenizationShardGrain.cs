@@ -9,7 +9,7 @@ namespace Avg.Cluster.Grains;
 /// model host, records each image in the directory, and routes (id, vokens) to the partition of the first voken,
 /// removing an image that moved from its old partition. Counts images and busy time for images/s.
 /// </summary>
-[SiloRolePlacementFilter(SiloCapabilities.ModelKey)]
+[ModelSiloPlacementFilter]
 public sealed class TokenizationShardGrain(ModelHost host) : Grain, ITokenizationShardGrain
 {
     private long _images;

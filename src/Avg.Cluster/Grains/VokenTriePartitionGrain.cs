@@ -8,7 +8,7 @@ namespace Avg.Cluster.Grains;
 /// and the ids and URIs at its leaves, persists them on every change, rebuilds the trie on activation, and tells the
 /// catalog its image count and revision.
 /// </summary>
-[SiloRolePlacementFilter(SiloCapabilities.PartitionsKey)]
+[PartitionSiloPlacementFilter]
 public sealed partial class VokenTriePartitionGrain(
     [PersistentState("partition", AvgStorage.Name)] IPersistentState<PartitionState> state,
     ILogger<VokenTriePartitionGrain> logger) : Grain, IVokenTriePartitionGrain

@@ -25,7 +25,7 @@ public static class AvgClusterSiloExtensions
         silo.Services.TryAddSingleton<ModelHost>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();
-        silo.Services.AddSiloRolePlacementFilter();
+        silo.Services.AddSiloRolePlacementFilters();
         silo.UseSiloMetadata(SiloCapabilities.Metadata(options.RoleList.ToArray(), UsesGpu(options), options.HttpPort));
         return silo;
     }

@@ -1,62 +1,46 @@
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.Metadata;
 using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Runtime.Placement;
 
 namespace Avg.Cluster.Placement;
 
-/// <summary>Places a grain only on silos whose metadata declares the role (e.g. <c>model=true</c>); the placement strategy then picks among them.</summary>
+/// <summary>Places a grain only on silos that declare the model role (<c>model=true</c> in silo metadata): query and tokenization grains.</summary>
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
-public sealed class SiloRolePlacementFilterAttribute(string role)
-    : PlacementFilterAttribute(new SiloRolePlacementFilterStrategy(role))
+public sealed class ModelSiloPlacementFilterAttribute() : PlacementFilterAttribute(new ModelSiloPlacementFilterStrategy());
+
+/// <summary>Places a grain only on silos that declare the partitions role (<c>partitions=true</c>): partitions, catalog, directory.</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+public sealed class PartitionSiloPlacementFilterAttribute() : PlacementFilterAttribute(new PartitionSiloPlacementFilterStrategy());
+
+/// <summary>
+/// A placement filter keeping silos whose metadata has <c>{Role}=true</c>. One sealed type per role, never a role
+/// carried in grain properties: Orleans keeps one strategy instance per type and re-initialises it per grain type,
+/// so a shared type would end up with whichever grain's role was read last.
+/// </summary>
+public abstract class SiloRolePlacementFilterStrategy(string role) : PlacementFilterStrategy(order: 0)
 {
     public string Role { get; } = role;
 }
 
-/// <summary>The filter's strategy: carries the required role in the grain's properties.</summary>
-public sealed class SiloRolePlacementFilterStrategy : PlacementFilterStrategy
-{
-    private const string RoleProperty = "role";
+public sealed class ModelSiloPlacementFilterStrategy() : SiloRolePlacementFilterStrategy(SiloCapabilities.ModelKey);
 
-    public SiloRolePlacementFilterStrategy()
-        : this("")
-    {
-    }
-
-    public SiloRolePlacementFilterStrategy(string role)
-        : base(order: 0) => Role = role;
-
-    public string Role { get; private set; }
-
-    public override void AdditionalInitialize(GrainProperties properties) =>
-        Role = GetPlacementFilterGrainProperty(RoleProperty, properties) ?? "";
-
-    protected override IEnumerable<KeyValuePair<string, string>> GetAdditionalGrainProperties(
-        IServiceProvider services, Type grainClass, GrainType grainType, IReadOnlyDictionary<string, string> existingProperties)
-    {
-        yield return new KeyValuePair<string, string>(RoleProperty, Role);
-    }
-}
+public sealed class PartitionSiloPlacementFilterStrategy() : SiloRolePlacementFilterStrategy(SiloCapabilities.PartitionsKey);
 
 /// <summary>Keeps the silos whose metadata has <c>{role}=true</c>.</summary>
 internal sealed class SiloRolePlacementFilterDirector(ISiloMetadataCache metadata) : IPlacementFilterDirector
 {
     public IEnumerable<SiloAddress> Filter(PlacementFilterStrategy filterStrategy, PlacementTarget target, IEnumerable<SiloAddress> silos)
     {
-        var role = (filterStrategy as SiloRolePlacementFilterStrategy)?.Role;
-        if (string.IsNullOrEmpty(role))
-        {
-            return silos;
-        }
-
+        var role = ((SiloRolePlacementFilterStrategy)filterStrategy).Role;
         return silos.Where(silo => metadata.GetSiloMetadata(silo).Metadata.TryGetValue(role, out var value) && value == "true");
     }
 }
 
-/// <summary>Registration of the role filter.</summary>
+/// <summary>Registration of the role filters.</summary>
 public static class SiloRolePlacementExtensions
 {
-    public static IServiceCollection AddSiloRolePlacementFilter(this IServiceCollection services) =>
-        services.AddPlacementFilter<SiloRolePlacementFilterStrategy, SiloRolePlacementFilterDirector>(ServiceLifetime.Singleton);
+    public static IServiceCollection AddSiloRolePlacementFilters(this IServiceCollection services) => services
+        .AddPlacementFilter<ModelSiloPlacementFilterStrategy, SiloRolePlacementFilterDirector>(ServiceLifetime.Singleton)
+        .AddPlacementFilter<PartitionSiloPlacementFilterStrategy, SiloRolePlacementFilterDirector>(ServiceLifetime.Singleton);
 }
