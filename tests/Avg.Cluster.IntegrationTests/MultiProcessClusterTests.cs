@@ -150,6 +150,11 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
 
     public void Dispose()
     {
+        foreach (var process in _processes.Where(p => p.Name.StartsWith("silo", StringComparison.Ordinal)))
+        {
+            output.WriteLine($"--- {process.Name} (last lines) ---\n{process.Tail(15)}");
+        }
+
         foreach (var process in Enumerable.Reverse(_processes))
         {
             process.Dispose();
