@@ -1,18 +1,18 @@
 namespace Avg.Retrieval;
 
 /// <summary>
-/// Constrained beam search over a <see cref="VokenTrie"/> (paper §3.3): generates voken sequences step by step,
+/// Constrained beam search over a <see cref="VokenTrie"/> or any <see cref="IVokenTrieView"/> (paper §3.3): generates voken sequences step by step,
 /// only along trie edges, keeps the top-b prefixes per query, then expands the final leaves to their images.
 /// </summary>
 /// <remarks>
 /// A sequence's score is the sum of its step log-probabilities (normalised as <see cref="SearchOptions.Normalization"/>
 /// says). Ties are broken by voken sequence, lexicographically ascending (the trie's node order), so results are
-/// deterministic. Images of one leaf share its score and come in ascending id order. Buffers are reused across
+/// deterministic (the view's <see cref="IVokenTrieView.CompareNodes"/>). Images of one leaf share its score and come in ascending id order. Buffers are reused across
 /// steps and searches, so an instance is not thread-safe: use one per thread (it is cheap next to the model).
 /// </remarks>
 public sealed class ConstrainedBeamSearch
 {
-    private readonly VokenTrie _trie;
+    private readonly IVokenTrieView _trie;
     private readonly SearchOptions _options;
 
     private int _capacityQueries;
@@ -33,6 +33,12 @@ public sealed class ConstrainedBeamSearch
     private readonly int[] _heapParent;
 
     public ConstrainedBeamSearch(VokenTrie trie, SearchOptions options)
+        : this((IVokenTrieView)trie, options)
+    {
+    }
+
+    /// <summary>A search over any trie view, e.g. one assembled from cluster partitions.</summary>
+    public ConstrainedBeamSearch(IVokenTrieView trie, SearchOptions options)
     {
         ArgumentNullException.ThrowIfNull(trie);
         ArgumentNullException.ThrowIfNull(options);
@@ -43,7 +49,7 @@ public sealed class ConstrainedBeamSearch
         _heapParent = new int[options.Beam];
     }
 
-    public VokenTrie Trie => _trie;
+    public IVokenTrieView Trie => _trie;
 
     public SearchOptions Options => _options;
 
@@ -64,7 +70,7 @@ public sealed class ConstrainedBeamSearch
         scorer.BeginQueries(queryCount);
 
         var beams = 0;
-        if (_trie.SequenceCount > 0)
+        if (!_trie.IsEmpty)
         {
             for (var q = 0; q < queryCount; q++)
             {
@@ -98,6 +104,7 @@ public sealed class ConstrainedBeamSearch
 
             if (t + 1 < depth)
             {
+                _trie.WillExpand(_nextNode.AsSpan(0, next), t + 1);
                 scorer.ReorderBeams(_parentBeam.AsSpan(0, next));
             }
 
@@ -160,9 +167,9 @@ public sealed class ConstrainedBeamSearch
         return start + kept;
     }
 
-    /// <summary>Ranking order: higher score first; equal scores by node id, i.e. lexicographically smaller sequence first.</summary>
-    internal static bool IsBetter(float score, int node, float otherScore, int otherNode) =>
-        score > otherScore || (score == otherScore && node < otherNode);
+    /// <summary>Ranking order: higher score first; equal scores by lexicographically smaller sequence first.</summary>
+    private bool IsBetter(float score, int node, float otherScore, int otherNode) =>
+        score > otherScore || (score == otherScore && _trie.CompareNodes(node, otherNode) < 0);
 
     private void HeapPush(int size, float score, int node, int parent)
     {

@@ -16,7 +16,7 @@ namespace Avg.Retrieval;
 /// from <see cref="Entries"/> plus or minus the change); the cluster keeps that cheap by partitioning the
 /// trie by first voken (<see cref="ExtractPartition"/>, <see cref="Merge"/>).</para>
 /// </remarks>
-public sealed class VokenTrie
+public sealed class VokenTrie : IVokenTrieView
 {
     private const uint Magic = 0x54475641; // "AVGT" little-endian
     private const int FormatVersion = 1;
@@ -91,6 +91,9 @@ public sealed class VokenTrie
     public int VocabularySize { get; }
 
     public int NodeCount => _nodeVoken.Length;
+
+    /// <summary>True when the trie holds no sequence.</summary>
+    public bool IsEmpty => SequenceCount == 0;
 
     /// <summary>Distinct voken sequences (= leaves).</summary>
     public int SequenceCount => _leafStart.Length - 1;
@@ -322,6 +325,14 @@ public sealed class VokenTrie
 
     /// <summary>Voken on the edge into <paramref name="node"/> (-1 for the root).</summary>
     public int VokenOf(int node) => _nodeVoken[node];
+
+    /// <summary>Node ids of one depth are numbered in lexicographic order of their prefixes.</summary>
+    public int CompareNodes(int a, int b) => a.CompareTo(b);
+
+    /// <summary>Nothing to prepare: the whole trie is in memory.</summary>
+    public void WillExpand(ReadOnlySpan<int> nodes, int depth)
+    {
+    }
 
     public int ParentOf(int node) => _parent[node];
 

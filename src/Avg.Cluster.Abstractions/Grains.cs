@@ -1,0 +1,75 @@
+using Orleans.Concurrency;
+
+namespace Avg.Cluster;
+
+/// <summary>
+/// Owns the sub-trie of one first voken (key: first voken; key extension: index version) and the ids and URIs at
+/// its leaves; persisted and rebuilt on activation. Adds, deletes, prefix expansion and leaf look-ups go through it.
+/// </summary>
+public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
+{
+    /// <summary>Adds or replaces images (all starting with this partition's voken); returns the partition's image count.</summary>
+    Task<int> Upsert(IndexedImage[] images, int vocabularySize);
+
+    /// <summary>Removes the images that are here; returns how many were.</summary>
+    Task<int> Remove(string[] ids);
+
+    /// <summary>The whole partition, for query silos to cache.</summary>
+    [ReadOnly]
+    Task<PartitionSnapshot> GetSnapshot();
+
+    [ReadOnly]
+    Task<IndexedImage?> Find(string id);
+
+    /// <summary>Vokens that may follow <paramref name="prefix"/> (which starts with this partition's voken).</summary>
+    [ReadOnly]
+    Task<int[]> Expand(int[] prefix);
+
+    /// <summary>Images whose full voken sequence is <paramref name="vokens"/>, in ranking order.</summary>
+    [ReadOnly]
+    Task<string[]> ImagesAt(int[] vokens);
+}
+
+/// <summary>Which partitions of an index exist (key: index version): the root of the distributed trie.</summary>
+public interface IIndexCatalogGrain : IGrainWithStringKey
+{
+    /// <summary>A partition reports its image count after a change (0 removes it from the catalog).</summary>
+    Task Report(int firstVoken, int images, long revision);
+
+    /// <summary>Query silos report how many queries touched each partition since their last report.</summary>
+    Task ReportQueries(int[] firstVokens, long[] queries);
+
+    [ReadOnly]
+    Task<CatalogSnapshot> GetSnapshot();
+}
+
+/// <summary>Image id → partition for one hash bucket of ids (key: bucket; key extension: index version).</summary>
+public interface IImageDirectoryGrain : IGrainWithIntegerCompoundKey
+{
+    /// <summary>Records the partitions of these ids; returns each id's previous partition, or -1.</summary>
+    Task<int[]> Assign(string[] ids, int[] partitions);
+
+    /// <summary>The partition of an id, or -1.</summary>
+    [ReadOnly]
+    Task<int> Lookup(string id);
+
+    /// <summary>Forgets an id; returns the partition it was in, or -1.</summary>
+    Task<int> Remove(string id);
+}
+
+/// <summary>Turns image batches into voken sequences on its silo's model host and routes them to partitions (key: shard).</summary>
+public interface ITokenizationShardGrain : IGrainWithIntegerKey
+{
+    Task<IndexedImage[]> Ingest(IngestItem[] items);
+
+    [ReadOnly]
+    Task<ShardStats> GetStats();
+}
+
+/// <summary>Runs text queries: the generator on the local model host, partitions fetched from the cluster.</summary>
+public interface IQueryGrain : IGrainWithIntegerKey
+{
+    Task<SearchResult> Search(SearchRequest request);
+
+    Task<BundleInfo> GetBundleInfo();
+}

@@ -1,0 +1,158 @@
+namespace Avg.Cluster;
+
+/// <summary>The model bundle a model silo serves: the index version and the input shapes ingest must match.</summary>
+[GenerateSerializer, Immutable]
+public sealed class BundleInfo
+{
+    /// <summary>The bundle's manifest hash; every partition, catalog and directory grain is keyed by it.</summary>
+    [Id(0)] public string IndexVersion { get; init; } = "";
+
+    /// <summary>Width d of image feature vectors (the tokenizer's input).</summary>
+    [Id(1)] public int FeatureWidth { get; init; }
+
+    /// <summary>Side of the square RGB images the built-in encoder takes.</summary>
+    [Id(2)] public int ImageSize { get; init; }
+
+    /// <summary>M: vokens per image.</summary>
+    [Id(3)] public int Depth { get; init; }
+
+    /// <summary>N: codebook size.</summary>
+    [Id(4)] public int VocabularySize { get; init; }
+
+    /// <summary>False for bundles trained on precomputed features: they cannot index raw images.</summary>
+    [Id(5)] public bool AcceptsImages { get; init; }
+
+    [Id(6)] public string Device { get; init; } = "cpu";
+}
+
+/// <summary>One image to index: its id, exactly one of decoded pixels or a feature vector, and an optional URI.</summary>
+[GenerateSerializer, Immutable]
+public sealed class IngestItem
+{
+    [Id(0)] public string Id { get; init; } = "";
+
+    /// <summary>Planar RGB bytes (3 × size × size) at the bundle's image size, or null.</summary>
+    [Id(1)] public byte[]? Pixels { get; init; }
+
+    /// <summary>A feature vector of the bundle's width, or null.</summary>
+    [Id(2)] public float[]? Features { get; init; }
+
+    [Id(3)] public string? Uri { get; init; }
+}
+
+/// <summary>An indexed image: id, voken sequence (its identifier; the first voken names its partition) and URI.</summary>
+[GenerateSerializer, Immutable]
+public sealed class IndexedImage
+{
+    [Id(0)] public string Id { get; init; } = "";
+
+    [Id(1)] public int[] Vokens { get; init; } = [];
+
+    [Id(2)] public string? Uri { get; init; }
+
+    /// <summary>The partition (first voken) that owns the image.</summary>
+    public int Partition => Vokens[0];
+}
+
+/// <summary>A whole partition for a query silo's cache: its trie (<c>VokenTrie.WriteTo</c>) with local image ids 0..n−1.</summary>
+[GenerateSerializer, Immutable]
+public sealed class PartitionSnapshot
+{
+    [Id(0)] public int FirstVoken { get; init; }
+
+    /// <summary>Bumped by every change; caches compare it with the catalog's.</summary>
+    [Id(1)] public long Revision { get; init; }
+
+    [Id(2)] public byte[] Trie { get; init; } = [];
+
+    /// <summary>Image id of local id i.</summary>
+    [Id(3)] public string[] Ids { get; init; } = [];
+
+    [Id(4)] public string?[] Uris { get; init; } = [];
+}
+
+/// <summary>Which partitions exist in an index (first vokens ascending) with their revisions and image counts.</summary>
+[GenerateSerializer, Immutable]
+public sealed class CatalogSnapshot
+{
+    /// <summary>Bumped by every change reported to the catalog.</summary>
+    [Id(0)] public long Version { get; init; }
+
+    [Id(1)] public int[] FirstVokens { get; init; } = [];
+
+    [Id(2)] public long[] Revisions { get; init; } = [];
+
+    [Id(3)] public int[] ImageCounts { get; init; } = [];
+
+    /// <summary>Queries that touched each partition (reported by query silos every few seconds).</summary>
+    [Id(4)] public long[] Queries { get; init; } = [];
+
+    public int Images => ImageCounts.Sum();
+}
+
+/// <summary>Throughput of one tokenization shard since its activation.</summary>
+[GenerateSerializer, Immutable]
+public sealed class ShardStats
+{
+    [Id(0)] public int Shard { get; init; }
+
+    [Id(1)] public long Images { get; init; }
+
+    /// <summary>Seconds spent inside ingest calls.</summary>
+    [Id(2)] public double BusySeconds { get; init; }
+
+    /// <summary>Images per busy second: what the shard sustains while it has work.</summary>
+    public double ImagesPerSecond => BusySeconds > 0 ? Images / BusySeconds : 0;
+
+    [Id(3)] public string Silo { get; init; } = "";
+}
+
+/// <summary>A text query for the cluster.</summary>
+[GenerateSerializer, Immutable]
+public sealed class SearchRequest
+{
+    [Id(0)] public string Query { get; init; } = "";
+
+    [Id(1)] public int K { get; init; } = 10;
+
+    [Id(2)] public int Beam { get; init; } = 20;
+}
+
+/// <summary>One ranked image.</summary>
+[GenerateSerializer, Immutable]
+public sealed class SearchResultItem
+{
+    [Id(0)] public string ImageId { get; init; } = "";
+
+    /// <summary>Sum of the step log-probabilities of its voken sequence.</summary>
+    [Id(1)] public float Score { get; init; }
+
+    [Id(2)] public int[] Vokens { get; init; } = [];
+
+    [Id(3)] public string? Uri { get; init; }
+}
+
+/// <summary>Ranked images with where the time went and how many grain calls the query fanned out to.</summary>
+[GenerateSerializer, Immutable]
+public sealed class SearchResult
+{
+    [Id(0)] public SearchResultItem[] Items { get; init; } = [];
+
+    [Id(1)] public string IndexVersion { get; init; } = "";
+
+    [Id(2)] public double TotalMs { get; init; }
+
+    /// <summary>Time on the model host's inference thread (generator steps and constrained beam search).</summary>
+    [Id(3)] public double GeneratorMs { get; init; }
+
+    /// <summary>Grain calls made for this query: the catalog plus every partition fetched (cache misses).</summary>
+    [Id(4)] public int FanOutCalls { get; init; }
+
+    /// <summary>Partitions the beams reached after step 1 (first vokens, ascending).</summary>
+    [Id(5)] public int[] Partitions { get; init; } = [];
+
+    /// <summary>Queries run in the same forward passes (1 = alone).</summary>
+    [Id(6)] public int BatchSize { get; init; }
+
+    [Id(7)] public string Silo { get; init; } = "";
+}

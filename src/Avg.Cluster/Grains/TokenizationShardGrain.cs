@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using Avg.Cluster.Model;
+using Avg.Cluster.Placement;
+
+namespace Avg.Cluster.Grains;
+
+/// <summary>
+/// One ingest shard (key: shard number), on a model silo: runs encoder + quantizer for its batches on the silo's
+/// model host, records each image in the directory, and routes (id, vokens) to the partition of the first voken,
+/// removing an image that moved from its old partition. Counts images and busy time for images/s.
+/// </summary>
+[ModelSiloPlacementFilter]
+public sealed class TokenizationShardGrain(ModelHost host) : Grain, ITokenizationShardGrain
+{
+    private long _images;
+    private double _busySeconds;
+
+    public async Task<IndexedImage[]> Ingest(IngestItem[] items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var clock = Stopwatch.StartNew();
+        var info = await host.Ready;
+        var vokens = await TokenizeAsync(items, info);
+        var indexed = new IndexedImage[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            indexed[i] = new IndexedImage { Id = items[i].Id, Vokens = vokens[i], Uri = items[i].Uri };
+        }
+
+        // Directory first (it reports where an id was before), then partitions in parallel.
+        var moved = new List<(int Partition, string Id)>();
+        var directoryCalls = indexed
+            .Select((image, i) => (image, i))
+            .GroupBy(x => ImageDirectoryBuckets.Of(x.image.Id))
+            .Select(async bucket =>
+            {
+                var group = bucket.ToArray();
+                var previous = await GrainFactory.GetGrain<IImageDirectoryGrain>(bucket.Key, info.IndexVersion)
+                    .Assign(group.Select(x => x.image.Id).ToArray(), group.Select(x => x.image.Partition).ToArray());
+                return group.Zip(previous, (x, p) => (x.image, Previous: p));
+            });
+        foreach (var result in await Task.WhenAll(directoryCalls))
+        {
+            moved.AddRange(result.Where(r => r.Previous >= 0 && r.Previous != r.image.Partition).Select(r => (r.Previous, r.image.Id)));
+        }
+
+        await Task.WhenAll(indexed.GroupBy(image => image.Partition).Select(partition =>
+            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Upsert(partition.ToArray(), info.VocabularySize)));
+        await Task.WhenAll(moved.GroupBy(m => m.Partition).Select(partition =>
+            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Remove(partition.Select(m => m.Id).ToArray())));
+
+        _images += items.Length;
+        _busySeconds += clock.Elapsed.TotalSeconds;
+        return indexed;
+    }
+
+    public Task<ShardStats> GetStats() => Task.FromResult(new ShardStats
+    {
+        Shard = (int)this.GetPrimaryKeyLong(),
+        Images = _images,
+        BusySeconds = _busySeconds,
+        Silo = RuntimeIdentity,
+    });
+
+    private async Task<int[][]> TokenizeAsync(IngestItem[] items, BundleInfo info)
+    {
+        var withFeatures = items.Select((item, i) => (item, i)).Where(x => x.item.Features is not null).ToArray();
+        var withPixels = items.Select((item, i) => (item, i)).Where(x => x.item.Features is null).ToArray();
+        foreach (var (item, _) in withFeatures)
+        {
+            if (item.Features!.Length != info.FeatureWidth)
+            {
+                throw new AvgException($"Image '{item.Id}' has {item.Features.Length} features; this bundle takes {info.FeatureWidth}.");
+            }
+        }
+
+        var bytesPerImage = 3 * info.ImageSize * info.ImageSize;
+        foreach (var (item, _) in withPixels)
+        {
+            if (item.Pixels is null || item.Pixels.Length != bytesPerImage)
+            {
+                throw new AvgException($"Image '{item.Id}' has {item.Pixels?.Length ?? 0} pixel bytes; expected {bytesPerImage} (3 × {info.ImageSize} × {info.ImageSize}).");
+            }
+        }
+
+        var featureTask = withFeatures.Length == 0
+            ? Task.FromResult(Array.Empty<int>())
+            : host.TokenizeFeaturesAsync(withFeatures.SelectMany(x => x.item.Features!).ToArray(), withFeatures.Length);
+        var pixelTask = withPixels.Length == 0
+            ? Task.FromResult(Array.Empty<int>())
+            : host.TokenizeImagesAsync(withPixels.SelectMany(x => x.item.Pixels!).ToArray(), withPixels.Length);
+        var (features, pixels) = (await featureTask, await pixelTask);
+        var result = new int[items.Length][];
+        for (var j = 0; j < withFeatures.Length; j++)
+        {
+            result[withFeatures[j].i] = features.AsSpan(j * info.Depth, info.Depth).ToArray();
+        }
+
+        for (var j = 0; j < withPixels.Length; j++)
+        {
+            result[withPixels[j].i] = pixels.AsSpan(j * info.Depth, info.Depth).ToArray();
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,157 @@
+using System.Globalization;
+using System.Net;
+
+namespace Avg.Cluster.Hosting;
+
+/// <summary>
+/// Everything a silo host is configured with: the <c>Avg</c> configuration section, i.e. <c>Avg__*</c> environment
+/// variables or <c>--Avg:Name=value</c> arguments (docs/http-api.md lists them). Validated at start-up.
+/// </summary>
+public sealed class AvgSiloOptions
+{
+    /// <summary>Configuration section the options bind from.</summary>
+    public const string Section = "Avg";
+
+    public const string ModelRole = "model";
+    public const string PartitionsRole = "partitions";
+
+    /// <summary>Model bundle directory (<c>avg train --out</c>); required when the silo has the model role.</summary>
+    public string? Bundle { get; set; }
+
+    /// <summary>Redis connection string; empty runs embedded (one localhost silo, in-memory storage).</summary>
+    public string? Redis { get; set; }
+
+    public string ClusterId { get; set; } = "avg";
+
+    public string ServiceId { get; set; } = "avg-cluster";
+
+    public int SiloPort { get; set; } = 11111;
+
+    public int GatewayPort { get; set; } = 30000;
+
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>Address other silos reach; default loopback when embedded, else the first non-loopback IPv4.</summary>
+    public string? AdvertisedIp { get; set; }
+
+    /// <summary>Comma-separated roles: <c>model</c> (query and tokenization grains), <c>partitions</c> (trie partitions).</summary>
+    public string Roles { get; set; } = "model,partitions";
+
+    /// <summary><c>auto</c>, <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>TorchSharp threads of the model host; 0 = all cores.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Tokenization shards that ingest batches are spread over.</summary>
+    public int Shards { get; set; } = 4;
+
+    /// <summary>Comma-separated API keys; empty: no key needed.</summary>
+    public string? ApiKeys { get; set; }
+
+    public int ShutdownSeconds { get; set; } = 20;
+
+    /// <summary>
+    /// Seconds after which an unresponsive silo is declared dead (Orleans membership probes); 0 keeps Orleans'
+    /// defaults (about 30 s or more). Lower values recover faster from a crashed silo but risk false suspicion
+    /// under heavy load.
+    /// </summary>
+    public int FailureDetectionSeconds { get; set; }
+
+    /// <summary>Most queries (or image batches) the model host runs in one forward pass.</summary>
+    public int MaxBatch { get; set; } = 16;
+
+    public bool Embedded => string.IsNullOrWhiteSpace(Redis);
+
+    public IReadOnlyList<string> RoleList =>
+        Roles.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(r => r.ToLowerInvariant()).ToArray();
+
+    public bool HasModel => RoleList.Contains(ModelRole);
+
+    public bool HasPartitions => RoleList.Contains(PartitionsRole);
+
+    public IReadOnlyList<string> ApiKeyList =>
+        (ApiKeys ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// Throws <see cref="AvgException"/> naming the setting, its value and what to do. <paramref name="standalone"/>:
+    /// also check that an embedded silo (no Redis) can run alone; false where the caller provides clustering (tests).
+    /// </summary>
+    public AvgSiloOptions Validate(bool standalone = true)
+    {
+        var unknown = RoleList.Where(r => r is not ModelRole and not PartitionsRole).ToArray();
+        if (unknown.Length > 0 || RoleList.Count == 0)
+        {
+            throw new AvgException($"Avg__Roles '{Roles}': expected a comma-separated list of '{ModelRole}' and '{PartitionsRole}'.");
+        }
+
+        if (HasModel && string.IsNullOrWhiteSpace(Bundle))
+        {
+            throw new AvgException("Avg__Bundle is not set but this silo has the model role: point it at a bundle directory (`avg train --out DIR`), or set Avg__Roles=partitions.");
+        }
+
+        if (HasModel && !Directory.Exists(Bundle))
+        {
+            throw new AvgException($"Avg__Bundle '{Bundle}': no such directory; train a bundle with `avg train --out {Bundle}`.");
+        }
+
+        if (standalone && Embedded && !HasModel)
+        {
+            throw new AvgException("Without Avg__Redis the silo runs embedded and alone, so it needs the model role (Avg__Roles=model,partitions).");
+        }
+
+        if (standalone && Embedded && !HasPartitions)
+        {
+            throw new AvgException("Without Avg__Redis the silo runs embedded and alone, so it needs the partitions role (Avg__Roles=model,partitions).");
+        }
+
+        CheckPort(nameof(SiloPort), SiloPort);
+        CheckPort(nameof(GatewayPort), GatewayPort);
+        CheckPort(nameof(HttpPort), HttpPort);
+        if (Shards is < 1 or > 1024)
+        {
+            throw new AvgException($"Avg__Shards must be between 1 and 1024, got {Shards}.");
+        }
+
+        if (Threads < 0)
+        {
+            throw new AvgException($"Avg__Threads must be 0 (all cores) or more, got {Threads}.");
+        }
+
+        if (ShutdownSeconds < 0)
+        {
+            throw new AvgException($"Avg__ShutdownSeconds must be 0 or more, got {ShutdownSeconds}.");
+        }
+
+        if (FailureDetectionSeconds is < 0 or > 600)
+        {
+            throw new AvgException($"Avg__FailureDetectionSeconds must be between 0 (Orleans defaults) and 600, got {FailureDetectionSeconds}.");
+        }
+
+        if (MaxBatch is < 1 or > 1024)
+        {
+            throw new AvgException($"Avg__MaxBatch must be between 1 and 1024, got {MaxBatch}.");
+        }
+
+        var device = Device.Trim().ToLowerInvariant();
+        if (device is not ("auto" or "cpu" or "cuda") && !(device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device[5..], CultureInfo.InvariantCulture, out _)))
+        {
+            throw new AvgException($"Avg__Device '{Device}': expected auto, cpu, cuda or cuda:N.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(AdvertisedIp) && !IPAddress.TryParse(AdvertisedIp, out _))
+        {
+            throw new AvgException($"Avg__AdvertisedIp '{AdvertisedIp}' is not an IP address.");
+        }
+
+        return this;
+    }
+
+    private static void CheckPort(string name, int port)
+    {
+        if (port is < 1 or > 65535)
+        {
+            throw new AvgException($"Avg__{name} must be a TCP port (1..65535), got {port}.");
+        }
+    }
+}

@@ -1,0 +1,312 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Avg.Cluster.Hosting;
+using Avg.Models.Encoders;
+using Avg.Models.Generation;
+using Avg.Models.Pipeline;
+using Avg.Retrieval;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Avg.Cluster.Model;
+
+/// <summary>What the model host returns for one query of a batch.</summary>
+public sealed record HostSearchOutcome(SearchHit[] Hits, PartitionSource Source, double GeneratorMs, int BatchSize);
+
+/// <summary>
+/// The one model of a silo: loads the bundle once and runs every TorchSharp call on its own inference thread, fed by
+/// a queue. Requests that arrive while it is busy are batched: image batches from all shards into one encoder and
+/// tokenizer pass, concurrent queries over the same catalog into one generator pass per beam-search step. Callers
+/// (grains) only await; nothing blocks the Orleans scheduler, and dispose scopes never span an await.
+/// </summary>
+public sealed partial class ModelHost : IHostedService, IDisposable
+{
+    private readonly AvgSiloOptions _options;
+    private readonly PartitionCache _cache;
+    private readonly ILogger<ModelHost> _logger;
+    private readonly Channel<Job> _queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TaskCompletionSource<BundleInfo> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Thread? _thread;
+    private AvgModel? _model;
+    private GeneratorScorer? _scorer;
+    private long _forwardBatches;
+    private long _searches;
+
+    public ModelHost(IOptions<AvgSiloOptions> options, PartitionCache cache, ILogger<ModelHost> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _cache = cache;
+        _logger = logger;
+    }
+
+    /// <summary>False on silos without the model role: they never load a bundle.</summary>
+    public bool Enabled => _options.HasModel;
+
+    /// <summary>Completes with the bundle's facts once it is loaded; faults with the reason when it cannot be.</summary>
+    public Task<BundleInfo> Ready => Enabled ? _ready.Task : Task.FromException<BundleInfo>(NotAModelSilo());
+
+    public bool IsReady => _ready.Task.IsCompletedSuccessfully;
+
+    /// <summary>Generator batches run (each may hold several queries) and queries answered.</summary>
+    public (long Batches, long Searches) SearchCounters => (Interlocked.Read(ref _forwardBatches), Interlocked.Read(ref _searches));
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!Enabled)
+        {
+            return Task.CompletedTask;
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = "avg-inference" };
+        _thread.Start();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Voken sequences (rows of M) of feature vectors (rows of the bundle's width).</summary>
+    public Task<int[]> TokenizeFeaturesAsync(float[] rows, int count) => Enqueue(new TokenizeJob(rows, null, count));
+
+    /// <summary>Voken sequences of decoded images (planar RGB at the bundle's image size, one after another).</summary>
+    public Task<int[]> TokenizeImagesAsync(byte[] pixels, int count) => Enqueue(new TokenizeJob(null, pixels, count));
+
+    /// <summary>Constrained beam search of one query over the index that <paramref name="catalog"/> describes.</summary>
+    public Task<HostSearchOutcome> SearchAsync(string query, SearchOptions options, string indexVersion, CatalogSnapshot catalog) =>
+        Enqueue(new SearchJob(query, options, indexVersion, catalog));
+
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _thread?.Join(TimeSpan.FromSeconds(10));
+        _scorer?.Dispose();
+        _model?.Dispose();
+    }
+
+    private Task<T> Enqueue<T>(Job<T> job)
+    {
+        if (!Enabled)
+        {
+            return Task.FromException<T>(NotAModelSilo());
+        }
+
+        if (!_queue.Writer.TryWrite(job))
+        {
+            return Task.FromException<T>(new AvgException("The model host is shutting down."));
+        }
+
+        return job.Completion.Task;
+    }
+
+    private AvgException NotAModelSilo() =>
+        new($"This silo has roles '{_options.Roles}' and hosts no model; model work is placed on silos with the model role.");
+
+    private void Run()
+    {
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            _model = AvgModel.Load(_options.Bundle!, _options.Device, _options.Threads);
+            _scorer = new GeneratorScorer(_model.Generator);
+            var info = new BundleInfo
+            {
+                IndexVersion = _model.Bundle.Manifest.BundleId!,
+                FeatureWidth = _model.Tokenizer.Options.InputDim,
+                ImageSize = _model.Config.ImageSize,
+                Depth = _model.Tokenizer.Options.Levels,
+                VocabularySize = _model.Tokenizer.Options.CodebookSize,
+                AcceptsImages = _model.Encoder is not null,
+                Device = _model.Device.ToString(),
+            };
+            Log.BundleLoaded(_logger, _options.Bundle!, info.IndexVersion, info.Device, clock.Elapsed.TotalSeconds);
+            _ready.SetResult(info);
+        }
+        catch (Exception e)
+        {
+            Log.BundleFailed(_logger, _options.Bundle!, e.Message);
+            _ready.SetException(e is AvgException ? e : new AvgException($"Model bundle {_options.Bundle} could not be loaded: {e.Message}", e));
+            FailQueued(e);
+            return;
+        }
+
+        var batch = new List<Job>();
+        while (true)
+        {
+            batch.Clear();
+            if (!_queue.Reader.TryRead(out var first))
+            {
+                // A dedicated thread, so waiting here blocks nothing else.
+                if (!_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            batch.Add(first);
+            while (batch.Count < _options.MaxBatch * 4 && _queue.Reader.TryRead(out var more))
+            {
+                batch.Add(more);
+            }
+
+            RunTokenize(batch.OfType<TokenizeJob>().Where(j => j.Features is not null).ToList(), images: false);
+            RunTokenize(batch.OfType<TokenizeJob>().Where(j => j.Pixels is not null).ToList(), images: true);
+            foreach (var group in batch.OfType<SearchJob>().GroupBy(j => (j.Catalog, j.IndexVersion, j.Options.Beam, j.Options.Normalization)))
+            {
+                foreach (var chunk in group.Chunk(_options.MaxBatch))
+                {
+                    RunSearch(chunk);
+                }
+            }
+        }
+    }
+
+    private void RunTokenize(List<TokenizeJob> jobs, bool images)
+    {
+        if (jobs.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var model = _model!;
+            var total = jobs.Sum(j => j.Count);
+            int[] vokens;
+            if (images)
+            {
+                var size = model.Config.ImageSize;
+                var pixels = Concat(jobs.Select(j => j.Pixels!), ImageData.Channels * size * size * total);
+                vokens = model.Tokenize(model.EncodeImages(ImageData.FromBytes(pixels, total, size, size)));
+            }
+            else
+            {
+                vokens = model.Tokenize(Concat(jobs.Select(j => j.Features!), model.Tokenizer.Options.InputDim * total));
+            }
+
+            var depth = model.Tokenizer.Options.Levels;
+            var at = 0;
+            foreach (var job in jobs)
+            {
+                job.Completion.SetResult(vokens.AsSpan(at * depth, job.Count * depth).ToArray());
+                at += job.Count;
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var job in jobs)
+            {
+                job.Completion.TrySetException(e);
+            }
+        }
+    }
+
+    private void RunSearch(SearchJob[] jobs)
+    {
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var model = _model!;
+            var first = jobs[0];
+            var source = _cache.CreateSource(first.IndexVersion, first.Catalog);
+            var view = new PartitionedVokenTrie(model.Tokenizer.Options.Levels, model.Tokenizer.Options.CodebookSize, first.Catalog.FirstVokens, source);
+            var options = first.Options with { K = jobs.Max(j => j.Options.K) };
+            var search = new ConstrainedBeamSearch(view, options);
+            _scorer!.Prepare(model.Vocabulary.EncodeMany(jobs.Select(j => j.Query).ToArray()), jobs.Length);
+            var hits = search.Search(_scorer, jobs.Length);
+            var elapsed = clock.Elapsed.TotalMilliseconds;
+            Interlocked.Increment(ref _forwardBatches);
+            Interlocked.Add(ref _searches, jobs.Length);
+            for (var q = 0; q < jobs.Length; q++)
+            {
+                jobs[q].Completion.SetResult(new HostSearchOutcome(hits[q].Take(jobs[q].Options.K).ToArray(), source, elapsed, jobs.Length));
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var job in jobs)
+            {
+                job.Completion.TrySetException(e);
+            }
+        }
+    }
+
+    private static T[] Concat<T>(IEnumerable<T[]> parts, int length)
+    {
+        var result = new T[length];
+        var at = 0;
+        foreach (var part in parts)
+        {
+            if (at + part.Length > length)
+            {
+                throw new AvgException($"Model input has {at + part.Length}+ values, expected {length}: an item has the wrong size.");
+            }
+
+            part.CopyTo(result, at);
+            at += part.Length;
+        }
+
+        if (at != length)
+        {
+            throw new AvgException($"Model input has {at} values, expected {length}: an item has the wrong size.");
+        }
+
+        return result;
+    }
+
+    private void FailQueued(Exception e)
+    {
+        _queue.Writer.TryComplete();
+        while (_queue.Reader.TryRead(out var job))
+        {
+            job.Fail(e);
+        }
+    }
+
+    private abstract class Job
+    {
+        public abstract void Fail(Exception e);
+    }
+
+    private abstract class Job<T> : Job
+    {
+        public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override void Fail(Exception e) => Completion.TrySetException(e);
+    }
+
+    private sealed class TokenizeJob(float[]? features, byte[]? pixels, int count) : Job<int[]>
+    {
+        public float[]? Features { get; } = features;
+
+        public byte[]? Pixels { get; } = pixels;
+
+        public int Count { get; } = count;
+    }
+
+    private sealed class SearchJob(string query, SearchOptions options, string indexVersion, CatalogSnapshot catalog) : Job<HostSearchOutcome>
+    {
+        public string Query { get; } = query;
+
+        public SearchOptions Options { get; } = options;
+
+        public string IndexVersion { get; } = indexVersion;
+
+        public CatalogSnapshot Catalog { get; } = catalog;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Model bundle {Bundle} loaded (index version {IndexVersion}, device {Device}) in {Seconds:F1}s")]
+        public static partial void BundleLoaded(ILogger logger, string bundle, string indexVersion, string device, double seconds);
+
+        [LoggerMessage(2, LogLevel.Error, "Model bundle {Bundle} could not be loaded: {Reason}")]
+        public static partial void BundleFailed(ILogger logger, string bundle, string reason);
+    }
+}

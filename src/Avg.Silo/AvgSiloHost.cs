@@ -1,0 +1,171 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Avg.Cluster.Grains;
+using Avg.Cluster.Hosting;
+using Avg.Silo.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+namespace Avg.Silo;
+
+/// <summary>
+/// Builds and runs the AVG silo host: an Orleans silo (Redis clustering and storage, or embedded) with the AVG grains
+/// and the HTTP API of docs/http-api.md. `avg-silo` runs it; `avg serve` and tests run the same host in-process.
+/// </summary>
+public static class AvgSiloHost
+{
+    /// <summary>Binds <see cref="AvgSiloOptions"/> from the <c>Avg</c> section (environment <c>Avg__*</c>, <c>--Avg:Name=value</c>).</summary>
+    public static AvgSiloOptions ReadOptions(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var options = new AvgSiloOptions();
+        try
+        {
+            configuration.GetSection(AvgSiloOptions.Section).Bind(options);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new AvgException($"Silo configuration: {e.Message} (check the Avg__* settings).", e);
+        }
+
+        return options;
+    }
+
+    /// <summary>
+    /// A ready-to-run host for <paramref name="options"/> (validated here). <paramref name="args"/> are passed to the
+    /// web host (configuration, logging); <paramref name="configure"/> may adjust the builder (tests add logging).
+    /// </summary>
+    public static WebApplication Build(AvgSiloOptions options, string[]? args = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(options.HttpPort));
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds));
+        builder.UseOrleans(silo => ConfigureSilo(silo, options));
+        builder.Services.AddAvgHttpApi(options);
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(AvgMetrics.MeterName)
+            .AddPrometheusExporter());
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        app.MapAvgHttpApi();
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+
+    /// <summary>The Orleans part: clustering, storage, endpoints, failure detection and the AVG grains.</summary>
+    public static void ConfigureSilo(ISiloBuilder silo, AvgSiloOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(options);
+        silo.Configure<ClusterOptions>(cluster =>
+        {
+            cluster.ClusterId = options.ClusterId;
+            cluster.ServiceId = options.ServiceId;
+        });
+        if (options.Embedded)
+        {
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, null, options.ServiceId, options.ClusterId);
+            silo.AddMemoryGrainStorage(AvgStorage.Name);
+        }
+        else
+        {
+            var redis = ParseRedis(options.Redis!);
+            silo.UseRedisClustering(clustering => clustering.ConfigurationOptions = redis.Clone());
+            silo.AddRedisGrainStorage(AvgStorage.Name, storage => storage.ConfigurationOptions = redis.Clone());
+            silo.ConfigureEndpoints(AdvertisedAddress(options), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+        }
+
+        if (options.FailureDetectionSeconds > 0)
+        {
+            var window = TimeSpan.FromSeconds(options.FailureDetectionSeconds);
+            silo.Configure<ClusterMembershipOptions>(membership =>
+            {
+                // Declared dead after NumMissedProbesLimit probes time out: about the configured window.
+                membership.NumMissedProbesLimit = 2;
+                membership.ProbeTimeout = Max(window / 2, TimeSpan.FromMilliseconds(500));
+                membership.TableRefreshTimeout = Max(window / 2, TimeSpan.FromSeconds(1));
+                membership.IAmAliveTablePublishTimeout = Max(window, TimeSpan.FromSeconds(2));
+                membership.ExtendProbeTimeoutDuringDegradation = false;
+            });
+            silo.Configure<SiloMessagingOptions>(messaging => messaging.ResponseTimeout = Max(window * 2, TimeSpan.FromSeconds(5)));
+        }
+
+        silo.AddAvgCluster(options);
+    }
+
+    /// <summary>Entry point of `avg-silo`: reads options, runs until stopped; configuration errors print a message, not a stack trace.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        WebApplication app;
+        try
+        {
+            var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args ?? []).Build();
+            app = Build(ReadOptions(configuration), args);
+        }
+        catch (AvgException e)
+        {
+            await Console.Error.WriteLineAsync($"avg-silo: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        try
+        {
+            await app.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (AvgException e)
+        {
+            await Console.Error.WriteLineAsync($"avg-silo: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        finally
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static ConfigurationOptions ParseRedis(string connection)
+    {
+        try
+        {
+            var parsed = ConfigurationOptions.Parse(connection);
+            parsed.AbortOnConnectFail = false;
+            return parsed;
+        }
+        catch (ArgumentException e)
+        {
+            throw new AvgException($"Avg__Redis '{connection}' is not a Redis connection string ({e.Message}); e.g. localhost:6379.", e);
+        }
+    }
+
+    private static IPAddress AdvertisedAddress(AvgSiloOptions options)
+    {
+        if (!string.IsNullOrWhiteSpace(options.AdvertisedIp))
+        {
+            return IPAddress.Parse(options.AdvertisedIp);
+        }
+
+        if (options.Embedded)
+        {
+            return IPAddress.Loopback;
+        }
+
+        var address = NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == OperationalStatus.Up && n.NetworkInterfaceType != NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a));
+        return address ?? throw new AvgException("No non-loopback IPv4 address found to advertise; set Avg__AdvertisedIp (the pod IP in Kubernetes).");
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+}

@@ -1,0 +1,41 @@
+namespace Avg.Silo.Http;
+
+// The JSON bodies of docs/http-api.md (camelCase on the wire).
+
+/// <summary>POST /v1/search body.</summary>
+public sealed record SearchRequestBody(string? Query, int? K, int? Beam, string? IndexVersion);
+
+public sealed record SearchResponseBody(IReadOnlyList<SearchHitBody> Results, string IndexVersion, SearchTimingBody Timing);
+
+public sealed record SearchHitBody(string ImageId, float Score, int[] Vokens, string? Uri);
+
+public sealed record SearchTimingBody(double TotalMs, double GeneratorMs, int FanOutCalls);
+
+/// <summary>POST /v1/images body.</summary>
+public sealed record IngestRequestBody(IReadOnlyList<IngestImageBody?>? Images, string? IndexVersion);
+
+public sealed record IngestImageBody(string? Id, string? ImageBase64, float[]? Features, string? Uri);
+
+public sealed record IngestResponseBody(IReadOnlyList<IndexedImageBody> Indexed, string IndexVersion, double ElapsedMs);
+
+public sealed record IndexedImageBody(string Id, int[] Vokens, int Partition);
+
+/// <summary>GET /v1/images/{id} response.</summary>
+public sealed record ImageBody(string Id, int[] Vokens, int Partition, string? Uri);
+
+public sealed record StatsResponseBody(
+    int Images,
+    int Partitions,
+    string IndexVersion,
+    IReadOnlyList<ShardBody> Shards,
+    IReadOnlyList<PartitionLoadBody> PartitionLoad,
+    QueryStatsBody Queries,
+    IReadOnlyList<SiloBody> Silos);
+
+public sealed record ShardBody(int Shard, long Images, double ImagesPerSecond);
+
+public sealed record PartitionLoadBody(int Partition, int Images, long Queries);
+
+public sealed record QueryStatsBody(long Count, double P50Ms, double P99Ms, double QueriesPerSecond);
+
+public sealed record SiloBody(string Address, IReadOnlyList<string> Roles, bool Model, bool Gpu, string Status);

@@ -1,0 +1,1 @@
+return await Avg.Silo.AvgSiloHost.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Avg.Cluster.Tests.Support;
+using Avg.Data;
+using Avg.Models.Pipeline;
+using Avg.Retrieval;
+using Avg.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Avg.Cluster.IntegrationTests;
+
+/// <summary>
+/// redis-server plus three avg-silo processes on loopback ports — two model silos, one partitions-only — started and
+/// stopped by the test: index the Shapes test split over HTTP, search over HTTP and compare with the in-process search,
+/// then SIGKILL one model silo and measure how long until queries succeed again with unchanged results, image count
+/// and every partition answering (reactivated from Redis).
+/// </summary>
+public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDisposable
+{
+    /// <summary>Membership failure detection window given to the silos (Avg__FailureDetectionSeconds).</summary>
+    private const int FailureDetectionSeconds = 4;
+
+    private readonly TempDirectory _logs = new();
+    private readonly List<ChildProcess> _processes = [];
+
+    [Fact]
+    public async Task Three_silo_processes_index_search_and_recover_from_a_killed_silo()
+    {
+        var total = Stopwatch.StartNew();
+        var bundle = TinyShapesBundle.Ensure();
+        var dataset = TinyShapesBundle.Dataset();
+        var siloDll = Locations.SiloDll();
+        var ports = FreePorts.Take(10);
+        var redisPort = ports[0];
+        _processes.Add(ChildProcess.Start("redis", "redis-server", ["--port", redisPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], new Dictionary<string, string>(), _logs.Path));
+        await Locations.WaitForPortAsync(redisPort, TimeSpan.FromSeconds(10));
+
+        var clusterId = "it-" + Guid.NewGuid().ToString("N")[..8];
+        var roles = new[] { "model,partitions", "model,partitions", "partitions" };
+        var http = new HttpClient[3];
+        for (var s = 0; s < 3; s++)
+        {
+            var env = new Dictionary<string, string>
+            {
+                ["Avg__Redis"] = $"127.0.0.1:{redisPort}",
+                ["Avg__ClusterId"] = clusterId,
+                ["Avg__SiloPort"] = ports[1 + (3 * s)].ToString(CultureInfo.InvariantCulture),
+                ["Avg__GatewayPort"] = ports[2 + (3 * s)].ToString(CultureInfo.InvariantCulture),
+                ["Avg__HttpPort"] = ports[3 + (3 * s)].ToString(CultureInfo.InvariantCulture),
+                ["Avg__AdvertisedIp"] = "127.0.0.1",
+                ["Avg__Roles"] = roles[s],
+                ["Avg__Bundle"] = bundle,
+                ["Avg__Device"] = "cpu",
+                ["Avg__Threads"] = "1",
+                ["Avg__Shards"] = "4",
+                ["Avg__FailureDetectionSeconds"] = FailureDetectionSeconds.ToString(CultureInfo.InvariantCulture),
+                ["Logging__LogLevel__Default"] = "Warning",
+            };
+            _processes.Add(ChildProcess.Start($"silo{s}", "dotnet", [siloDll], env, _logs.Path));
+            http[s] = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{env["Avg__HttpPort"]}"), Timeout = TimeSpan.FromSeconds(30) };
+        }
+
+        for (var s = 0; s < 3; s++)
+        {
+            await WaitReadyAsync(http[s], _processes[1 + s], TimeSpan.FromSeconds(60));
+        }
+
+        output.WriteLine($"3 silos ready after {total.Elapsed.TotalSeconds:F1}s");
+
+        // Index the test split through the partitions-only silo's HTTP API (it forwards to the model silos' shards).
+        var test = dataset.Images.Where(i => i.Split == Split.Test).ToArray();
+        var indexed = new List<(string Id, int[] Vokens)>();
+        foreach (var batch in test.Chunk(20))
+        {
+            var response = await http[2].PostAsJsonAsync("/v1/images", new
+            {
+                images = batch.Select(i => new { id = i.Index.ToString(CultureInfo.InvariantCulture), imageBase64 = Convert.ToBase64String(File.ReadAllBytes(dataset.ImagePath(i))) }),
+            });
+            var text = await response.Content.ReadAsStringAsync();
+            response.StatusCode.ShouldBe(HttpStatusCode.OK, text);
+            indexed.AddRange(JsonNode.Parse(text)!["indexed"]!.AsArray().Select(n => ((string)n!["id"]!, n["vokens"]!.AsArray().Select(v => (int)v!).ToArray())));
+        }
+
+        indexed.Count.ShouldBe(test.Length);
+        var stats = await StatsAsync(http[0]);
+        ((int)stats["images"]!).ShouldBe(test.Length);
+        stats["silos"]!.AsArray().Count.ShouldBe(3);
+
+        // Search over HTTP (each silo in turn) equals the in-process search over the whole trie.
+        var trie = VokenTrie.Build(indexed.Select(i => (long.Parse(i.Id, CultureInfo.InvariantCulture), i.Vokens)).ToList(), indexed[0].Vokens.Length, TinyShapesBundle.Training.CodebookSize);
+        using var model = AvgModel.Load(bundle, "cpu");
+        var options = new SearchOptions { K = 10, Beam = 8 };
+        using var searcher = model.CreateSearcher(trie, options);
+        var captions = test.Select(i => i.Captions[0]).ToArray();
+        var expected = captions.Select(c => searcher.Search([c])[0].Select(h => h.ImageId.ToString(CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        var before = new string[captions.Length][];
+        for (var q = 0; q < captions.Length; q++)
+        {
+            before[q] = await SearchAsync(http[q % 3], captions[q], options);
+            before[q].ShouldBe(expected[q], $"query '{captions[q]}' over HTTP");
+        }
+
+        // kill -9 one model silo: the survivors must take over its partitions, catalog and directory buckets from Redis.
+        var victim = _processes[2];
+        victim.KillHard();
+        var killedAt = Stopwatch.StartNew();
+        var attempts = 0;
+        while (true)
+        {
+            attempts++;
+            try
+            {
+                var again = await SearchAsync(http[0], captions[0], options);
+                again.ShouldBe(expected[0]);
+                break;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or ShouldAssertException && killedAt.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        var recovery = killedAt.Elapsed;
+        output.WriteLine($"first successful query {recovery.TotalSeconds:F2}s after kill -9 ({attempts} attempts, failure detection window {FailureDetectionSeconds}s)");
+
+        // Full recovery: every query equals the in-process result, the image count is unchanged and every partition
+        // answers (through an image it holds) — retried until true, timed from the kill.
+        var rounds = 0;
+        while (true)
+        {
+            rounds++;
+            try
+            {
+                for (var q = 0; q < captions.Length; q++)
+                {
+                    (await SearchAsync(http[q % 2 == 0 ? 0 : 2], captions[q], options)).ShouldBe(expected[q], $"query '{captions[q]}' after the kill");
+                }
+
+                var after = await StatsAsync(http[2]);
+                ((int)after["images"]!).ShouldBe(test.Length);
+                after["silos"]!.AsArray().Count.ShouldBe(2);
+                foreach (var partition in indexed.GroupBy(i => i.Vokens[0]))
+                {
+                    var member = partition.First();
+                    var image = await http[0].GetAsync(new Uri($"/v1/images/{member.Id}", UriKind.Relative));
+                    image.StatusCode.ShouldBe(HttpStatusCode.OK, $"partition {partition.Key} answers");
+                    JsonNode.Parse(await image.Content.ReadAsStringAsync())!["vokens"]!.AsArray().Select(v => (int)v!).ShouldBe(member.Vokens);
+                }
+
+                break;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or ShouldAssertException && killedAt.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                output.WriteLine($"  {killedAt.Elapsed.TotalSeconds:F2}s: not yet ({e.Message.Split('\n')[0]})");
+                await Task.Delay(100);
+            }
+        }
+
+        output.WriteLine($"full recovery {killedAt.Elapsed.TotalSeconds:F2}s after kill -9 ({rounds} rounds): all {captions.Length} queries equal in-process, " +
+            $"{test.Length} images, {indexed.GroupBy(i => i.Vokens[0]).Count()} partitions answer; test took {total.Elapsed.TotalSeconds:F1}s");
+        total.Elapsed.ShouldBeLessThan(TimeSpan.FromMinutes(2));
+    }
+
+    public void Dispose()
+    {
+        foreach (var process in _processes.Where(p => p.Name.StartsWith("silo", StringComparison.Ordinal)))
+        {
+            output.WriteLine($"--- {process.Name} (last lines) ---\n{process.Tail(15)}");
+        }
+
+        foreach (var process in Enumerable.Reverse(_processes))
+        {
+            process.Dispose();
+        }
+
+        _logs.Dispose();
+    }
+
+    private static async Task<string[]> SearchAsync(HttpClient http, string query, SearchOptions options)
+    {
+        var response = await http.PostAsJsonAsync("/v1/search", new { query, k = options.K, beam = options.Beam });
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"search answered {(int)response.StatusCode}: {text}");
+        }
+
+        return JsonNode.Parse(text)!["results"]!.AsArray().Select(r => (string)r!["imageId"]!).ToArray();
+    }
+
+    private static async Task<string[]> SearchUntilAsync(HttpClient http, string query, SearchOptions options, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                return await SearchAsync(http, query, options);
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    private static async Task<JsonNode> StatsAsync(HttpClient http) =>
+        JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/stats", UriKind.Relative)))!;
+
+    private static async Task WaitReadyAsync(HttpClient http, ChildProcess process, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"{process.Name} exited:\n{process.Tail()}");
+            }
+
+            try
+            {
+                if ((await http.GetAsync(new Uri("/health/ready", UriKind.Relative))).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{process.Name} not ready after {timeout}:\n{process.Tail()}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+
+namespace Avg.Cluster.IntegrationTests;
+
+/// <summary>A child process with its output kept in a log file; killed (whole tree) on dispose.</summary>
+public sealed class ChildProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+
+    private ChildProcess(string name, Process process, StreamWriter log)
+    {
+        Name = name;
+        _process = process;
+        _log = log;
+    }
+
+    public string Name { get; }
+
+    public string LogPath { get; private init; } = "";
+
+    public bool HasExited => _process.HasExited;
+
+    public int Id => _process.Id;
+
+    public static ChildProcess Start(string name, string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string logFolder)
+    {
+        var info = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in arguments)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        var logPath = Path.Combine(logFolder, name + ".log");
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        var process = Process.Start(info) ?? throw new InvalidOperationException($"{fileName} did not start");
+        process.OutputDataReceived += (_, e) => Write(log, e.Data);
+        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new ChildProcess(name, process, log) { LogPath = logPath };
+    }
+
+    /// <summary>SIGKILL: no shutdown, no goodbye to the cluster.</summary>
+    public void KillHard() => _process.Kill(entireProcessTree: true);
+
+    public string Tail(int lines = 30)
+    {
+        try
+        {
+            using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            return string.Join('\n', reader.ReadToEnd().Split('\n').TakeLast(lines));
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process.Dispose();
+        lock (_log)
+        {
+            _log.Dispose();
+        }
+    }
+
+    private static void Write(StreamWriter log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            try
+            {
+                log.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+}
+
+/// <summary>Where the built avg-silo lives and how to wait for TCP ports.</summary>
+public static class Locations
+{
+    /// <summary>src/Avg.Silo/bin/{Configuration}/net10.0/avg-silo.dll of this checkout.</summary>
+    public static string SiloDll([CallerFilePath] string thisFile = "")
+    {
+        var root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", ".."));
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
+        var dll = Path.Combine(root, "src", "Avg.Silo", "bin", configuration, "net10.0", "avg-silo.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"Build src/Avg.Silo ({configuration}) first: {dll} is missing.");
+    }
+
+    public static async Task WaitForPortAsync(int port, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using Avg.Cluster.Grains;
+using Avg.Cluster.Tests.Support;
+using Avg.Data;
+using Avg.Models.Pipeline;
+using Avg.Retrieval;
+
+namespace Avg.Cluster.Tests;
+
+public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<ThreeSiloCluster>
+{
+    private const float ScoreTolerance = 1e-4f;
+
+    /// <summary>
+    /// Every test caption (≥ 200 queries) searched through the cluster (catalog, partitions spread over 3 silos,
+    /// partition cache) returns what the in-process constrained beam search over the whole trie returns: same ids in
+    /// the same order, scores within 1e-4 (an id may only swap with one whose score is that close).
+    /// </summary>
+    [Fact]
+    public async Task Distributed_search_equals_in_process_search_over_the_whole_trie()
+    {
+        var trie = VokenTrie.Build(fixture.Indexed.Select(i => (long.Parse(i.Id, CultureInfo.InvariantCulture), i.Vokens)).ToList(),
+            fixture.Indexed[0].Vokens.Length, TinyShapesBundle.Training.CodebookSize);
+        var captions = fixture.Dataset.Images.Where(i => i.Split == Split.Test).SelectMany(i => i.Captions).ToArray();
+        captions.Length.ShouldBeGreaterThanOrEqualTo(200);
+        using var model = AvgModel.Load(fixture.Bundle, "cpu");
+        var query = fixture.Grains.GetGrain<IQueryGrain>(0);
+        var compared = 0;
+        var exactOrder = 0;
+        var fanOut = new List<int>();
+        for (var c = 0; c < captions.Length; c++)
+        {
+            var (k, beam) = (c % 3 == 0 ? 10 : 5, c % 2 == 0 ? 8 : 4);
+            using var searcher = model.CreateSearcher(trie, new SearchOptions { K = k, Beam = beam });
+            var expected = searcher.Search([captions[c]])[0];
+            var actual = await query.Search(new SearchRequest { Query = captions[c], K = k, Beam = beam });
+
+            actual.IndexVersion.ShouldBe(fixture.IndexVersion);
+            actual.Items.Length.ShouldBe(expected.Count, captions[c]);
+            for (var i = 0; i < expected.Count; i++)
+            {
+                actual.Items[i].Score.ShouldBe(expected[i].Score, ScoreTolerance, captions[c]);
+                var id = long.Parse(actual.Items[i].ImageId, CultureInfo.InvariantCulture);
+                if (id != expected[i].ImageId)
+                {
+                    expected.ShouldContain(h => h.ImageId == id && Math.Abs(h.Score - expected[i].Score) <= ScoreTolerance,
+                        $"'{captions[c]}' rank {i}: {id} is not a tie of {expected[i].ImageId}");
+                }
+
+                actual.Items[i].Vokens.ShouldBe(trie.Find(actual.Items[i].Vokens) >= 0 ? actual.Items[i].Vokens : []);
+                actual.Items[i].Uri.ShouldStartWith("shapes://");
+            }
+
+            exactOrder += actual.Items.Select(h => h.ImageId).SequenceEqual(expected.Select(h => h.ImageId.ToString(CultureInfo.InvariantCulture))) ? 1 : 0;
+            fanOut.Add(actual.FanOutCalls);
+            compared++;
+        }
+
+        compared.ShouldBeGreaterThanOrEqualTo(200);
+        exactOrder.ShouldBeGreaterThanOrEqualTo(compared - 2, "only exact score ties may reorder");
+        fanOut.Min().ShouldBe(1, "with a warm partition cache a query costs one catalog call");
+    }
+
+    /// <summary>Query and tokenization grains run only on model silos; partitions run on every silo, including the partitions-only one.</summary>
+    [Fact]
+    public async Task Model_grains_are_placed_only_on_model_silos()
+    {
+        var partitionsOnly = fixture.PartitionsOnlySilo;
+        var modelSilos = fixture.Cluster.Silos.Select(s => s.SiloAddress).Where(a => !a.Equals(partitionsOnly)).Select(a => a.ToString()).ToArray();
+        modelSilos.Length.ShouldBe(ThreeSiloCluster.ModelSilos);
+
+        // Called from the partitions-only silo itself: a stateless worker would normally activate locally. That silo first
+        // places partition-role grains of another index version, so both role filters are resolved there (regression:
+        // a filter strategy shared between roles took the role of the grain type resolved last).
+        var fromThere = fixture.GrainsOf(partitionsOnly);
+        for (var f = 0; f < 8; f++)
+        {
+            (await fromThere.GetGrain<IVokenTriePartitionGrain>(f, "other-version").Find("x")).ShouldBeNull();
+            (await fromThere.GetGrain<IImageDirectoryGrain>(f, "other-version").Lookup("x")).ShouldBe(-1);
+        }
+
+        var querySilos = new HashSet<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            var result = await fromThere.GetGrain<IQueryGrain>(0).Search(new SearchRequest { Query = "a small blue square", K = 3, Beam = 4 });
+            result.Items.ShouldNotBeEmpty();
+            querySilos.Add(result.Silo);
+        }
+
+        var shardSilos = new HashSet<string>();
+        for (var shard = 0; shard < 16; shard++)
+        {
+            shardSilos.Add((await fromThere.GetGrain<ITokenizationShardGrain>(shard).GetStats()).Silo);
+        }
+
+        querySilos.ShouldBeSubsetOf(modelSilos);
+        shardSilos.ShouldBeSubsetOf(modelSilos);
+
+        var stateful = (await fixture.SilosOf<VokenTriePartitionGrain>())
+            .Concat(await fixture.SilosOf<ImageDirectoryGrain>())
+            .Concat(await fixture.SilosOf<IndexCatalogGrain>())
+            .Distinct().ToArray();
+        stateful.ShouldContain(partitionsOnly, "partitions go anywhere, including silos without the model");
+        stateful.Length.ShouldBe(3);
+    }
+
+    /// <summary>A partition deactivated (its memory gone) comes back from grain storage with the same images, trie and revision.</summary>
+    [Fact]
+    public async Task Partition_state_survives_deactivation()
+    {
+        var catalog = await fixture.Grains.GetGrain<IIndexCatalogGrain>(fixture.IndexVersion).GetSnapshot();
+        catalog.Images.ShouldBe(fixture.Indexed.Length);
+        var firstVoken = catalog.FirstVokens[Array.IndexOf(catalog.ImageCounts, catalog.ImageCounts.Max())];
+        var partition = fixture.Grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, fixture.IndexVersion);
+        var before = await partition.GetSnapshot();
+        var member = fixture.Indexed.First(i => i.Partition == firstVoken);
+        var active = (await fixture.SilosOf<VokenTriePartitionGrain>()).Length;
+
+        await fixture.Cluster.DeactivateAsync(partition);
+        (await fixture.SilosOf<VokenTriePartitionGrain>()).Length.ShouldBe(active - 1, "the partition is no longer active");
+
+        var after = await partition.GetSnapshot();
+        after.Revision.ShouldBe(before.Revision);
+        after.Ids.ShouldBe(before.Ids);
+        after.Trie.ShouldBe(before.Trie);
+        after.Uris.ShouldBe(before.Uris);
+        (await partition.Find(member.Id))!.Vokens.ShouldBe(member.Vokens);
+        (await partition.ImagesAt(member.Vokens)).ShouldContain(member.Id);
+        (await partition.Expand([firstVoken])).ShouldContain(member.Vokens[1]);
+    }
+}

@@ -1,0 +1,67 @@
+using System.Net.Http.Json;
+using Avg.Cluster.Hosting;
+using Avg.Silo;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+
+namespace Avg.Cluster.Tests.Support;
+
+/// <summary>The real silo host (embedded: one silo, in-memory storage) on free loopback ports, with an HTTP client for it.</summary>
+public sealed class EmbeddedSilo : IAsyncDisposable
+{
+    private EmbeddedSilo(WebApplication app, HttpClient http, AvgSiloOptions options)
+    {
+        App = app;
+        Http = http;
+        Options = options;
+    }
+
+    public WebApplication App { get; }
+
+    public HttpClient Http { get; }
+
+    public AvgSiloOptions Options { get; }
+
+    public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2)
+    {
+        var ports = FreePorts.Take(3);
+        var options = new AvgSiloOptions
+        {
+            Bundle = bundle, SiloPort = ports[0], GatewayPort = ports[1], HttpPort = ports[2], Device = "cpu", Threads = 1,
+            ApiKeys = apiKeys, Shards = shards, ServiceId = "avg-test", ClusterId = "avg-test-" + ports[0],
+        };
+        var app = AvgSiloHost.Build(options, configure: b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+        await app.StartAsync();
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{options.HttpPort}") };
+        var silo = new EmbeddedSilo(app, http, options);
+        await silo.WaitReadyAsync(TimeSpan.FromSeconds(60));
+        return silo;
+    }
+
+    public async Task WaitReadyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var response = await Http.GetAsync(new Uri("/health/ready", UriKind.Relative));
+            if (response.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Silo not ready after {timeout}: {await response.Content.ReadAsStringAsync()}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
