@@ -1,6 +1,10 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
+using Avg.Client;
+using Avg.Cluster.Hosting;
 using Avg.Data;
+using Avg.Evaluation;
 using Avg.Models.Bundles;
 using Avg.Models.Pipeline;
 using Avg.Shapes;
@@ -8,9 +12,10 @@ using Avg.Shapes;
 namespace Avg.Cli;
 
 /// <summary>
-/// `avg demo`: the whole method on the built-in Shapes world in one command — generate the dataset, train all
-/// stages, evaluate AVG against the two-tower baseline. Dataset and bundle are cached in the work folder and
-/// reused when their settings match.
+/// `avg demo`: the whole product on the built-in Shapes world in one command — generate the dataset, train all
+/// stages, evaluate AVG against the two-tower baseline, start the embedded single-silo cluster, index the test split
+/// through the HTTP ingest path, query it over HTTP, and serve the pages until stopped. Dataset and bundle are cached
+/// in the work folder and reused when their settings match.
 /// </summary>
 internal static class DemoCommand
 {
@@ -34,7 +39,12 @@ internal static class DemoCommand
         var work = new Option<string>("--work") { Description = "Folder for the generated dataset and trained bundle (reused when present).", DefaultValueFactory = _ => Path.Combine(".cache", "avg-demo") };
         var fresh = new Option<bool>("--fresh") { Description = "Regenerate and retrain even when a cached dataset and bundle exist." };
         var json = new Option<string?>("--json") { Description = "Also write the evaluation report here." };
-        var command = new Command("demo", "Generate a Shapes dataset, train AVG on it and compare AVG with two-tower search.") { quick, work, fresh, json };
+        var noServe = new Option<bool>("--no-serve") { Description = "Exit after the numbers instead of serving the search page." };
+        var port = new Option<int>("--port") { Description = "HTTP port of the embedded silo (0 = any free port).", DefaultValueFactory = _ => 8080 };
+        var command = new Command("demo", "Generate a Shapes dataset, train AVG, compare it with two-tower search, and serve it from an embedded cluster.")
+        {
+            quick, work, fresh, json, noServe, port,
+        };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var preset = parse.GetValue(quick) ? Quick : Standard;
@@ -49,10 +59,70 @@ internal static class DemoCommand
             var report = await EvalCommand.EvaluateAsync(context, [bundle], dataset, new EvaluationOptions(), "auto", 0, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json) is { } path)
                 await File.WriteAllTextAsync(path, report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
+            var requestedPort = parse.GetValue(port);
+            var silo = new AvgSiloOptions
+            {
+                Bundle = bundle,
+                HttpPort = requestedPort == 0 ? ServeCommand.FreePort() : requestedPort,
+                SiloPort = ServeCommand.FreePort(),
+                GatewayPort = ServeCommand.FreePort(),
+            };
+            await using var app = await ServeCommand.StartAsync(silo, [$"--Avg:ImageRoot={dataset.ImageRoot}"], cancellationToken).ConfigureAwait(false);
+            var endpoint = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{silo.HttpPort}/"));
+            await ServeAndMeasureAsync(context, dataset, endpoint, cancellationToken).ConfigureAwait(false);
             await context.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"demo ({preset.Name}) finished in {clock.Elapsed.TotalSeconds:F0}s")).ConfigureAwait(false);
+            if (!parse.GetValue(noServe))
+            {
+                await context.Output.WriteLineAsync($"search page {endpoint}  ·  shard dashboard {endpoint}shards.html  ·  Orleans dashboard {endpoint}dashboard  ·  metrics {endpoint}metrics — Ctrl+C to stop").ConfigureAwait(false);
+                await ServeCommand.WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Indexes the test split through POST /v1/images (the real ingest path: silo → tokenization shards → trie
+    /// partitions), then asks every test caption through POST /v1/search and prints the cluster's Recall@1/5/10.
+    /// </summary>
+    private static async Task ServeAndMeasureAsync(CliContext context, KarpathyDataset dataset, Uri endpoint, CancellationToken cancellationToken)
+    {
+        var client = new AvgSearchClient(endpoint);
+        var ready = Stopwatch.StartNew();
+        while (!await client.IsReadyAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (ready.Elapsed > TimeSpan.FromMinutes(2)) throw new AvgException($"the embedded silo at {endpoint} did not become ready within 2 minutes");
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+        }
+
+        var images = dataset.InSplit(Split.Test).ToList();
+        IndexCommand.CheckImagesExist(dataset, images);
+        var clock = Stopwatch.StartNew();
+        var indexed = await ProgressDisplay.RunCountingAsync(context, "index", images.Count, "images",
+            progress => IndexCommand.SendAsync(client, dataset, images, 64, 2, null, null, progress, cancellationToken)).ConfigureAwait(false);
+        var c = CultureInfo.InvariantCulture;
+        await context.Output.WriteLineAsync(string.Create(c,
+            $"cluster: indexed {indexed.Images} test images over HTTP in {clock.Elapsed.TotalSeconds:F1}s ({indexed.Images / clock.Elapsed.TotalSeconds:F0} images/s) into {indexed.Partitions} partitions")).ConfigureAwait(false);
+
+        var queries = images.SelectMany(image => image.Captions.Select(caption => (Caption: caption, Image: image.ImageId))).ToList();
+        var ranked = new IReadOnlyList<long>[queries.Count];
+        clock.Restart();
+        await ProgressDisplay.RunCountingAsync(context, "search", queries.Count, "queries", async progress =>
+        {
+            var done = 0;
+            await Parallel.ForEachAsync(Enumerable.Range(0, queries.Count), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (q, token) =>
+            {
+                var result = await client.SearchAsync(queries[q].Caption, 10, 20, token).ConfigureAwait(false);
+                ranked[q] = result.Results.Select(hit => long.Parse(hit.ImageId, CultureInfo.InvariantCulture)).ToArray();
+                progress.Report(Interlocked.Increment(ref done));
+            }).ConfigureAwait(false);
+            return done;
+        }).ConfigureAwait(false);
+        var seconds = clock.Elapsed.TotalSeconds;
+        var recall = Recall.AtKs(ranked, queries.Select(query => (long)query.Image).ToArray(), Recall.PaperLevels);
+        await context.Output.WriteLineAsync(string.Create(c,
+            $"cluster: avg over HTTP  R@1 {100 * recall[0]:F1}  R@5 {100 * recall[1]:F1}  R@10 {100 * recall[2]:F1}  ({queries.Count} queries, {queries.Count / seconds:F0} queries/s, 4 clients, beam 20)")).ConfigureAwait(false);
     }
 
     private static async Task<KarpathyDataset> EnsureDatasetAsync(CliContext context, Preset preset, string folder, bool fresh, CancellationToken cancellationToken)

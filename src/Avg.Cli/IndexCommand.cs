@@ -62,7 +62,7 @@ internal static class IndexCommand
     internal sealed record IndexSummary(int Images, int Batches, int Partitions, string? IndexVersion);
 
     /// <summary>Sends the images in batches, up to <paramref name="inFlight"/> at once, reporting images done.</summary>
-    private static async Task<IndexSummary> SendAsync(AvgSearchClient client, KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int batchSize,
+    internal static async Task<IndexSummary> SendAsync(AvgSearchClient client, KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int batchSize,
         int inFlight, FeatureSource? features, string? indexVersion, IProgress<int> progress, CancellationToken cancellationToken)
     {
         var done = 0;
@@ -104,7 +104,7 @@ internal static class IndexCommand
     };
 
     /// <summary>Fails before anything is sent when image files are missing, naming the first few.</summary>
-    private static void CheckImagesExist(KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int maxReported = 3)
+    internal static void CheckImagesExist(KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int maxReported = 3)
     {
         var missing = images.Where(i => !File.Exists(dataset.ImagePath(i))).Take(maxReported + 1).ToList();
         if (missing.Count == 0) return;
@@ -138,7 +138,7 @@ internal static class IndexCommand
     }
 
     /// <summary>Image feature rows read on demand, one per image in JSON order, checked finite.</summary>
-    private sealed class FeatureSource : IDisposable
+    internal sealed class FeatureSource : IDisposable
     {
         private readonly NpyMatrix matrix;
 

@@ -100,4 +100,12 @@ public class TrainEvalCommandTests
         NpyMatrix.Write(Path.Combine(folder, "img.npy"), imageRows, images, width);
         NpyMatrix.Write(Path.Combine(folder, "cap.npy"), captionRows, images * 2, width);
     }
+
+    [Fact]
+    public async Task Serve_refuses_a_missing_bundle_with_one_line()
+    {
+        using var dir = new TempDirectory();
+        (await CliRun.Of("serve", "--bundle", dir.File("nope"), "--port", "0")).ShouldBeUserError("no such directory");
+        (await CliRun.Of("serve", "--bundle", dir.Path, "--roles", "cook")).ShouldBeUserError("Avg__Roles 'cook'");
+    }
 }

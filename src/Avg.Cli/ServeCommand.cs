@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Avg.Cluster.Hosting;
+using Avg.Silo;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Avg.Cli;
+
+/// <summary>
+/// `avg serve`: runs the silo host (the same one `avg-silo` runs) in this process — embedded single silo by default,
+/// or joining a Redis-backed cluster with --redis. Every other setting of docs/http-api.md can be given as
+/// <c>--Avg:Name=value</c> or an <c>Avg__Name</c> environment variable.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var bundle = new Option<string>("--bundle") { Description = "Model bundle directory (avg train --out).", Required = true };
+        var port = new Option<int>("--port") { Description = "HTTP port for the API, pages and /metrics.", DefaultValueFactory = _ => 8080 };
+        var redis = new Option<string?>("--redis") { Description = "Redis connection string; omit for the embedded single silo with in-memory state." };
+        var roles = new Option<string>("--roles") { Description = "model,partitions | model | partitions.", DefaultValueFactory = _ => "model,partitions" };
+        var command = new Command("serve", "Run a silo with the HTTP API until stopped (Ctrl+C).") { bundle, port, redis, roles };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new AvgSiloOptions
+            {
+                Bundle = Path.GetFullPath(parse.GetValue(bundle)!),
+                HttpPort = parse.GetValue(port),
+                Redis = parse.GetValue(redis),
+                Roles = parse.GetValue(roles)!,
+            };
+            await using var app = await StartAsync(options, parse.UnmatchedTokens.ToArray(), cancellationToken).ConfigureAwait(false);
+            await context.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"serving http://127.0.0.1:{options.HttpPort}/ ({(options.Embedded ? "embedded single silo" : "Redis cluster")}) — Ctrl+C to stop")).ConfigureAwait(false);
+            await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Builds and starts the silo host with warnings-only console logging; a taken port is a user error.</summary>
+    internal static async Task<WebApplication> StartAsync(AvgSiloOptions options, string[] args, CancellationToken cancellationToken)
+    {
+        var app = AvgSiloHost.Build(options, args, builder =>
+        {
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(console => console.SingleLine = true);
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Logging.AddFilter("Orleans", LogLevel.Error); // start-up notes (ServerGC, watchdog) are noise at a terminal
+        });
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            return app;
+        }
+        catch (Exception e) when (e is AddressInUseException || e is IOException { InnerException: SocketException or AddressInUseException })
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new AvgException(string.Create(CultureInfo.InvariantCulture,
+                $"cannot listen on port {options.HttpPort} (or the silo ports {options.SiloPort}/{options.GatewayPort}): {e.Message}; choose another with --port"), e);
+        }
+    }
+
+    /// <summary>Completes when the command is cancelled (Ctrl+C or SIGTERM).</summary>
+    internal static async Task WaitForStopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>A port the OS reports free on loopback now.</summary>
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
