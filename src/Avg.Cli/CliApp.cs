@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Avg.Client;
 
 namespace Avg.Cli;
 
@@ -18,6 +19,8 @@ public static class CliApp
         root.Subcommands.Add(TrainCommand.Create(context));
         root.Subcommands.Add(EvalCommand.Create(context));
         root.Subcommands.Add(DemoCommand.Create(context));
+        root.Subcommands.Add(IndexCommand.Create(context));
+        root.Subcommands.Add(SearchCommand.Create(context));
         return root;
     }
 
@@ -25,8 +28,9 @@ public static class CliApp
     private static AvgException? AsUserError(Exception e) => e switch
     {
         AvgException avg => avg,
+        AvgRequestException request => new AvgException(ClusterConnection.Describe(request), request),
         AggregateException aggregate => aggregate.Flatten().InnerExceptions.Select(AsUserError).FirstOrDefault(x => x is not null),
-        _ when e.InnerException is AvgException inner => inner,
+        _ when e.InnerException is AvgException or AvgRequestException => AsUserError(e.InnerException),
         _ => null,
     };
 

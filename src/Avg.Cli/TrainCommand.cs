@@ -29,6 +29,9 @@ internal static class TrainCommand
         var noVokenEmbedding = new Option<bool>("--no-voken-embedding") { Description = "Ablation: random voken embeddings instead of the codebook copy." };
         var noDiscriminative = new Option<bool>("--no-discriminative") { Description = "Ablation: train the generator with L_gen only." };
         var irgen = new Option<bool>("--irgen") { Description = "IRGen-style variant: no L_align and no L_dis." };
+        var noWarmStart = new Option<bool>("--no-text-warm-start") { Description = "Start the generator's text embeddings at random instead of from the dual encoder's text tower." };
+        var disWeight = new Option<double>("--dis-weight") { Description = "Weight of L_dis in L_gen + w·L_dis.", DefaultValueFactory = _ => d.DiscriminativeWeight };
+        var disStart = new Option<double>("--dis-start") { Description = "Share of generator training done on L_gen alone before L_dis joins (0–1).", DefaultValueFactory = _ => d.DiscriminativeStart };
         var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };
         var device = new Option<string>("--device") { Description = "auto (CUDA when available), cpu or cuda[:N].", DefaultValueFactory = _ => d.Device };
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
@@ -36,7 +39,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, disWeight, disStart, imageSize, device, threads, seed })
             command.Options.Add(option);
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -59,6 +62,9 @@ internal static class TrainCommand
                 Align = !(parse.GetValue(noAlign) || isIrgen),
                 VokenEmbedding = !parse.GetValue(noVokenEmbedding),
                 Discriminative = !(parse.GetValue(noDiscriminative) || isIrgen),
+                TextWarmStart = !parse.GetValue(noWarmStart),
+                DiscriminativeWeight = parse.GetValue(disWeight),
+                DiscriminativeStart = parse.GetValue(disStart),
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
             };

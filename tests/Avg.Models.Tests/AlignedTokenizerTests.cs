@@ -35,20 +35,31 @@ public class AlignedTokenizerTests
     private static double MeanSquaredError(float[] a, float[] b) =>
         a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Sum() / (a.Length / Dim);
 
+    /// <summary>Mean ||v̂_i − v_t||² over captions (caption c belongs to image c / 2).</summary>
+    private static double AlignError(float[] decoded, float[] captions) =>
+        Enumerable.Range(0, captions.Length / Dim).Sum(c => Enumerable.Range(0, Dim).Sum(k => Math.Pow(decoded[c / 2 * Dim + k] - captions[c * Dim + k], 2))) / (captions.Length / Dim);
+
     [Fact]
     public void Training_lowers_the_loss_and_reconstruction_error()
     {
         var (images, captions, captionImage) = Data(512);
         using var untrained = new AlignedTokenizer(Small, seed: 2);
-        var before = MeanSquaredError(images, untrained.Decode(untrained.Encode(images)));
+        var decodedBefore = untrained.Decode(untrained.Encode(images));
+        var before = MeanSquaredError(images, decodedBefore);
+        var alignBefore = AlignError(decodedBefore, captions);
         using var tokenizer = new AlignedTokenizer(Small, seed: 2);
         var trainer = new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Epochs = 15, BatchSize = 64, Seed = 2 });
 
-        var report = trainer.Train(images, captions, captionImage);
-        var after = MeanSquaredError(images, tokenizer.Decode(tokenizer.Encode(images)));
+        var steps = new List<TrainingProgress>();
+        var report = trainer.Train(images, captions, captionImage, new SynchronousProgress<TrainingProgress>(steps.Add));
+        var decoded = tokenizer.Decode(tokenizer.Encode(images));
+        var after = MeanSquaredError(images, decoded);
 
         report.Steps.ShouldBe(15 * 8);
-        report.FinalLoss.ShouldBeLessThan(report.FirstEpochLoss);
+        steps.Count.ShouldBe(15 * 8);
+        // The total also holds the commit and codebook terms, which recon and align (reaching C through ẑ) trade
+        // against: assert on the terms themselves. Recon (eq. 3) and align (eq. 5) both fall.
+        AlignError(decoded, captions).ShouldBeLessThan(alignBefore * 0.75);
         after.ShouldBeLessThan(before / 2);
         after.ShouldBeLessThan(0.5);    // inputs have squared norm 1
     }

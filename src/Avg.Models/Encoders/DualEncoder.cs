@@ -57,6 +57,9 @@ public sealed class DualEncoder : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>B×L int64 ids → B×d unit vectors.</summary>
     public Tensor EmbedTexts(Tensor ids) => text.call(ids);
 
+    /// <summary>The text tower's token and position tables: the generator's text side starts from them.</summary>
+    public (float[] Tokens, float[] Positions, int Width) TextEmbeddingTables() => text.EmbeddingTables();
+
     /// <summary>v_i for every image, flat (N×d), in inference mode.</summary>
     public float[] EncodeImages(ImageData images, int batchSize = DefaultInferenceBatch)
     {

@@ -24,6 +24,15 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Token embedding table (vocabulary × width) and learned positions (maxLength × width), copied out.</summary>
+    public (float[] Tokens, float[] Positions, int Width) EmbeddingTables()
+    {
+        using var scope = torch.NewDisposeScope();
+        var width = (int)positions.shape[1];
+        return (tokens.weight!.detach().cpu().contiguous().data<float>().ToArray(),
+                positions.detach().cpu().contiguous().data<float>().ToArray(), width);
+    }
+
     /// <param name="ids">B×L int64 token ids, padded with <see cref="Text.TextVocabulary.PadId"/>.</param>
     /// <returns>B×d unit vectors.</returns>
     public override Tensor forward(Tensor ids)

@@ -77,6 +77,29 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
     }
 
     /// <summary>
+    /// Starts the text embeddings (tokens and positions) from a pretrained text tower over the same vocabulary — our
+    /// stand-in for the paper's pretrained T5 encoder, which no one can download here. Tables of another width are
+    /// projected by a fixed random Gaussian map; rows beyond either table keep their random start.
+    /// </summary>
+    public void CopyTextEmbeddings(float[] tokens, float[] positions, int width, long seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(positions);
+        if (width < 1 || tokens.Length % width != 0 || positions.Length % width != 0)
+            throw new ArgumentException($"embedding tables of {tokens.Length} and {positions.Length} values are not rows of width {width}");
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var projection = width == Options.Dim ? null : randn(width, Options.Dim, generator: new Generator((ulong)seed)) / Math.Sqrt(Options.Dim);
+        foreach (var (table, target) in new[] { (tokens, textEmbedding), (positions, textPositions) })
+        {
+            var rows = (int)Math.Min(table.Length / width, target.weight!.shape[0]);
+            var values = tensor(table).reshape(-1, width).narrow(0, 0, rows);
+            if (projection is not null) values = values.matmul(projection);
+            target.weight.narrow(0, 0, rows).copy_(values.to(target.weight.device));
+        }
+    }
+
+    /// <summary>
     /// Encodes text ids (B × L, 0 = padding) into memory (B × L' × D) and its additive padding mask (B × 1 × 1 × L').
     /// Trailing columns that are padding in every row are cut first (L' ≤ L): the mask already hides them, so the
     /// result is the same and the encoder does not pay for them.

@@ -87,6 +87,7 @@ public sealed class AvgTrainer
         // Stage 1: v_i and v_t, from the dual encoder or from precomputed features.
         float[] imageVectors, captionVectors;
         int width;
+        (float[] Tokens, float[] Positions, int Width)? textTables = null;
         var useFeatures = options.ImageFeatures is not null;
         if (useFeatures)
         {
@@ -124,6 +125,7 @@ public sealed class AvgTrainer
             imageVectors = Timed("encode", () => encoder.EncodeImages(images));
             captionVectors = encoder.EncodeTexts(captionIds);
             width = encoder.Options.EmbeddingDim;
+            if (options.TextWarmStart) textTables = encoder.TextEmbeddingTables();
             encoder.Dispose();
         }
         if (stage == TrainingStage.Encoder) return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
@@ -173,6 +175,7 @@ public sealed class AvgTrainer
         });
         generator.to(device);
         if (options.VokenEmbedding) generator.CopyCodebook(tokenizer.Codebook, tokenizer.Options.InputDim, options.Seed);
+        if (textTables is { } tables) generator.CopyTextEmbeddings(tables.Tokens, tables.Positions, tables.Width, options.Seed);
         tokenizer.Dispose();
         var generatorTrainer = new GeneratorTrainer(generator, new GeneratorTrainingOptions
         {
@@ -180,6 +183,8 @@ public sealed class AvgTrainer
             BatchSize = Math.Min(options.GeneratorBatch, captionTexts.Count),
             Discriminative = options.Discriminative,
             DiscriminativeBeam = options.DiscriminativeBeam,
+            DiscriminativeWeight = options.DiscriminativeWeight,
+            DiscriminativeStartFraction = options.DiscriminativeStart,
             Seed = options.Seed,
         });
         var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, progress, cancellationToken));

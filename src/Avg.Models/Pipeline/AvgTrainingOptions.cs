@@ -50,10 +50,22 @@ public sealed record AvgTrainingOptions
     /// <summary>Voken embeddings copied from the codebook; off for "w/o voken embedding".</summary>
     public bool VokenEmbedding { get; init; } = true;
 
+    /// <summary>
+    /// Start the generator's text embeddings from the dual encoder's text tower (same vocabulary): the stand-in for
+    /// the paper's pretrained T5. Only with the built-in encoder; docs/training.md has the measured effect.
+    /// </summary>
+    public bool TextWarmStart { get; init; } = true;
+
     /// <summary>L_dis on; off for "w/o discriminative loss" and IRGen.</summary>
     public bool Discriminative { get; init; } = true;
 
     public int DiscriminativeBeam { get; init; } = 10;
+
+    /// <summary>w in L_gen + w·L_dis (the paper sums them: 1).</summary>
+    public double DiscriminativeWeight { get; init; } = 1.0;
+
+    /// <summary>Share of generator steps on L_gen alone before L_dis joins, so the beams it ranks mean something.</summary>
+    public double DiscriminativeStart { get; init; } = 0.3;
 
     /// <summary>Precomputed features instead of the built-in encoder (.npy, rows aligned with the dataset).</summary>
     public string? ImageFeatures { get; init; }
@@ -75,6 +87,8 @@ public sealed record AvgTrainingOptions
         if (ImageSize is < 16 or > 512) throw new AvgException($"--image-size must be between 16 and 512, got {ImageSize}");
         if (CodebookSize < 2) throw new AvgException($"--codebook must be at least 2, got {CodebookSize}");
         if (Levels is < 1 or > 16) throw new AvgException($"--levels must be between 1 and 16, got {Levels}");
+        if (DiscriminativeWeight < 0) throw new AvgException($"--dis-weight must not be negative, got {DiscriminativeWeight}");
+        if (DiscriminativeStart is < 0 or > 1) throw new AvgException($"--dis-start must be between 0 and 1, got {DiscriminativeStart}");
         if (EncoderEpochs < 1 || TokenizerEpochs < 1 || GeneratorEpochs < 1) throw new AvgException("epochs must be at least 1");
         if ((ImageFeatures is null) != (CaptionFeatures is null))
             throw new AvgException("--image-features and --caption-features go together; give both or neither");

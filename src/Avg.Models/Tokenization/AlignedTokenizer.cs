@@ -10,7 +10,7 @@ namespace Avg.Models.Tokenization;
 /// <param name="Latent">z: the encoder's output, B×d.</param>
 /// <param name="PartialSums">ẑ^(1..M), each B×d; gradients reach the codebook through these.</param>
 /// <param name="Vokens">B×M code indices.</param>
-/// <param name="Reconstruction">v̂ = Decoder(ẑ^(M)) with straight-through gradients into z.</param>
+/// <param name="Reconstruction">v̂ = Decoder(ẑ^(M)) with straight-through gradients into z and the codebook.</param>
 /// <param name="Residuals">r_1..r_M (detached), each B×d; used to re-seed dead codes.</param>
 public sealed record QuantizedBatch(Tensor Latent, IReadOnlyList<Tensor> PartialSums, Tensor Vokens, Tensor Reconstruction, IReadOnlyList<Tensor> Residuals);
 
@@ -63,7 +63,9 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
     {
         var z = Latent(vectors);
         var (partials, vokens, residuals) = Quantize(z);
-        var straightThrough = z + (partials[^1] - z).detach();
+        // Straight-through both ways (DESIGN §1.2): the forward value is ẑ^(M); recon and align gradients reach
+        // the codebook through ẑ and the encoder through z, as if quantisation were the identity.
+        var straightThrough = partials[^1] + (z - z.detach());
         return new QuantizedBatch(z, partials, vokens, Reconstruct(straightThrough), residuals);
     }
 

@@ -80,4 +80,23 @@ public class TokenToVokenGeneratorTests
         var actual = nn.functional.normalize(embedded, dim: 1).matmul(nn.functional.normalize(embedded, dim: 1).t());
         actual.allclose(expected, atol: 1e-4).ShouldBeTrue();
     }
+
+    [Fact]
+    public void Text_embeddings_start_from_a_text_tower_of_the_same_width()
+    {
+        torch.manual_seed(4);
+        using var scope = NewDisposeScope();
+        using var model = new TokenToVokenGenerator(Small);
+        var tokens = randn(20, 32);
+        var positions = randn(4, 32); // shorter than MaxTextLength: rows 4..5 keep their start
+        var before = model.named_parameters().Single(p => p.name == "textPositions.weight").parameter.detach().clone();
+        model.CopyTextEmbeddings(tokens.data<float>().ToArray(), positions.data<float>().ToArray(), 32);
+
+        var table = model.named_parameters().Single(p => p.name == "textEmbedding.weight").parameter;
+        table.allclose(tokens).ShouldBeTrue();
+        var positionTable = model.named_parameters().Single(p => p.name == "textPositions.weight").parameter;
+        positionTable.narrow(0, 0, 4).allclose(positions).ShouldBeTrue();
+        positionTable.narrow(0, 4, 2).allclose(before.narrow(0, 4, 2)).ShouldBeTrue();
+        Should.Throw<ArgumentException>(() => model.CopyTextEmbeddings(new float[7], new float[32], 32));
+    }
 }

@@ -1,0 +1,67 @@
+namespace Avg.Client;
+
+/// <summary>A search with every setting of <c>POST /v1/search</c>; the overload to use when pinning an index version.</summary>
+/// <param name="Text">The text query (1…1000 characters after trimming).</param>
+/// <param name="K">How many images to return (1…100).</param>
+/// <param name="Beam">Beam size b of the constrained beam search (1…100; the paper uses 20–30).</param>
+/// <param name="IndexVersion">When set, the server answers 409 unless it serves this index version.</param>
+public sealed record SearchQuery(string Text, int K = 10, int Beam = 20, string? IndexVersion = null);
+
+/// <summary>The ranked images for a query, best first, with the index version that produced them.</summary>
+/// <param name="Results">Ranked images, best first.</param>
+/// <param name="IndexVersion">The bundle manifest hash the index was built with.</param>
+/// <param name="Timing">Where the server spent the query's time.</param>
+public sealed record SearchResults(IReadOnlyList<SearchResult> Results, string? IndexVersion, SearchTiming? Timing);
+
+/// <summary>One retrieved image.</summary>
+/// <param name="ImageId">The id it was indexed under.</param>
+/// <param name="Score">The generator's score of its voken sequence for the query (a log-probability; higher ranks first).</param>
+/// <param name="Vokens">The image's voken sequence.</param>
+/// <param name="Uri">The URI given when it was indexed, if any.</param>
+public sealed record SearchResult(string ImageId, double Score, IReadOnlyList<int> Vokens, string? Uri);
+
+/// <summary>Server-side cost of one query, for latency budgeting.</summary>
+/// <param name="TotalMs">Wall time inside the server.</param>
+/// <param name="GeneratorMs">Time in the token-to-voken generator.</param>
+/// <param name="FanOutCalls">Calls to trie partitions during the beam search.</param>
+public sealed record SearchTiming(double TotalMs, double GeneratorMs, int FanOutCalls);
+
+/// <summary>What a batch ingest did: each image's vokens and partition.</summary>
+/// <param name="Indexed">One entry per image sent, with its vokens and the partition that holds it.</param>
+/// <param name="IndexVersion">The index version the images were added to.</param>
+/// <param name="ElapsedMs">Server-side time for the batch.</param>
+public sealed record IndexImagesResult(IReadOnlyList<IndexedImage> Indexed, string? IndexVersion, double ElapsedMs);
+
+/// <summary>An image as the index holds it.</summary>
+/// <param name="Id">The image id.</param>
+/// <param name="Vokens">Its voken sequence.</param>
+/// <param name="Partition">The trie partition that holds it (its first voken).</param>
+/// <param name="Uri">The URI given when it was indexed; never set in ingest responses.</param>
+public sealed record IndexedImage(string Id, IReadOnlyList<int> Vokens, int Partition, string? Uri = null);
+
+/// <summary>A snapshot of the cluster: index size, ingest throughput, query latency, silos.</summary>
+public sealed record IndexStats(
+    long Images,
+    int Partitions,
+    string? IndexVersion,
+    IReadOnlyList<ShardStats>? Shards,
+    IReadOnlyList<PartitionLoad>? PartitionLoad,
+    QueryStats? Queries,
+    IReadOnlyList<SiloInfo>? Silos);
+
+/// <summary>Ingest throughput of one tokenization shard.</summary>
+public sealed record ShardStats(int Shard, long Images, double ImagesPerSecond);
+
+/// <summary>How many images a trie partition holds and how many queries reached it.</summary>
+public sealed record PartitionLoad(int Partition, long Images, long Queries);
+
+/// <summary>Query latency and rate over the server's recent window.</summary>
+public sealed record QueryStats(long Count, double P50Ms, double P99Ms, double QueriesPerSecond);
+
+/// <summary>One silo of the cluster and what it can host.</summary>
+/// <param name="Address">Silo endpoint, host:port.</param>
+/// <param name="Roles">Its roles (<c>model</c>, <c>partitions</c>).</param>
+/// <param name="Model">Whether it hosts the model.</param>
+/// <param name="Gpu">Whether its model runs on CUDA.</param>
+/// <param name="Status">Orleans membership status, e.g. <c>Active</c>.</param>
+public sealed record SiloInfo(string Address, IReadOnlyList<string> Roles, bool Model, bool Gpu, string Status);
