@@ -150,6 +150,32 @@ public class PagesInBrowserTests(PagesFixture fixture, ITestOutputHelper output)
         errors.ShouldBeEmpty();
     }
 
+    [Fact]
+    public async Task Image_files_come_only_from_the_image_folder_and_neighbours_validate_their_input()
+    {
+        var file = Path.GetFileName(fixture.Indexed[0].FileName);
+        var image = await fixture.Http.GetAsync(new Uri("/images/" + file, UriKind.Relative));
+        image.StatusCode.ShouldBe(System.Net.HttpStatusCode.OK);
+        image.Content.Headers.ContentType!.MediaType.ShouldBe("image/png");
+        (await image.Content.ReadAsByteArrayAsync()).ShouldBe(await File.ReadAllBytesAsync(fixture.Dataset.ImagePath(fixture.Indexed[0])));
+
+        // dataset.json sits one folder above the image folder.
+        foreach (var path in new[] { "/images/..%2Fdataset.json", "/images/..%5Cdataset.json", "/images/%2E%2E%2Fdataset.json", "/images/missing.png", "/images/dataset.json" })
+        {
+            var response = await fixture.Http.GetAsync(new Uri(path, UriKind.Relative));
+            response.StatusCode.ShouldBe(System.Net.HttpStatusCode.NotFound, path);
+            (await response.Content.ReadAsStringAsync()).ShouldNotContain("\"images\"", customMessage: path);
+        }
+
+        (await fixture.Http.GetAsync(new Uri("/v1/images/no-such-image/neighbours", UriKind.Relative))).StatusCode.ShouldBe(System.Net.HttpStatusCode.NotFound);
+        var id = fixture.Indexed[0].Index.ToString(CultureInfo.InvariantCulture);
+        (await fixture.Http.GetAsync(new Uri($"/v1/images/{id}/neighbours?k=0", UriKind.Relative))).StatusCode.ShouldBe(System.Net.HttpStatusCode.BadRequest);
+        (await fixture.Http.GetAsync(new Uri($"/v1/images/{id}/neighbours?k=101", UriKind.Relative))).StatusCode.ShouldBe(System.Net.HttpStatusCode.BadRequest);
+        var three = await Api($"/v1/images/{id}/neighbours?k=3");
+        three["neighbours"]!.AsArray().Count.ShouldBeLessThanOrEqualTo(3);
+        three["neighbours"]!.AsArray().ShouldAllBe(n => (string)n!["id"]! != id);
+    }
+
     private static double Milliseconds(string text)
     {
         text.ShouldEndWith(" ms");
