@@ -119,7 +119,7 @@ public static partial class AvgHttpApi
             return conflict;
         }
 
-        var result = await grains.GetGrain<IQueryGrain>(0).Search(request).ConfigureAwait(false);
+        var result = await SearchWithRetryAsync(grains, request).ConfigureAwait(false);
         var total = clock.Elapsed.TotalMilliseconds;
         latency.RecordSearch(total);
         return Results.Ok(new SearchResponseBody(
@@ -216,6 +216,26 @@ public static partial class AvgHttpApi
                     metadata.GetValueOrDefault(SiloCapabilities.GpuKey) == "true",
                     h.Status.ToString());
             }).ToArray()));
+    }
+
+    /// <summary>
+    /// A query is read-only, so when the silo running its stateless worker has just died it is sent again (Orleans
+    /// then places the worker on a live model silo) instead of failing the caller.
+    /// </summary>
+    private static async Task<SearchResult> SearchWithRetryAsync(IGrainFactory grains, SearchRequest request)
+    {
+        const int attempts = 3;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await grains.GetGrain<IQueryGrain>(0).Search(request).ConfigureAwait(false);
+            }
+            catch (Exception e) when (attempt < attempts && e is SiloUnavailableException or OrleansMessageRejectionException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt)).ConfigureAwait(false);
+            }
+        }
     }
 
     private static IResult? VersionConflict(string? requested, BundleInfo info) =>
