@@ -21,6 +21,10 @@ public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
     [ReadOnly]
     Task<IndexedImage?> Find(string id);
 
+    /// <summary>Up to <paramref name="k"/> other images nearest to <paramref name="id"/> by shared voken prefix, nearest first; empty when the id is not here.</summary>
+    [ReadOnly]
+    Task<IndexedImage[]> Neighbours(string id, int k);
+
     /// <summary>Vokens that may follow <paramref name="prefix"/> (which starts with this partition's voken).</summary>
     [ReadOnly]
     Task<int[]> Expand(int[] prefix);

@@ -105,6 +105,12 @@ public sealed class ShardStats
     public double ImagesPerSecond => BusySeconds > 0 ? Images / BusySeconds : 0;
 
     [Id(3)] public string Silo { get; init; } = "";
+
+    /// <summary>Images per second over the last 10 seconds: the live figure of the shard dashboard.</summary>
+    [Id(4)] public double RecentImagesPerSecond { get; init; }
+
+    /// <summary>Images per second in 5-second steps over the last five minutes, oldest first.</summary>
+    [Id(5)] public double[] History { get; init; } = [];
 }
 
 /// <summary>A text query for the cluster.</summary>

@@ -4,12 +4,13 @@ using System.Net.Sockets;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Hosting;
 using Avg.Silo.Http;
+using Avg.Silo.Pages;
+using Avg.Silo.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 using StackExchange.Redis;
 
@@ -51,13 +52,12 @@ public static class AvgSiloHost
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds));
         builder.UseOrleans(silo => ConfigureSilo(silo, options));
         builder.Services.AddAvgHttpApi(options);
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(AvgMetrics.MeterName)
-            .AddPrometheusExporter());
+        builder.Services.AddAvgTelemetry();
         configure?.Invoke(builder);
         var app = builder.Build();
         app.MapAvgHttpApi();
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapAvgTelemetry();
+        app.MapAvgPages();
         return app;
     }
 
@@ -100,6 +100,7 @@ public static class AvgSiloHost
         }
 
         silo.AddAvgCluster(options);
+        silo.AddAvgDashboard();
     }
 
     /// <summary>Entry point of `avg-silo`: reads options, runs until stopped; configuration errors print a message, not a stack trace.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
 using Orleans.Concurrency;
 
@@ -14,7 +15,7 @@ namespace Avg.Cluster.Grains;
 /// </summary>
 [StatelessWorker]
 [ModelSiloPlacementFilter]
-public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQueryGrain
+public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics metrics) : Grain, IQueryGrain
 {
     /// <summary>Attempts when a partition empties between the catalog read and its fetch.</summary>
     private const int StaleCatalogRetries = 3;
@@ -23,6 +24,15 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQ
     {
         ArgumentNullException.ThrowIfNull(request);
         var clock = Stopwatch.StartNew();
+        var result = await SearchIndex(request, clock);
+        metrics.RecordQuery(clock.Elapsed);
+        return result;
+    }
+
+    public Task<BundleInfo> GetBundleInfo() => host.Ready;
+
+    private async Task<SearchResult> SearchIndex(SearchRequest request, Stopwatch clock)
+    {
         var info = await host.Ready;
         var options = new SearchOptions { K = request.K, Beam = request.Beam }.Validate();
         var catalog = GrainFactory.GetGrain<IIndexCatalogGrain>(info.IndexVersion);
@@ -63,6 +73,4 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQ
             }
         }
     }
-
-    public Task<BundleInfo> GetBundleInfo() => host.Ready;
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Telemetry;
 
 namespace Avg.Cluster.Grains;
 
@@ -10,7 +11,7 @@ namespace Avg.Cluster.Grains;
 /// removing an image that moved from its old partition. Counts images and busy time for images/s.
 /// </summary>
 [ModelSiloPlacementFilter]
-public sealed class TokenizationShardGrain(ModelHost host) : Grain, ITokenizationShardGrain
+public sealed class TokenizationShardGrain(ModelHost host, AvgMetrics metrics) : Grain, ITokenizationShardGrain
 {
     private long _images;
     private double _busySeconds;
@@ -50,6 +51,7 @@ public sealed class TokenizationShardGrain(ModelHost host) : Grain, ITokenizatio
             GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Remove(partition.Select(m => m.Id).ToArray())));
 
         _images += items.Length;
+        metrics.RecordIngest((int)this.GetPrimaryKeyLong(), items.Length);
         _busySeconds += clock.Elapsed.TotalSeconds;
         return indexed;
     }
@@ -59,6 +61,8 @@ public sealed class TokenizationShardGrain(ModelHost host) : Grain, ITokenizatio
         Shard = (int)this.GetPrimaryKeyLong(),
         Images = _images,
         BusySeconds = _busySeconds,
+        RecentImagesPerSecond = metrics.ShardRate((int)this.GetPrimaryKeyLong()),
+        History = metrics.ShardHistory((int)this.GetPrimaryKeyLong()),
         Silo = RuntimeIdentity,
     });
 

@@ -1,4 +1,5 @@
 using Avg.Cluster.Placement;
+using Avg.Cluster.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace Avg.Cluster.Grains;
@@ -11,6 +12,7 @@ namespace Avg.Cluster.Grains;
 [PartitionSiloPlacementFilter]
 public sealed partial class VokenTriePartitionGrain(
     [PersistentState("partition", AvgStorage.Name)] IPersistentState<PartitionState> state,
+    AvgMetrics metrics,
     ILogger<VokenTriePartitionGrain> logger) : Grain, IVokenTriePartitionGrain
 {
     private readonly Dictionary<string, (int[] Vokens, string? Uri)> _entries = new(StringComparer.Ordinal);
@@ -42,6 +44,13 @@ public sealed partial class VokenTriePartitionGrain(
             Log.Restored(logger, FirstVoken, _entries.Count, s.Revision);
         }
 
+        metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.RemovePartition(IndexVersion, FirstVoken);
         return Task.CompletedTask;
     }
 
@@ -97,6 +106,18 @@ public sealed partial class VokenTriePartitionGrain(
     public Task<IndexedImage?> Find(string id) =>
         Task.FromResult(_entries.TryGetValue(id, out var entry) ? new IndexedImage { Id = id, Vokens = entry.Vokens, Uri = entry.Uri } : null);
 
+    public Task<IndexedImage[]> Neighbours(string id, int k)
+    {
+        var local = _index!.LocalOf(id);
+        if (local < 0)
+        {
+            return Task.FromResult(Array.Empty<IndexedImage>());
+        }
+
+        var nearest = PrefixNeighbours.Find(_index.Trie, _entries[id].Vokens, local, k);
+        return Task.FromResult(nearest.Select(n => new IndexedImage { Id = _index.Ids[n], Vokens = _entries[_index.Ids[n]].Vokens, Uri = _index.Uris[n] }).ToArray());
+    }
+
     public Task<int[]> Expand(int[] prefix)
     {
         ArgumentNullException.ThrowIfNull(prefix);
@@ -139,6 +160,7 @@ public sealed partial class VokenTriePartitionGrain(
         s.Vokens = vokens;
         await state.WriteStateAsync();
         _snapshot = null;
+        metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
         await GrainFactory.GetGrain<IIndexCatalogGrain>(IndexVersion).Report(FirstVoken, _entries.Count, s.Revision);
     }
 

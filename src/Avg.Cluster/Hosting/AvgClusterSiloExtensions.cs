@@ -1,5 +1,6 @@
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -21,6 +22,7 @@ public static class AvgClusterSiloExtensions
         ArgumentNullException.ThrowIfNull(options);
         options.Validate(standalone: false);
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
+        silo.Services.TryAddSingleton<AvgMetrics>();
         silo.Services.TryAddSingleton<PartitionCache>();
         silo.Services.TryAddSingleton<ModelHost>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());

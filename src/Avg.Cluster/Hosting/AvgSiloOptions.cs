@@ -52,6 +52,12 @@ public sealed class AvgSiloOptions
     public int ShutdownSeconds { get; set; } = 20;
 
     /// <summary>
+    /// Folder of image files the search page shows (<c>GET /images/{fileName}</c>, matched by the last segment of an
+    /// image's <c>uri</c>); empty: pages show only images whose <c>uri</c> is an http(s) URL.
+    /// </summary>
+    public string? ImageRoot { get; set; }
+
+    /// <summary>
     /// Seconds after which an unresponsive silo is declared dead (Orleans membership probes); 0 keeps Orleans'
     /// defaults (about 30 s or more). Lower values recover faster from a crashed silo but risk false suspicion
     /// under heavy load.
@@ -137,6 +143,11 @@ public sealed class AvgSiloOptions
         if (device is not ("auto" or "cpu" or "cuda") && !(device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device[5..], CultureInfo.InvariantCulture, out _)))
         {
             throw new AvgException($"Avg__Device '{Device}': expected auto, cpu, cuda or cuda:N.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(ImageRoot) && !Directory.Exists(ImageRoot))
+        {
+            throw new AvgException($"Avg__ImageRoot '{ImageRoot}': no such directory; point it at the folder of the indexed image files, or leave it empty.");
         }
 
         if (!string.IsNullOrWhiteSpace(AdvertisedIp) && !IPAddress.TryParse(AdvertisedIp, out _))

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Telemetry;
 using Avg.Models.Encoders;
 using Avg.Models.Generation;
 using Avg.Models.Pipeline;
@@ -25,6 +26,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private readonly AvgSiloOptions _options;
     private readonly PartitionCache _cache;
     private readonly ILogger<ModelHost> _logger;
+    private readonly AvgMetrics _metrics;
     private readonly Channel<Job> _queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
     private readonly TaskCompletionSource<BundleInfo> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
@@ -33,9 +35,10 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private long _forwardBatches;
     private long _searches;
 
-    public ModelHost(IOptions<AvgSiloOptions> options, PartitionCache cache, ILogger<ModelHost> logger)
+    public ModelHost(IOptions<AvgSiloOptions> options, PartitionCache cache, AvgMetrics metrics, ILogger<ModelHost> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _metrics = metrics;
         _options = options.Value;
         _cache = cache;
         _logger = logger;
@@ -190,6 +193,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
                 vokens = model.Tokenize(Concat(jobs.Select(j => j.Features!), model.Tokenizer.Options.InputDim * total));
             }
 
+            _metrics.RecordModelBatch(AvgMetrics.IngestBatch, jobs.Count);
             var depth = model.Tokenizer.Options.Levels;
             var at = 0;
             foreach (var job in jobs)
@@ -219,7 +223,10 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var options = first.Options with { K = jobs.Max(j => j.Options.K) };
             var search = new ConstrainedBeamSearch(view, options);
             _scorer!.Prepare(model.Vocabulary.EncodeMany(jobs.Select(j => j.Query).ToArray()), jobs.Length);
-            var hits = search.Search(_scorer, jobs.Length);
+            var scorer = new StepCountingScorer(_scorer);
+            var hits = search.Search(scorer, jobs.Length);
+            _metrics.RecordModelBatch(AvgMetrics.QueryBatch, jobs.Length);
+            _metrics.RecordBeamSteps(scorer.Steps);
             var elapsed = clock.Elapsed.TotalMilliseconds;
             Interlocked.Increment(ref _forwardBatches);
             Interlocked.Add(ref _searches, jobs.Length);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
 
 namespace Avg.Cluster.Model;
@@ -37,7 +38,7 @@ public sealed class CachedPartition
 /// fetches only the partitions its beams reach whose cached revision is older than the catalog's. With a warm
 /// cache a query costs one grain call however many partitions it touches.
 /// </summary>
-public sealed class PartitionCache(IGrainFactory grains)
+public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
 {
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), CachedPartition> _partitions = new();
     private readonly ConcurrentDictionary<(string Version, int FirstVoken, long Revision), Lazy<Task<CachedPartition>>> _inFlight = new();
@@ -106,6 +107,7 @@ public sealed class PartitionCache(IGrainFactory grains)
         try
         {
             Interlocked.Increment(ref _fetches);
+            metrics.RecordFanOutCall();
             var snapshot = await grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version).GetSnapshot().ConfigureAwait(false);
             var partition = new CachedPartition(snapshot);
             _partitions.AddOrUpdate((version, firstVoken), partition, (_, known) => known.Revision >= partition.Revision ? known : partition);

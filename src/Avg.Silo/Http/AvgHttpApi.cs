@@ -29,7 +29,7 @@ public static partial class AvgHttpApi
         services.AddProblemDetails();
         services.AddExceptionHandler<AvgExceptionHandler>();
         services.AddOpenApi();
-        services.AddSingleton<AvgMetrics>();
+        services.AddSingleton<QueryLatencyWindow>();
         services.AddSingleton<BundleInfoSource>();
         services.AddSingleton<ShardRouter>();
         services.Configure<JsonOptions>(json => json.SerializerOptions.NumberHandling |= JsonNumberHandling.AllowNamedFloatingPointLiterals);
@@ -62,7 +62,7 @@ public static partial class AvgHttpApi
         return app;
     }
 
-    private static async ValueTask<object?> CheckApiKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    internal static async ValueTask<object?> CheckApiKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var keys = context.HttpContext.RequestServices.GetRequiredService<IOptions<AvgSiloOptions>>().Value.ApiKeyList;
         if (keys.Count > 0)
@@ -98,7 +98,7 @@ public static partial class AvgHttpApi
         return Results.Ok(new { status = "ready" });
     }
 
-    private static async Task<IResult> Search(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, AvgMetrics metrics)
+    private static async Task<IResult> Search(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency)
     {
         var clock = Stopwatch.StartNew();
         var (body, bodyError) = await ReadAsync<SearchRequestBody>(http).ConfigureAwait(false);
@@ -121,14 +121,14 @@ public static partial class AvgHttpApi
 
         var result = await SearchWithRetryAsync(grains, request).ConfigureAwait(false);
         var total = clock.Elapsed.TotalMilliseconds;
-        metrics.RecordSearch(total);
+        latency.RecordSearch(total);
         return Results.Ok(new SearchResponseBody(
             result.Items.Select(i => new SearchHitBody(i.ImageId, i.Score, i.Vokens, i.Uri)).ToArray(),
             result.IndexVersion,
             new SearchTimingBody(total, result.GeneratorMs, result.FanOutCalls)));
     }
 
-    private static async Task<IResult> Ingest(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, ShardRouter router, AvgMetrics metrics)
+    private static async Task<IResult> Ingest(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, ShardRouter router)
     {
         var clock = Stopwatch.StartNew();
         var (body, bodyError) = await ReadAsync<IngestRequestBody>(http).ConfigureAwait(false);
@@ -150,7 +150,6 @@ public static partial class AvgHttpApi
         }
 
         var indexed = await router.IngestAsync(grains, items).ConfigureAwait(false);
-        metrics.RecordIngest(indexed.Length);
         return Results.Ok(new IngestResponseBody(
             indexed.Select(i => new IndexedImageBody(i.Id, i.Vokens, i.Partition)).ToArray(),
             info.IndexVersion,
@@ -190,7 +189,7 @@ public static partial class AvgHttpApi
         return Results.NoContent();
     }
 
-    private static async Task<IResult> Stats(IGrainFactory grains, BundleInfoSource bundles, AvgMetrics metrics, IOptions<AvgSiloOptions> options, ISiloMetadataCache siloMetadata)
+    private static async Task<IResult> Stats(IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency, IOptions<AvgSiloOptions> options, ISiloMetadataCache siloMetadata)
     {
         var info = await bundles.GetAsync().ConfigureAwait(false);
         var catalogTask = grains.GetGrain<IIndexCatalogGrain>(info.IndexVersion).GetSnapshot();
@@ -203,9 +202,9 @@ public static partial class AvgHttpApi
             catalog.Images,
             catalog.FirstVokens.Length,
             info.IndexVersion,
-            shards.Select(s => new ShardBody(s.Shard, s.Images, s.ImagesPerSecond)).ToArray(),
+            shards.Select(s => new ShardBody(s.Shard, s.Images, s.ImagesPerSecond, s.RecentImagesPerSecond, s.History)).ToArray(),
             catalog.FirstVokens.Select((f, i) => new PartitionLoadBody(f, catalog.ImageCounts[i], catalog.Queries[i])).ToArray(),
-            metrics.Snapshot(),
+            latency.Snapshot(),
             hosts.Select(h =>
             {
                 var metadata = siloMetadata.GetSiloMetadata(h.SiloAddress).Metadata;

@@ -32,7 +32,7 @@ public sealed record StatsResponseBody(
     QueryStatsBody Queries,
     IReadOnlyList<SiloBody> Silos);
 
-public sealed record ShardBody(int Shard, long Images, double ImagesPerSecond);
+public sealed record ShardBody(int Shard, long Images, double ImagesPerSecond, double RecentImagesPerSecond, double[] History);
 
 public sealed record PartitionLoadBody(int Partition, int Images, long Queries);
 

@@ -1,32 +1,21 @@
-using System.Diagnostics.Metrics;
-
 namespace Avg.Silo.Http;
 
-/// <summary>The product's one <see cref="Meter"/> (exported at /metrics) and the silo-local query latency window for /v1/stats.</summary>
-public sealed class AvgMetrics : IDisposable
+/// <summary>
+/// The silo-local latency window of HTTP searches behind the <c>queries</c> figures of /v1/stats. The exported
+/// metrics (docs/metrics.md) are <see cref="Avg.Cluster.Telemetry.AvgMetrics"/>.
+/// </summary>
+public sealed class QueryLatencyWindow
 {
-    public const string MeterName = "Avg";
-
     private const int Window = 10_000;
     private static readonly TimeSpan RateWindow = TimeSpan.FromSeconds(10);
 
-    private readonly Meter _meter = new(MeterName);
-    private readonly Histogram<double> _searchMs;
-    private readonly Counter<long> _ingested;
     private readonly object _gate = new();
     private readonly double[] _latencies = new double[Window];
     private readonly long[] _at = new long[Window];
     private long _count;
 
-    public AvgMetrics()
-    {
-        _searchMs = _meter.CreateHistogram<double>("avg.search.duration", "ms", "HTTP search latency");
-        _ingested = _meter.CreateCounter<long>("avg.ingest.images", "images", "Images indexed through this silo");
-    }
-
     public void RecordSearch(double milliseconds)
     {
-        _searchMs.Record(milliseconds);
         lock (_gate)
         {
             var slot = (int)(_count % Window);
@@ -35,8 +24,6 @@ public sealed class AvgMetrics : IDisposable
             _count++;
         }
     }
-
-    public void RecordIngest(int images) => _ingested.Add(images);
 
     /// <summary>Count, p50, p99 over the last 10,000 queries, and queries/s over the last 10 seconds (this silo).</summary>
     public QueryStatsBody Snapshot()
@@ -67,8 +54,6 @@ public sealed class AvgMetrics : IDisposable
             return new QueryStatsBody(_count, Percentile(sorted, 0.50), Percentile(sorted, 0.99), recent / span);
         }
     }
-
-    public void Dispose() => _meter.Dispose();
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 }

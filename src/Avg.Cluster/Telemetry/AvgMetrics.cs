@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Avg.Cluster.Telemetry;
+
+/// <summary>
+/// The product's one <see cref="Meter"/> (<c>Avg</c>) with the instruments of docs/metrics.md, one per silo: grains
+/// and the model host record what this silo did; the silo host exports it on <c>/metrics</c>. Also keeps the
+/// per-shard throughput the shard dashboard charts.
+/// </summary>
+public sealed class AvgMetrics : IDisposable
+{
+    public const string MeterName = "Avg";
+
+    // Instrument names: the Prometheus names of docs/metrics.md come from these (dots → _, counters + _total, s → _seconds).
+    public const string IngestImages = "avg.ingest.images";
+    public const string ShardImagesPerSecond = "avg.shard.images_per_second";
+    public const string PartitionImages = "avg.partition.images";
+    public const string QueryDuration = "avg.query.duration";
+    public const string BeamSteps = "avg.beam.steps";
+    public const string FanOutCalls = "avg.fanout.calls";
+    public const string ModelBatchSize = "avg.model.batch_size";
+
+    /// <summary>Value of the <c>kind</c> label of <see cref="ModelBatchSize"/> for generator batches.</summary>
+    public const string QueryBatch = "query";
+
+    /// <summary>Value of the <c>kind</c> label of <see cref="ModelBatchSize"/> for encoder/tokenizer batches.</summary>
+    public const string IngestBatch = "ingest";
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _ingestImages;
+    private readonly Histogram<double> _queryDuration;
+    private readonly Counter<long> _beamSteps;
+    private readonly Counter<long> _fanOutCalls;
+    private readonly Histogram<long> _modelBatchSize;
+    private readonly ShardThroughput _throughput = new();
+    private readonly Dictionary<(string IndexVersion, int Partition), long> _partitionImages = [];
+    private readonly Lock _partitionsGate = new();
+
+    public AvgMetrics()
+    {
+        _ingestImages = _meter.CreateCounter<long>(IngestImages, "{image}", "Images tokenized by a tokenization shard and routed to their partition");
+        _meter.CreateObservableGauge(ShardImagesPerSecond, ObserveShards, description: "Recent images per second of each tokenization shard on this silo");
+        _meter.CreateObservableGauge(PartitionImages, ObservePartitions, description: "Images held by each trie partition activated on this silo");
+        _queryDuration = _meter.CreateHistogram<double>(QueryDuration, "s", "Wall time of one search, generator and fan-out included");
+        _beamSteps = _meter.CreateCounter<long>(BeamSteps, "{step}", "Constrained beam search steps (one per voken position per query)");
+        _fanOutCalls = _meter.CreateCounter<long>(FanOutCalls, "{call}", "Calls from a query silo to partition grains for prefix expansion");
+        _modelBatchSize = _meter.CreateHistogram<long>(ModelBatchSize, description: "Requests merged into one forward pass by the model host's batcher");
+    }
+
+    /// <summary>Explicit boundaries for <see cref="QueryDuration"/> (seconds; OpenTelemetry's defaults suit milliseconds).</summary>
+    public static IReadOnlyList<double> QueryDurationBuckets { get; } = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+    /// <summary>Explicit boundaries for <see cref="ModelBatchSize"/>.</summary>
+    public static IReadOnlyList<double> BatchSizeBuckets { get; } = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+    /// <summary>Seconds of a monotonic clock: the time axis of the shard throughput.</summary>
+    private static long NowSeconds => Stopwatch.GetTimestamp() / Stopwatch.Frequency;
+
+    /// <summary>A tokenization shard on this silo indexed <paramref name="images"/> images.</summary>
+    public void RecordIngest(int shard, int images)
+    {
+        _ingestImages.Add(images, new KeyValuePair<string, object?>("shard", shard));
+        _throughput.Record(shard, images, NowSeconds);
+    }
+
+    /// <summary>The shard's images per second over the last few seconds (this silo).</summary>
+    public double ShardRate(int shard) => _throughput.Rate(shard, NowSeconds);
+
+    /// <summary>The shard's images per second over the last five minutes in 5-second steps, oldest first (this silo).</summary>
+    public double[] ShardHistory(int shard) => _throughput.History(shard, NowSeconds);
+
+    /// <summary>An active partition of <paramref name="indexVersion"/> on this silo now holds <paramref name="images"/> images.</summary>
+    public void SetPartitionImages(string indexVersion, int partition, int images)
+    {
+        lock (_partitionsGate)
+        {
+            _partitionImages[(indexVersion, partition)] = images;
+        }
+    }
+
+    /// <summary>The partition's activation left this silo: another silo reports it from now on.</summary>
+    public void RemovePartition(string indexVersion, int partition)
+    {
+        lock (_partitionsGate)
+        {
+            _partitionImages.Remove((indexVersion, partition));
+        }
+    }
+
+    public void RecordQuery(TimeSpan elapsed) => _queryDuration.Record(elapsed.TotalSeconds);
+
+    public void RecordBeamSteps(long steps) => _beamSteps.Add(steps);
+
+    public void RecordFanOutCall() => _fanOutCalls.Add(1);
+
+    /// <summary>One forward pass of the model host merged <paramref name="requests"/> requests of <paramref name="kind"/>.</summary>
+    public void RecordModelBatch(string kind, int requests) => _modelBatchSize.Record(requests, new KeyValuePair<string, object?>("kind", kind));
+
+    public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<double>> ObserveShards()
+    {
+        var now = NowSeconds;
+        foreach (var shard in _throughput.Shards)
+        {
+            yield return new Measurement<double>(_throughput.Rate(shard, now), new KeyValuePair<string, object?>("shard", shard));
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObservePartitions()
+    {
+        KeyValuePair<int, long>[] byPartition;
+        lock (_partitionsGate)
+        {
+            // Labels are partitions only: an index version being replaced adds to the same series.
+            byPartition = _partitionImages.GroupBy(p => p.Key.Partition, p => p.Value).Select(g => KeyValuePair.Create(g.Key, g.Sum())).ToArray();
+        }
+
+        return byPartition.Select(p => new Measurement<long>(p.Value, new KeyValuePair<string, object?>("partition", p.Key)));
+    }
+}

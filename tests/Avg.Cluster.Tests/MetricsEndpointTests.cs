@@ -1,0 +1,92 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using Avg.Cluster.Telemetry;
+using Avg.Cluster.Tests.Support;
+using Avg.Data;
+
+namespace Avg.Cluster.Tests;
+
+/// <summary>
+/// <c>GET /metrics</c> of a real silo host after real ingest and searches over HTTP: every metric of docs/metrics.md
+/// with non-zero values and the documented labels and buckets, next to Orleans' own meter.
+/// </summary>
+public class MetricsEndpointTests
+{
+    [Fact]
+    public async Task After_ingest_and_searches_every_product_metric_is_exported_with_values()
+    {
+        var bundle = TinyShapesBundle.Ensure();
+        var dataset = TinyShapesBundle.Dataset();
+        await using var silo = await EmbeddedSilo.StartAsync(bundle, shards: 2);
+        var test = dataset.Images.Where(i => i.Split == Split.Test).Take(24).ToArray();
+        var ingest = await silo.Http.PostAsJsonAsync("/v1/images", new
+        {
+            images = test.Select(i => new { id = i.Index.ToString(CultureInfo.InvariantCulture), imageBase64 = Convert.ToBase64String(File.ReadAllBytes(dataset.ImagePath(i))) }),
+        });
+        ingest.EnsureSuccessStatusCode();
+        foreach (var image in test.Take(3))
+        {
+            (await silo.Http.PostAsJsonAsync("/v1/search", new { query = image.Captions[0], k = 5 })).EnsureSuccessStatusCode();
+        }
+
+        var text = await silo.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var samples = PrometheusText.Parse(text);
+
+        Sum(samples, "avg_ingest_images_total").ShouldBe(24);
+        samples.Where(s => s.Name == "avg_ingest_images_total").Select(s => s.Labels["shard"]).Order().ShouldBe(["0", "1"]);
+        Sum(samples, "avg_shard_images_per_second").ShouldBeGreaterThan(0, "ingest finished seconds ago: still in the recent window");
+        samples.Where(s => s.Name == "avg_partition_images").ShouldAllBe(s => s.Labels.ContainsKey("partition"));
+        Sum(samples, "avg_partition_images").ShouldBe(24);
+        Sum(samples, "avg_query_duration_seconds_count").ShouldBe(3);
+        Sum(samples, "avg_query_duration_seconds_sum").ShouldBeGreaterThan(0);
+        samples.Where(s => s.Name == "avg_query_duration_seconds_bucket").Select(s => s.Labels["le"]).ShouldBe(
+            AvgMetrics.QueryDurationBuckets.Select(b => b.ToString(CultureInfo.InvariantCulture)).Append("+Inf"));
+        Sum(samples, "avg_beam_steps_total").ShouldBe(3 * TinyShapesBundle.Training.Levels, "one step per voken position per query");
+        Sum(samples, "avg_fanout_calls_total").ShouldBeGreaterThan(0, "the first search fetched its partitions");
+        Sum(samples, "avg_model_batch_size_count", ("kind", "query")).ShouldBe(3, "searches one after another: one batch each");
+        Sum(samples, "avg_model_batch_size_sum", ("kind", "ingest")).ShouldBeGreaterThanOrEqualTo(1);
+        samples.Where(s => s.Name == "avg_model_batch_size_bucket").Select(s => s.Labels["le"]).Distinct().ShouldBe(
+            AvgMetrics.BatchSizeBuckets.Select(b => b.ToString(CultureInfo.InvariantCulture)).Append("+Inf"));
+        samples.ShouldContain(s => s.Name.StartsWith("orleans_", StringComparison.Ordinal), "Orleans' own meter is exported too");
+    }
+
+    private static double Sum(IEnumerable<PrometheusText.Sample> samples, string name, params (string Key, string Value)[] labels) =>
+        samples.Where(s => s.Name == name && labels.All(l => s.Labels.GetValueOrDefault(l.Key) == l.Value)).Sum(s => s.Value);
+}
+
+/// <summary>Just enough of the Prometheus text format to read the exporter's samples.</summary>
+internal static class PrometheusText
+{
+    public sealed record Sample(string Name, IReadOnlyDictionary<string, string> Labels, double Value);
+
+    public static IReadOnlyList<Sample> Parse(string text)
+    {
+        var samples = new List<Sample>();
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            var brace = line.IndexOf('{', StringComparison.Ordinal);
+            var close = line.LastIndexOf('}');
+            var name = brace < 0 ? line[..line.IndexOf(' ', StringComparison.Ordinal)] : line[..brace];
+            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (brace >= 0)
+            {
+                foreach (var pair in line[(brace + 1)..close].Split("\",", StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                    labels[pair[..eq]] = pair[(eq + 1)..].Trim('"');
+                }
+            }
+
+            var rest = line[((brace < 0 ? name.Length : close + 1))..].Trim().Split(' ');
+            samples.Add(new Sample(name, labels, double.Parse(rest[0], CultureInfo.InvariantCulture)));
+        }
+
+        return samples;
+    }
+}

@@ -1,0 +1,2 @@
+// One silo, one browser, 2 cores: one test class at a time.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
