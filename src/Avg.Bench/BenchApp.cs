@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Avg.Bench;
+
+/// <summary>The `avg-bench` command tree; user errors become one-line messages.</summary>
+public static class BenchApp
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static RootCommand BuildRoot(TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("AVG Cluster benchmarks: measurements that take minutes, kept out of the tests.");
+        root.Subcommands.Add(QueryCommand(output, error));
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        try
+        {
+            var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+            return await BuildRoot(output, error).Parse(args).InvokeAsync(config).ConfigureAwait(false);
+        }
+        catch (AvgException e)
+        {
+            await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+    }
+
+    private static Command QueryCommand(TextWriter output, TextWriter error)
+    {
+        var bundle = new Option<string>("--bundle") { Description = "Model bundle to measure (with its image/text encoder).", Required = true };
+        var sizes = new Option<string>("--sizes") { Description = "Index sizes in images, comma-separated.", DefaultValueFactory = _ => "1000,100000" };
+        var queries = new Option<int>("--queries") { Description = "Timed single-stream queries per method and size.", DefaultValueFactory = _ => 300 };
+        var beam = new Option<int>("--beam") { Description = "Beam size b of constrained beam search.", DefaultValueFactory = _ => 20 };
+        var k = new Option<int>("--k") { Description = "Images returned per query.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed queries first, per method and size.", DefaultValueFactory = _ => 20 };
+        var batch = new Option<int>("--batch") { Description = "Queries per batch for the batched-throughput figure (0 skips it).", DefaultValueFactory = _ => 32 };
+        var threads = new Option<int>("--threads") { Description = "TorchSharp CPU threads (0 = all cores). Default 1: single-stream latency on a shared machine stalls with more (docs/benchmarks.md).", DefaultValueFactory = _ => 1 };
+        var device = new Option<string>("--device") { Description = "cpu, auto or cuda[:N].", DefaultValueFactory = _ => "cpu" };
+        var seed = new Option<int>("--seed") { Description = "Shapes-world seed of the indexed images and query captions.", DefaultValueFactory = _ => 7 };
+        var cache = new Option<string>("--cache") { Description = "Folder for generated images and encoded vectors (reused).", DefaultValueFactory = _ => Path.Combine(".cache", "avg-bench") };
+        var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
+
+        var command = new Command("query", "Single-stream query latency and throughput of AVG against two-tower exact search, per index size.");
+        foreach (var option in new Option[] { bundle, sizes, queries, beam, k, warmup, batch, threads, device, seed, cache, json })
+            command.Options.Add(option);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new QueryBenchmarkOptions
+            {
+                Bundle = parse.GetValue(bundle)!,
+                Sizes = ParseSizes(parse.GetValue(sizes)!),
+                Queries = parse.GetValue(queries),
+                Beam = parse.GetValue(beam),
+                K = parse.GetValue(k),
+                Warmup = parse.GetValue(warmup),
+                Batch = parse.GetValue(batch),
+                Threads = parse.GetValue(threads),
+                Device = parse.GetValue(device)!,
+                Seed = parse.GetValue(seed),
+                Cache = parse.GetValue(cache)!,
+                JsonPath = parse.GetValue(json),
+            };
+            var report = new QueryBenchmark(options, error).Run();
+            var text = report.ToJsonString(Indented);
+            await output.WriteLineAsync(text).ConfigureAwait(false);
+            if (options.JsonPath is { } path)
+                await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static int[] ParseSizes(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(part => int.TryParse(part.Replace("_", "", StringComparison.Ordinal), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+                ? n
+                : throw new AvgException($"--sizes: '{part}' is not a whole number of images; give e.g. 1000,100000"))
+            .ToArray();
+}

@@ -1,0 +1,3 @@
+using Avg.Bench;
+
+return await BenchApp.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,61 @@
+using System.Globalization;
+
+namespace Avg.Bench;
+
+/// <summary>Settings of the query-speed benchmark; defaults are the figures the project reports (beam 20, top 10).</summary>
+public sealed record QueryBenchmarkOptions
+{
+    /// <summary>Model bundle whose encoder, tokenizer and generator are measured.</summary>
+    public required string Bundle { get; init; }
+
+    /// <summary>Index sizes (images), measured in ascending order; smaller sizes are prefixes of the largest image set.</summary>
+    public IReadOnlyList<int> Sizes { get; init; } = [1_000, 100_000];
+
+    /// <summary>Timed single-stream queries per method and size.</summary>
+    public int Queries { get; init; } = 300;
+
+    public int Beam { get; init; } = 20;
+
+    public int K { get; init; } = 10;
+
+    /// <summary>Untimed queries run first per method and size (JIT, allocator and cache warm-up).</summary>
+    public int Warmup { get; init; } = 20;
+
+    /// <summary>Queries per batch for the batched-throughput figure; 0 skips it.</summary>
+    public int Batch { get; init; } = 32;
+
+    /// <summary>TorchSharp intra-op threads; 0 keeps the runtime default (all cores).</summary>
+    public int Threads { get; init; }
+
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Seed of the Shapes world that supplies the indexed images and the query captions.</summary>
+    public int Seed { get; init; } = 7;
+
+    /// <summary>Folder for generated images and encoded vectors, reused across runs.</summary>
+    public string Cache { get; init; } = Path.Combine(".cache", "avg-bench");
+
+    public string? JsonPath { get; init; }
+
+    public int LargestSize => Sizes.Max();
+
+    public int SmallestSize => Sizes.Min();
+
+    /// <summary>Throws a message naming the bad value.</summary>
+    public QueryBenchmarkOptions Validate()
+    {
+        if (Sizes.Count == 0) throw new AvgException("--sizes needs at least one index size, e.g. 1000,100000");
+        foreach (var size in Sizes)
+            if (size < 1) throw new AvgException(Invariant($"--sizes: every size must be at least 1 image, got {size}"));
+        if (Queries < 1) throw new AvgException(Invariant($"--queries must be at least 1, got {Queries}"));
+        if (Beam < 1) throw new AvgException(Invariant($"--beam must be at least 1, got {Beam}"));
+        if (K < 1) throw new AvgException(Invariant($"--k must be at least 1, got {K}"));
+        if (Warmup < 0) throw new AvgException(Invariant($"--warmup must be 0 or more, got {Warmup}"));
+        if (Batch < 0) throw new AvgException(Invariant($"--batch must be 0 (skip) or more, got {Batch}"));
+        if (Threads < 0) throw new AvgException(Invariant($"--threads must be 0 (runtime default) or more, got {Threads}"));
+        if (!Directory.Exists(Bundle)) throw new AvgException($"--bundle {Bundle}: no such folder; train one with `avg train` or `avg demo --quick`");
+        return this;
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
