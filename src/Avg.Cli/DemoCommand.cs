@@ -66,15 +66,17 @@ internal static class DemoCommand
                 HttpPort = requestedPort == 0 ? ServeCommand.FreePort() : requestedPort,
                 SiloPort = ServeCommand.FreePort(),
                 GatewayPort = ServeCommand.FreePort(),
+                // Pictures on the search page: uri = "images/000123.png", served by its last segment from here.
+                ImageRoot = Path.Combine(dataset.ImageRoot, "images"),
             };
-            await using var app = await ServeCommand.StartAsync(silo, [$"--Avg:ImageRoot={dataset.ImageRoot}"], cancellationToken).ConfigureAwait(false);
+            await using var app = await ServeCommand.StartAsync(silo, [], cancellationToken).ConfigureAwait(false);
             var endpoint = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{silo.HttpPort}/"));
             await ServeAndMeasureAsync(context, dataset, endpoint, cancellationToken).ConfigureAwait(false);
             await context.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"demo ({preset.Name}) finished in {clock.Elapsed.TotalSeconds:F0}s")).ConfigureAwait(false);
             if (!parse.GetValue(noServe))
             {
                 await context.Output.WriteLineAsync($"search page {endpoint}  ·  shard dashboard {endpoint}shards.html  ·  Orleans dashboard {endpoint}dashboard  ·  metrics {endpoint}metrics — Ctrl+C to stop").ConfigureAwait(false);
-                await ServeCommand.WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+                await ServeCommand.WaitForStopAsync(app, cancellationToken).ConfigureAwait(false);
             }
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             return 0;

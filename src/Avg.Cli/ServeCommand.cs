@@ -23,7 +23,8 @@ internal static class ServeCommand
         var port = new Option<int>("--port") { Description = "HTTP port for the API, pages and /metrics.", DefaultValueFactory = _ => 8080 };
         var redis = new Option<string?>("--redis") { Description = "Redis connection string; omit for the embedded single silo with in-memory state." };
         var roles = new Option<string>("--roles") { Description = "model,partitions | model | partitions.", DefaultValueFactory = _ => "model,partitions" };
-        var command = new Command("serve", "Run a silo with the HTTP API until stopped (Ctrl+C).") { bundle, port, redis, roles };
+        var imageRoot = new Option<string?>("--image-root") { Description = "Folder of the indexed image files, for the pictures on the search page." };
+        var command = new Command("serve", "Run a silo with the HTTP API until stopped (Ctrl+C).") { bundle, port, redis, roles, imageRoot };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -33,11 +34,12 @@ internal static class ServeCommand
                 HttpPort = parse.GetValue(port),
                 Redis = parse.GetValue(redis),
                 Roles = parse.GetValue(roles)!,
+                ImageRoot = parse.GetValue(imageRoot) is { } root ? Path.GetFullPath(root) : null,
             };
             await using var app = await StartAsync(options, parse.UnmatchedTokens.ToArray(), cancellationToken).ConfigureAwait(false);
             await context.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"serving http://127.0.0.1:{options.HttpPort}/ ({(options.Embedded ? "embedded single silo" : "Redis cluster")}) — Ctrl+C to stop")).ConfigureAwait(false);
-            await WaitForStopAsync(cancellationToken).ConfigureAwait(false);
+            await WaitForStopAsync(app, cancellationToken).ConfigureAwait(false);
             await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             return 0;
         });
@@ -67,12 +69,16 @@ internal static class ServeCommand
         }
     }
 
-    /// <summary>Completes when the command is cancelled (Ctrl+C or SIGTERM).</summary>
-    internal static async Task WaitForStopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Completes on Ctrl+C or SIGTERM: the web host's console lifetime takes those signals first (it stops the app),
+    /// so wait for the app to begin stopping as well as for the command's own cancellation.
+    /// </summary>
+    internal static async Task WaitForStopAsync(WebApplication app, CancellationToken cancellationToken)
     {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
         try
         {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
