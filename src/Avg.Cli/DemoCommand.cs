@@ -63,12 +63,13 @@ internal static class DemoCommand
             if (parse.GetValue(json) is { } path)
                 await File.WriteAllTextAsync(path, report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
             var requestedPort = parse.GetValue(port);
+            var ports = LoopbackPorts.Take(3);
             var silo = new AvgSiloOptions
             {
                 Bundle = bundle,
-                HttpPort = requestedPort == 0 ? ServeCommand.FreePort() : requestedPort,
-                SiloPort = ServeCommand.FreePort(),
-                GatewayPort = ServeCommand.FreePort(),
+                HttpPort = requestedPort == 0 ? ports[0] : requestedPort,
+                SiloPort = ports[1],
+                GatewayPort = ports[2],
                 // Pictures on the search page: uri = "images/000123.png", served by its last segment from here.
                 ImageRoot = Path.Combine(dataset.ImageRoot, "images"),
             };

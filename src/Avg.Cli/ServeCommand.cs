@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
 using Avg.Cluster.Hosting;
 using Avg.Silo;
@@ -83,13 +82,5 @@ internal static class ServeCommand
         catch (OperationCanceledException)
         {
         }
-    }
-
-    /// <summary>A port the OS reports free on loopback now.</summary>
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

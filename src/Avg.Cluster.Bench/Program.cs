@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Avg;
@@ -81,7 +79,7 @@ internal static class Bench
 
     private static async Task<JsonObject> OneSiloAsync(Args args, Workload workload)
     {
-        var ports = FreePorts(3);
+        var ports = LoopbackPorts.Take(3);
         var options = new AvgSiloOptions { Bundle = args.Bundle, SiloPort = ports[0], GatewayPort = ports[1], HttpPort = ports[2], Device = "cpu", Shards = 4 };
         await using var app = AvgSiloHost.Build(options, configure: Quiet);
         await app.StartAsync().ConfigureAwait(false);
@@ -94,7 +92,7 @@ internal static class Bench
 
     private static async Task<JsonObject> ThreeSilosAsync(Args args, Workload workload)
     {
-        var ports = FreePorts(10);
+        var ports = LoopbackPorts.Take(10);
         using var redis = Process.Start(new ProcessStartInfo("redis-server", ["--port", ports[0].ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         {
             RedirectStandardOutput = true, UseShellExecute = false,
@@ -166,23 +164,6 @@ internal static class Bench
         }
 
         throw new AvgException("a silo did not become ready within 60 s");
-    }
-
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-        foreach (var l in listeners)
-        {
-            l.Start();
-        }
-
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var l in listeners)
-        {
-            l.Stop();
-        }
-
-        return ports;
     }
 }
 

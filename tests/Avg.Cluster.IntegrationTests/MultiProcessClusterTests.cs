@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Avg.Cluster.Hosting;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Models.Pipeline;
@@ -33,7 +34,7 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
         var bundle = TinyShapesBundle.Ensure();
         var dataset = TinyShapesBundle.Dataset();
         var siloDll = Locations.SiloDll();
-        var ports = FreePorts.Take(10);
+        var ports = LoopbackPorts.Take(10);
         var redisPort = ports[0];
         _processes.Add(ChildProcess.Start("redis", "redis-server", ["--port", redisPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], new Dictionary<string, string>(), _logs.Path));
         await Locations.WaitForPortAsync(redisPort, TimeSpan.FromSeconds(10));

@@ -51,7 +51,7 @@ public sealed class PagesFixture : IAsyncLifetime
         var bundle = TinyShapesBundle.Ensure();
         Dataset = TinyShapesBundle.Dataset();
         Indexed = Dataset.Images.Where(i => i.Split == Split.Test).ToArray();
-        var ports = FreePorts.Take(3);
+        var ports = LoopbackPorts.Take(3);
         var options = new AvgSiloOptions
         {
             Bundle = bundle, SiloPort = ports[0], GatewayPort = ports[1], HttpPort = ports[2], Device = "cpu", Threads = 1, Shards = Shards,

@@ -24,7 +24,7 @@ public sealed class EmbeddedSilo : IAsyncDisposable
 
     public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2)
     {
-        var ports = FreePorts.Take(3);
+        var ports = LoopbackPorts.Take(3);
         var options = new AvgSiloOptions
         {
             Bundle = bundle, SiloPort = ports[0], GatewayPort = ports[1], HttpPort = ports[2], Device = "cpu", Threads = 1,
