@@ -17,6 +17,7 @@ internal static class EvalCommand
         var split = new Option<string>("--split") { Description = "Split to index and query: test or val.", DefaultValueFactory = _ => "test" };
         var beam = new Option<int>("--beam") { Description = "Beam size b (paper: 20–30).", DefaultValueFactory = _ => 20 };
         var sweep = new Option<string?>("--beam-sweep") { Description = "Also evaluate these beams on the first bundle, e.g. 1,5,10,20,30 (paper Table 7)." };
+        var balanced = new Option<bool>("--balanced") { Description = "Index with balanced assignment of the last voken, so fewer images share a sequence (docs/training.md)." };
         var json = new Option<string?>("--json") { Description = "Write the report to this file." };
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors, for bundles trained on features." };
         var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors, for bundles trained on features." };
@@ -24,7 +25,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, split, beam, sweep, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -41,6 +42,7 @@ internal static class EvalCommand
                 BeamSweep = ParseList(parse.GetValue(sweep), "--beam-sweep"),
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
+                Balanced = parse.GetValue(balanced),
             };
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = KarpathyReader.Load(parse.GetValue(data)!);
@@ -88,7 +90,7 @@ internal static class EvalCommand
                 lines.Add(string.Create(c, $"  {"avg beam " + beam,-24} {Percent(value!["r1"])} {Percent(value["r5"])} {Percent(value["r10"])} {value["qps"],10}"));
         }
         if (report["tokenizer"] is JsonObject tok)
-            lines.Add(string.Create(c, $"  tokenizer: {tok["codes_used"]}/{tok["codebook_size"]} codes used, collision rate {(double)tok["collision_rate"]!:P1}"));
+            lines.Add(string.Create(c, $"  tokenizer: {tok["codes_used"]}/{tok["codebook_size"]} codes used, collision rate {(double)tok["collision_rate"]!:P1}{(tok["balanced"]?.GetValue<bool>() == true ? " (balanced)" : "")}"));
         return string.Join(Environment.NewLine, lines) + Environment.NewLine;
     }
 

@@ -181,4 +181,25 @@ public class AlignedTokenizerTests
         foreach (var v in vokens) usage[v]++;
         return usage;
     }
+
+    [Fact]
+    public void Balanced_encoding_shares_fewer_sequences_and_only_moves_last_vokens_to_near_codes()
+    {
+        // A small codebook over many images forces shared sequences.
+        var options = new AlignedTokenizerOptions { InputDim = Dim, HiddenDim = 32, CodebookSize = 8, Levels = 2 };
+        var (images, captions, captionImage) = Data(300, seed: 9);
+        using var tokenizer = new AlignedTokenizer(options, seed: 9);
+        new AlignedTokenizerTrainer(tokenizer, new AlignedTokenizerTrainingOptions { Epochs = 2, BatchSize = 64, Seed = 9 }).Train(images, captions, captionImage);
+
+        var plain = tokenizer.Encode(images);
+        var balanced = tokenizer.EncodeBalanced(images, candidates: 8);
+
+        static int Distinct(int[] v) => Enumerable.Range(0, v.Length / 2).Select(r => (v[2 * r], v[(2 * r) + 1])).Distinct().Count();
+        Distinct(plain).ShouldBeLessThan(64);
+        Distinct(balanced).ShouldBeGreaterThan(Distinct(plain));
+        for (var r = 0; r < 300; r++) balanced[2 * r].ShouldBe(plain[2 * r]);
+        tokenizer.EncodeBalanced(images, candidates: 8).ShouldBe(balanced);
+        // With one candidate nothing can move.
+        tokenizer.EncodeBalanced(images, candidates: 1).ShouldBe(plain);
+    }
 }

@@ -60,6 +60,9 @@ public sealed class DualEncoder : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>The text tower's token and position tables: the generator's text side starts from them.</summary>
     public (float[] Tokens, float[] Positions, int Width) TextEmbeddingTables() => text.EmbeddingTables();
 
+    /// <summary>The text tower's transformer layers: the generator's encoder layers start from them.</summary>
+    public TextTowerLayers TextLayers() => text.ExportLayers();
+
     /// <summary>v_i for every image, flat (N×d), in inference mode.</summary>
     public float[] EncodeImages(ImageData images, int batchSize = DefaultInferenceBatch)
     {

@@ -12,6 +12,7 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
     private readonly ModuleList<PreNormTransformerLayer> layers;
     private readonly LayerNorm finalNorm;
     private readonly Linear projection;
+    private readonly int heads;
 
     public TextEncoder(int vocabularySize, int maxLength, int width, int layerCount, int heads, int embeddingDim)
         : base(nameof(TextEncoder))
@@ -21,6 +22,7 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
         layers = nn.ModuleList(Enumerable.Range(0, layerCount).Select(_ => new PreNormTransformerLayer(width, heads)).ToArray());
         finalNorm = nn.LayerNorm(width);
         projection = nn.Linear(width, embeddingDim);
+        this.heads = heads;
         RegisterComponents();
     }
 
@@ -31,6 +33,21 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
         var width = (int)positions.shape[1];
         return (tokens.weight!.detach().cpu().contiguous().data<float>().ToArray(),
                 positions.detach().cpu().contiguous().data<float>().ToArray(), width);
+    }
+
+    /// <summary>
+    /// The transformer layers' weights, detached CPU copies keyed by parameter name (layers.{i}.qkv.weight, …,
+    /// finalNorm.weight), with the head count: the generator's encoder layers start from them.
+    /// </summary>
+    public TextTowerLayers ExportLayers()
+    {
+        var weights = new Dictionary<string, Tensor>();
+        foreach (var (name, value) in state_dict())
+        {
+            if (name.StartsWith("layers.", StringComparison.Ordinal) || name.StartsWith("finalNorm.", StringComparison.Ordinal))
+                weights[name] = value.detach().cpu().clone();
+        }
+        return new TextTowerLayers(weights, (int)positions.shape[1], layers.Count, heads);
     }
 
     /// <param name="ids">B×L int64 token ids, padded with <see cref="Text.TextVocabulary.PadId"/>.</param>
@@ -92,5 +109,17 @@ public sealed class PreNormTransformerLayer : nn.Module<Tensor, Tensor, Tensor>
         var attended = nn.functional.scaled_dot_product_attention(split[0], split[1], split[2], attn_mask: bias);
         x = x + output.call(attended.transpose(1, 2).reshape(batch, length, width));
         return x + mlp.call(mlpNorm.call(x));
+    }
+}
+
+/// <summary>
+/// A trained text tower's transformer layers (pre-norm LayerNorm, fused qkv, GELU MLP), as exported for the
+/// generator's warm start; dispose to free the copies.
+/// </summary>
+public sealed record TextTowerLayers(IReadOnlyDictionary<string, Tensor> Weights, int Width, int Layers, int Heads) : IDisposable
+{
+    public void Dispose()
+    {
+        foreach (var tensor in Weights.Values) tensor.Dispose();
     }
 }

@@ -1,4 +1,5 @@
 using Avg;
+using Avg.Models.Encoders;
 using Avg.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -97,6 +98,44 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
             if (projection is not null) values = values.matmul(projection);
             target.weight.narrow(0, 0, rows).copy_(values.to(target.weight.device));
         }
+    }
+
+    /// <summary>
+    /// Starts the encoder's layers from a trained text tower of the same width, heads and MLP size: layer i takes
+    /// the tower's layer i (norm gains, the fused qkv split into q, k and v, the output and MLP matrices; the
+    /// tower's biases and LayerNorm centring have no place in the T5-style layers and are dropped), the final norm
+    /// takes its gain, and encoder layers beyond the tower's start as the identity (output projections zeroed).
+    /// Returns the number of layers copied: 0 when the shapes differ, leaving the encoder as it was.
+    /// </summary>
+    public int CopyTextLayers(TextTowerLayers tower)
+    {
+        ArgumentNullException.ThrowIfNull(tower);
+        if (tower.Width != Options.Dim || tower.Heads != Options.Heads || Options.FeedForward != 4 * tower.Width) return 0;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var own = named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        void Copy(string target, Tensor source) => own[target].copy_(source.to(own[target].device));
+        var copied = Math.Min(tower.Layers, Options.EncoderLayers);
+        for (var i = 0; i < copied; i++)
+        {
+            var w = tower.Weights;
+            var qkv = w[$"layers.{i}.qkv.weight"].chunk(3, 0);
+            Copy($"encoder.{i}.norm1.weight", w[$"layers.{i}.attentionNorm.weight"]);
+            Copy($"encoder.{i}.attention.q.weight", qkv[0]);
+            Copy($"encoder.{i}.attention.k.weight", qkv[1]);
+            Copy($"encoder.{i}.attention.v.weight", qkv[2]);
+            Copy($"encoder.{i}.attention.o.weight", w[$"layers.{i}.output.weight"]);
+            Copy($"encoder.{i}.norm2.weight", w[$"layers.{i}.mlpNorm.weight"]);
+            Copy($"encoder.{i}.ff.up.weight", w[$"layers.{i}.mlp.0.weight"]);
+            Copy($"encoder.{i}.ff.down.weight", w[$"layers.{i}.mlp.2.weight"]);
+        }
+        for (var i = copied; i < Options.EncoderLayers; i++)
+        {
+            own[$"encoder.{i}.attention.o.weight"].zero_();
+            own[$"encoder.{i}.ff.down.weight"].zero_();
+        }
+        Copy("encoderNorm.weight", tower.Weights["finalNorm.weight"]);
+        return copied;
     }
 
     /// <summary>

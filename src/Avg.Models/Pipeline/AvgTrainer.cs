@@ -88,6 +88,7 @@ public sealed class AvgTrainer
         float[] imageVectors, captionVectors;
         int width;
         (float[] Tokens, float[] Positions, int Width)? textTables = null;
+        TextTowerLayers? textLayers = null;
         var useFeatures = options.ImageFeatures is not null;
         if (useFeatures)
         {
@@ -125,7 +126,11 @@ public sealed class AvgTrainer
             imageVectors = Timed("encode", () => encoder.EncodeImages(images));
             captionVectors = encoder.EncodeTexts(captionIds);
             width = encoder.Options.EmbeddingDim;
-            if (options.TextWarmStart) textTables = encoder.TextEmbeddingTables();
+            if (options.TextWarmStart)
+            {
+                textTables = encoder.TextEmbeddingTables();
+                textLayers = encoder.TextLayers();
+            }
             encoder.Dispose();
         }
         if (stage == TrainingStage.Encoder) return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
@@ -176,6 +181,14 @@ public sealed class AvgTrainer
         generator.to(device);
         if (options.VokenEmbedding) generator.CopyCodebook(tokenizer.Codebook, tokenizer.Options.InputDim, options.Seed);
         if (textTables is { } tables) generator.CopyTextEmbeddings(tables.Tokens, tables.Positions, tables.Width, options.Seed);
+        if (textLayers is not null)
+        {
+            var copied = generator.CopyTextLayers(textLayers);
+            log(copied > 0
+                ? $"generator: text embeddings and {copied} encoder layer(s) start from the dual encoder's text tower"
+                : "generator: text embeddings start from the dual encoder's text tower (its layers differ in shape)");
+            textLayers.Dispose();
+        }
         tokenizer.Dispose();
         var generatorTrainer = new GeneratorTrainer(generator, new GeneratorTrainingOptions
         {

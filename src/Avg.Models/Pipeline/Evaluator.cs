@@ -26,6 +26,9 @@ public sealed record EvaluationOptions
     public string? ImageFeatures { get; init; }
 
     public string? CaptionFeatures { get; init; }
+
+    /// <summary>Index with balanced assignment of the last voken (fewer images sharing a sequence); see <see cref="Tokenization.AlignedTokenizer.EncodeBalanced"/>.</summary>
+    public bool Balanced { get; init; }
 }
 
 /// <summary>One method's figures: recalls as fractions, and throughput of the batched evaluation run.</summary>
@@ -89,7 +92,7 @@ public sealed class Evaluator
                 if (first) queryVectors = PrecomputedFeatures.GatherRows(features.Captions, features.Width, captionRows);
             }
 
-            var vokens = model.Tokenize(imageVectors);
+            var vokens = options.Balanced ? model.Tokenizer.EncodeBalanced(imageVectors) : model.Tokenize(imageVectors);
             var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
             methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam));
             if (first)
@@ -104,6 +107,7 @@ public sealed class Evaluator
                     ["codes_used_per_level"] = new JsonArray(stats.CodesUsedPerLevel.Select(c => (JsonNode)c).ToArray()),
                     ["perplexity_per_level"] = new JsonArray(stats.PerplexityPerLevel.Select(p => (JsonNode)Math.Round(p, 2)).ToArray()),
                     ["collision_rate"] = Math.Round(trie.CollisionRate, 4),
+                    ["balanced"] = options.Balanced,
                     ["distinct_sequences"] = trie.SequenceCount,
                 };
                 if (options.BeamSweep.Count > 0)

@@ -112,6 +112,49 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
         return result;
     }
 
+    /// <summary>
+    /// Vokens with balanced assignment of the last one (<see cref="Avg.Quantization.CollisionBalancer"/>): images that
+    /// would share a whole sequence move, in turn, to the nearest last-level code still free under their prefix,
+    /// among the <paramref name="candidates"/> nearest. Deterministic for a given set and order of vectors.
+    /// </summary>
+    public int[] EncodeBalanced(float[] vectors, int candidates = 8, int batchSize = DefaultInferenceBatch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(candidates, 1);
+        var k = Math.Min(candidates, Options.CodebookSize);
+        var count = RowCount(vectors);
+        var vokens = new int[count * Options.Levels];
+        var nearest = new int[count * k];
+        var distances = new float[count * k];
+        Infer(count, batchSize, (start, rows) =>
+        {
+            var z = Latent(torch.tensor(vectors.AsSpan(start * Options.InputDim, rows * Options.InputDim).ToArray(), [rows, Options.InputDim], device: Device));
+            var (_, codes, residuals) = Quantize(z);
+            codes.to_type(ScalarType.Int32).to(torch.CPU).contiguous().data<int>().CopyTo(vokens.AsSpan(start * Options.Levels, rows * Options.Levels));
+            var lastResidual = residuals[^1];
+            var squared = (lastResidual.unsqueeze(1) - codebook.unsqueeze(0)).pow(2).sum(2);
+            var (values, indices) = squared.topk(k, dim: 1, largest: false, sorted: true);
+            values.to(torch.CPU).contiguous().data<float>().CopyTo(distances.AsSpan(start * k, rows * k));
+            indices.to_type(ScalarType.Int32).to(torch.CPU).contiguous().data<int>().CopyTo(nearest.AsSpan(start * k, rows * k));
+        });
+        // Ties in distance can order the nearest code differently from argmin; the quantiser's choice leads.
+        for (var r = 0; r < count; r++)
+        {
+            var own = vokens[(r * Options.Levels) + Options.Levels - 1];
+            var at = Array.IndexOf(nearest, own, r * k, k);
+            if (at == r * k) continue;
+            var from = at < 0 ? (r * k) + k - 1 : at;
+            var ownDistance = at < 0 ? distances[r * k] : distances[at];
+            for (var i = from; i > r * k; i--)
+            {
+                nearest[i] = nearest[i - 1];
+                distances[i] = distances[i - 1];
+            }
+            nearest[r * k] = own;
+            distances[r * k] = ownDistance;
+        }
+        return Avg.Quantization.CollisionBalancer.Assign(vokens, Options.Levels, nearest, distances, k);
+    }
+
     /// <summary>v̂ for each row of M vokens (flat): decoder of the sum of the codes.</summary>
     public float[] Decode(int[] vokens, int batchSize = DefaultInferenceBatch)
     {

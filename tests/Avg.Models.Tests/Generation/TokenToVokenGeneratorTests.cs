@@ -99,4 +99,45 @@ public class TokenToVokenGeneratorTests
         positionTable.narrow(0, 4, 2).allclose(before.narrow(0, 4, 2)).ShouldBeTrue();
         Should.Throw<ArgumentException>(() => model.CopyTextEmbeddings(new float[7], new float[32], 32));
     }
+
+    [Fact]
+    public void Encoder_layers_start_from_a_text_tower_of_the_same_shape_and_extra_layers_start_as_identity()
+    {
+        torch.manual_seed(5);
+        using var scope = NewDisposeScope();
+        using var model = new TokenToVokenGenerator(Small with { EncoderLayers = 2, FeedForward = 128 });
+        using var tower = new Avg.Models.Encoders.TextEncoder(vocabularySize: 20, maxLength: 6, width: 32, layerCount: 1, heads: 2, embeddingDim: 16);
+        using var layers = tower.ExportLayers();
+        Tensor Own(string name) => model.named_parameters().Single(p => p.name == name).parameter;
+
+        model.CopyTextLayers(layers).ShouldBe(1);
+
+        var qkv = layers.Weights["layers.0.qkv.weight"].chunk(3, 0);
+        Own("encoder.0.attention.q.weight").allclose(qkv[0]).ShouldBeTrue();
+        Own("encoder.0.attention.k.weight").allclose(qkv[1]).ShouldBeTrue();
+        Own("encoder.0.attention.v.weight").allclose(qkv[2]).ShouldBeTrue();
+        Own("encoder.0.ff.up.weight").allclose(layers.Weights["layers.0.mlp.0.weight"]).ShouldBeTrue();
+        Own("encoder.0.ff.down.weight").allclose(layers.Weights["layers.0.mlp.2.weight"]).ShouldBeTrue();
+        Own("encoderNorm.weight").allclose(layers.Weights["finalNorm.weight"]).ShouldBeTrue();
+        Own("encoder.1.attention.o.weight").count_nonzero().item<long>().ShouldBe(0);
+        Own("encoder.1.ff.down.weight").count_nonzero().item<long>().ShouldBe(0);
+        // The copied encoder still produces finite memory.
+        var (memory, _) = model.Encode(tensor(new long[] { 3, 4, 5, 0, 0, 0 }).reshape(1, 6));
+        memory.isnan().any().item<bool>().ShouldBeFalse();
+    }
+
+    [Fact]
+    public void A_text_tower_of_another_shape_leaves_the_encoder_alone()
+    {
+        torch.manual_seed(6);
+        using var scope = NewDisposeScope();
+        using var model = new TokenToVokenGenerator(Small);
+        using var tower = new Avg.Models.Encoders.TextEncoder(vocabularySize: 20, maxLength: 6, width: 16, layerCount: 1, heads: 2, embeddingDim: 16);
+        using var layers = tower.ExportLayers();
+        var before = model.parameters().Select(p => p.detach().clone()).ToList();
+
+        model.CopyTextLayers(layers).ShouldBe(0);
+
+        model.parameters().Zip(before).All(pair => pair.First.allclose(pair.Second)).ShouldBeTrue();
+    }
 }
