@@ -95,11 +95,13 @@ internal static class DemoCommand
     private static async Task ServeAndMeasureAsync(CliContext context, KarpathyDataset dataset, Uri endpoint, CancellationToken cancellationToken)
     {
         var client = new AvgSearchClient(endpoint);
-        var ready = Stopwatch.StartNew();
-        while (!await client.IsReadyAsync(cancellationToken).ConfigureAwait(false))
+        try
         {
-            if (ready.Elapsed > TimeSpan.FromMinutes(2)) throw new AvgException($"the embedded silo at {endpoint} did not become ready within 2 minutes");
-            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            await client.WaitUntilReadyAsync(TimeSpan.FromMinutes(2), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            throw new AvgException($"the embedded silo: {e.Message}", e);
         }
 
         var images = dataset.InSplit(Split.Test).ToList();

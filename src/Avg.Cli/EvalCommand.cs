@@ -18,6 +18,7 @@ internal static class EvalCommand
         var beam = new Option<int>("--beam") { Description = "Beam size b (paper: 20–30).", DefaultValueFactory = _ => 20 };
         var sweep = new Option<string?>("--beam-sweep") { Description = "Also evaluate these beams on the first bundle, e.g. 1,5,10,20,30 (paper Table 7)." };
         var balanced = new Option<bool>("--balanced") { Description = "Index with balanced assignment of the last voken, so fewer images share a sequence (docs/training.md)." };
+        var diagnostics = new Option<bool>("--diagnostics") { Description = "Also report where AVG loses recall: dense search over decoded vokens, and prefix hits per level." };
         var json = new Option<string?>("--json") { Description = "Write the report to this file." };
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors, for bundles trained on features." };
         var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors, for bundles trained on features." };
@@ -25,7 +26,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, diagnostics, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -43,6 +44,7 @@ internal static class EvalCommand
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
                 Balanced = parse.GetValue(balanced),
+                Diagnostics = parse.GetValue(diagnostics),
             };
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = KarpathyReader.Load(parse.GetValue(data)!);
@@ -88,6 +90,13 @@ internal static class EvalCommand
         {
             foreach (var (beam, value) in sweep)
                 lines.Add(string.Create(c, $"  {"avg beam " + beam,-24} {Percent(value!["r1"])} {Percent(value["r5"])} {Percent(value["r10"])} {value["qps"],10}"));
+        }
+        if (report["diagnostics"] is JsonObject diagnostics)
+        {
+            var dense = diagnostics["decoded_dense"]!;
+            lines.Add(string.Create(c, $"  {"dense over decoded v̂",-24} {Percent(dense["r1"])} {Percent(dense["r5"])} {Percent(dense["r10"])}"));
+            var levels = diagnostics["prefix_in_top10"]!.AsArray().Select(v => Percent(v).Trim() + " %");
+            lines.Add($"  image's prefix in the top 10, level 1..M: {string.Join(", ", levels)}");
         }
         if (report["tokenizer"] is JsonObject tok)
             lines.Add(string.Create(c, $"  tokenizer: {tok["codes_used"]}/{tok["codebook_size"]} codes used, collision rate {(double)tok["collision_rate"]!:P1}{(tok["balanced"]?.GetValue<bool>() == true ? " (balanced)" : "")}"));

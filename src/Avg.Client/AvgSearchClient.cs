@@ -144,6 +144,23 @@ public class AvgSearchClient
     }
 
     /// <summary>
+    /// Polls <see cref="IsReadyAsync"/> every <paramref name="interval"/> (default 250 ms) until the server is ready.
+    /// </summary>
+    /// <exception cref="TimeoutException">Not ready within <paramref name="timeout"/>.</exception>
+    /// <exception cref="AvgRequestException">The endpoint answered something other than ready / not yet (e.g. 404).</exception>
+    public virtual async Task WaitUntilReadyAsync(TimeSpan timeout, TimeSpan? interval = null, CancellationToken cancellationToken = default)
+    {
+        var pause = interval ?? TimeSpan.FromMilliseconds(250);
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (!await IsReadyAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (deadline.Elapsed > timeout)
+                throw new TimeoutException($"{Endpoint} did not become ready within {(int)Math.Ceiling(timeout.TotalSeconds)} s (GET /health/ready)");
+            await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// Whether the server is ready to serve (<c>/health/ready</c> answers 200). One attempt, no retries, so it
     /// suits polling: 503, a refused connection and a timed-out attempt all mean "not yet" (false).
     /// </summary>

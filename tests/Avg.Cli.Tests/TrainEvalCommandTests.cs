@@ -44,6 +44,20 @@ public class TrainEvalCommandTests
         ((double)report["tokenizer"]!["collision_rate"]!).ShouldBeInRange(0, 1);
         report["beam_sweep"]!.AsObject().Select(b => b.Key).ShouldBe(["1", "4"]);
         eval.Output.ShouldContain("two_tower");
+
+        var balanced = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--split", "test", "--beam", "4",
+            "--balanced", "--diagnostics", "--json", dir.File("balanced.json"), "--device", "cpu", .. features]);
+        balanced.ExitCode.ShouldBe(0, balanced.Error);
+        var detail = JsonNode.Parse(File.ReadAllText(dir.File("balanced.json")))!.AsObject();
+        ((bool)detail["tokenizer"]!["balanced"]!).ShouldBeTrue();
+        ((double)detail["tokenizer"]!["collision_rate"]!).ShouldBeLessThanOrEqualTo((double)report["tokenizer"]!["collision_rate"]!);
+        ((double)detail["diagnostics"]!["decoded_dense"]!["r10"]!).ShouldBeInRange(0, 1);
+        var prefixes = detail["diagnostics"]!["prefix_in_top10"]!.AsArray().Select(v => (double)v!).ToList();
+        prefixes.Count.ShouldBe(2);
+        prefixes[1].ShouldBeLessThanOrEqualTo(prefixes[0]); // a whole-sequence hit is also a first-voken hit
+        prefixes[1].ShouldBeGreaterThanOrEqualTo((double)detail["methods"]!["avg"]!["r10"]!); // finding the image needs its sequence
+        balanced.Output.ShouldContain("dense over decoded");
+        balanced.Output.ShouldContain("(balanced)");
     }
 
     [Fact]

@@ -122,6 +122,24 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Waiting_for_ready_returns_once_the_server_is_ready_and_times_out_when_nothing_listens()
+    {
+        server.Ready = false;
+        var flip = Task.Run(async () =>
+        {
+            await Task.Delay(300);
+            server.Ready = true;
+        });
+        await Client().WaitUntilReadyAsync(TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50));
+        await flip;
+        server.RequestsTo("GET", "/health/ready").Count.ShouldBeGreaterThan(1);
+
+        var error = await Should.ThrowAsync<TimeoutException>(() =>
+            new AvgSearchClient(ClosedPort.Endpoint()).WaitUntilReadyAsync(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50)));
+        error.Message.ShouldContain("did not become ready within 1 s");
+    }
+
+    [Fact]
     public async Task Many_concurrent_calls_on_one_client_all_succeed()
     {
         var client = Client();

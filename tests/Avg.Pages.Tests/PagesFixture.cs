@@ -1,3 +1,4 @@
+using Avg.Client;
 using System.Globalization;
 using System.Net.Http.Json;
 using Avg.Cluster.Hosting;
@@ -139,25 +140,8 @@ public sealed class PagesFixture : IAsyncLifetime
         }
     }
 
-    private async Task WaitReadyAsync(TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var response = await Http.GetAsync(new Uri("/health/ready", UriKind.Relative));
-            if (response.IsSuccessStatusCode)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Silo not ready after {timeout}: {await response.Content.ReadAsStringAsync()}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    private Task WaitReadyAsync(TimeSpan timeout) =>
+        new AvgSearchClient(Http.BaseAddress!).WaitUntilReadyAsync(timeout, TimeSpan.FromMilliseconds(100));
 
     private static string RepositoryRoot()
     {

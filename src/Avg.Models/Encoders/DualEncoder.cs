@@ -106,23 +106,12 @@ public sealed class DualEncoder : nn.Module<Tensor, Tensor, Tensor>
         return model;
     }
 
-    private void RunInference(int count, int batchSize, float[] result, Func<int, int, Tensor> embed)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        var wasTraining = training;
-        eval();
-        using (torch.no_grad())
+    private void RunInference(int count, int batchSize, float[] result, Func<int, int, Tensor> embed) =>
+        Inference.InBatches(this, count, batchSize, (start, rows) =>
         {
-            for (var start = 0; start < count; start += batchSize)
-            {
-                using var scope = torch.NewDisposeScope();
-                var rows = Math.Min(batchSize, count - start);
-                var vectors = embed(start, rows).to(torch.CPU).contiguous();
-                vectors.data<float>().CopyTo(result.AsSpan(start * Options.EmbeddingDim, rows * Options.EmbeddingDim));
-            }
-        }
-        train(wasTraining);
-    }
+            var vectors = embed(start, rows).to(torch.CPU).contiguous();
+            vectors.data<float>().CopyTo(result.AsSpan(start * Options.EmbeddingDim, rows * Options.EmbeddingDim));
+        });
 }
 
 /// <summary>Byte images to the float tensors the CNN takes.</summary>

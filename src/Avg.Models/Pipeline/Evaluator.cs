@@ -29,6 +29,12 @@ public sealed record EvaluationOptions
 
     /// <summary>Index with balanced assignment of the last voken (fewer images sharing a sequence); see <see cref="Tokenization.AlignedTokenizer.EncodeBalanced"/>.</summary>
     public bool Balanced { get; init; }
+
+    /// <summary>
+    /// Also report where AVG loses recall (first bundle): dense search over the tokenizer's decoded vectors v̂ (what
+    /// the vokens keep of v_i), and per level the share of queries whose image's prefix is among the top-10 hits.
+    /// </summary>
+    public bool Diagnostics { get; init; }
 }
 
 /// <summary>One method's figures: recalls as fractions, and throughput of the batched evaluation run.</summary>
@@ -70,6 +76,7 @@ public sealed class Evaluator
         var methods = new JsonObject();
         JsonObject? tokenizerStats = null;
         JsonObject? sweep = null;
+        JsonObject? diagnostics = null;
         byte[]? pixels = null;
         PrecomputedFeatures? features = null;
         var first = true;
@@ -94,10 +101,19 @@ public sealed class Evaluator
 
             var vokens = options.Balanced ? model.Tokenizer.EncodeBalanced(imageVectors) : model.Tokenize(imageVectors);
             var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
-            methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam));
+            var prefixHits = first && options.Diagnostics ? new long[model.Config.Levels] : null;
+            methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, vokens, prefixHits));
             if (first)
             {
                 methods["two_tower"] = ToJson(TwoTower(imageVectors, queryVectors!, truth));
+                if (prefixHits is not null)
+                {
+                    diagnostics = new JsonObject
+                    {
+                        ["decoded_dense"] = ToJson(TwoTower(Normalised(model.Tokenizer.Decode(vokens), model.Tokenizer.Options.InputDim), queryVectors!, truth)),
+                        ["prefix_in_top10"] = new JsonArray(prefixHits.Select(h => (JsonNode)Math.Round(h / (double)queries.Count, 4)).ToArray()),
+                    };
+                }
                 var stats = VokenStatistics.Compute(vokens, model.Config.Levels);
                 tokenizerStats = new JsonObject
                 {
@@ -131,21 +147,49 @@ public sealed class Evaluator
             ["tokenizer"] = tokenizerStats,
         };
         if (sweep is not null) report["beam_sweep"] = sweep;
+        if (diagnostics is not null) report["diagnostics"] = diagnostics;
         return report;
     }
 
-    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam)
+    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null)
     {
         using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10 });
         var ranked = new List<long[]>(queries.Count);
+        var levels = model.Config.Levels;
         var clock = Stopwatch.StartNew();
         for (var start = 0; start < queries.Count; start += options.QueryBatch)
         {
             var batch = queries.GetRange(start, Math.Min(options.QueryBatch, queries.Count - start));
-            foreach (var hits in searcher.Search(batch)) ranked.Add(hits.Select(h => h.ImageId).ToArray());
+            var results = searcher.Search(batch);
+            for (var q = 0; q < results.Length; q++)
+            {
+                ranked.Add(results[q].Select(h => h.ImageId).ToArray());
+                if (prefixHits is null) continue;
+                var target = vokens.AsSpan((int)truth[start + q] * levels, levels);
+                for (var level = 0; level < levels; level++)
+                {
+                    foreach (var hit in results[q])
+                    {
+                        if (!hit.Vokens.AsSpan(0, level + 1).SequenceEqual(target[..(level + 1)])) continue;
+                        prefixHits[level]++;
+                        break;
+                    }
+                }
+            }
             progress?.Report(new TrainingProgress($"eval {model.Config.Method} b={beam}", 0, start + batch.Count, queries.Count, 0));
         }
         return Score(ranked, truth, queries.Count / clock.Elapsed.TotalSeconds);
+    }
+
+    private static float[] Normalised(float[] rows, int width)
+    {
+        for (var start = 0; start < rows.Length; start += width)
+        {
+            var row = rows.AsSpan(start, width);
+            var norm = MathF.Sqrt(System.Numerics.Tensors.TensorPrimitives.Dot(row, row));
+            if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Divide(row, norm, row);
+        }
+        return rows;
     }
 
     private static MethodResult TwoTower(float[] imageVectors, float[] queryVectors, List<long> truth)

@@ -193,21 +193,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
         return vectors.Length / Options.InputDim;
     }
 
-    private void Infer(int count, int batchSize, Action<int, int> run)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        var wasTraining = training;
-        eval();
-        using (torch.no_grad())
-        {
-            for (var start = 0; start < count; start += batchSize)
-            {
-                using var scope = torch.NewDisposeScope();
-                run(start, Math.Min(batchSize, count - start));
-            }
-        }
-        train(wasTraining);
-    }
+    private void Infer(int count, int batchSize, Action<int, int> run) => Inference.InBatches(this, count, batchSize, run);
 
     private static Sequential ResidualMlp(int dim, int hidden)
     {

@@ -1,3 +1,4 @@
+using Avg.Client;
 using System.Net.Http.Json;
 using Avg.Cluster.Hosting;
 using Avg.Silo;
@@ -38,25 +39,8 @@ public sealed class EmbeddedSilo : IAsyncDisposable
         return silo;
     }
 
-    public async Task WaitReadyAsync(TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var response = await Http.GetAsync(new Uri("/health/ready", UriKind.Relative));
-            if (response.IsSuccessStatusCode)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Silo not ready after {timeout}: {await response.Content.ReadAsStringAsync()}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    public Task WaitReadyAsync(TimeSpan timeout) =>
+        new AvgSearchClient(Http.BaseAddress!).WaitUntilReadyAsync(timeout, TimeSpan.FromMilliseconds(100));
 
     public async ValueTask DisposeAsync()
     {
