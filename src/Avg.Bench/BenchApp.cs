@@ -29,6 +29,19 @@ public static class BenchApp
             await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return 2;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+#pragma warning disable CA1031 // the benchmark's last line of defence, as in the avg CLI: report, never a stack trace unless asked
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            var detail = Environment.GetEnvironmentVariable("AVG_DEBUG") == "1" ? e.ToString() : $"{e.GetType().Name}: {e.Message}";
+            await error.WriteLineAsync($"error: unexpected failure ({detail}). Set AVG_DEBUG=1 for details.").ConfigureAwait(false);
+            return 1;
+        }
     }
 
     private static Command QueryCommand(TextWriter output, TextWriter error)

@@ -56,6 +56,7 @@ public sealed class ShapesIndexImages
             last.Restart();
             log.WriteLine(Invariant($"generate {p.Done}/{p.Total} images ({p.Done / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0} images/s)"));
         });
+        Directory.CreateDirectory(folder); // a first run: File.Delete below needs the folder to exist
         File.Delete(countFile);
         world.Generate(folder, overwrite: true, progress);
         File.WriteAllText(countFile, count.ToString(CultureInfo.InvariantCulture));

@@ -94,7 +94,7 @@ internal static class EvalCommand
         if (report["diagnostics"] is JsonObject diagnostics)
         {
             var dense = diagnostics["decoded_dense"]!;
-            lines.Add(string.Create(c, $"  {"dense over decoded v̂",-24} {Percent(dense["r1"])} {Percent(dense["r5"])} {Percent(dense["r10"])}"));
+            lines.Add(string.Create(c, $"  {"dense, decoded vokens",-24} {Percent(dense["r1"])} {Percent(dense["r5"])} {Percent(dense["r10"])}"));
             var levels = diagnostics["prefix_in_top10"]!.AsArray().Select(v => Percent(v).Trim() + " %");
             lines.Add($"  image's prefix in the top 10, level 1..M: {string.Join(", ", levels)}");
         }

@@ -56,7 +56,7 @@ public class TrainEvalCommandTests
         prefixes.Count.ShouldBe(2);
         prefixes[1].ShouldBeLessThanOrEqualTo(prefixes[0]); // a whole-sequence hit is also a first-voken hit
         prefixes[1].ShouldBeGreaterThanOrEqualTo((double)detail["methods"]!["avg"]!["r10"]!); // finding the image needs its sequence
-        balanced.Output.ShouldContain("dense over decoded");
+        balanced.Output.ShouldContain("dense, decoded vokens");
         balanced.Output.ShouldContain("(balanced)");
     }
 
