@@ -29,7 +29,8 @@ internal static class TrainCommand
         var noVokenEmbedding = new Option<bool>("--no-voken-embedding") { Description = "Ablation: random voken embeddings instead of the codebook copy." };
         var noDiscriminative = new Option<bool>("--no-discriminative") { Description = "Ablation: train the generator with L_gen only." };
         var irgen = new Option<bool>("--irgen") { Description = "IRGen-style variant: no L_align and no L_dis." };
-        var noWarmStart = new Option<bool>("--no-text-warm-start") { Description = "Start the generator's text embeddings at random instead of from the dual encoder's text tower." };
+        var noWarmStart = new Option<bool>("--no-text-warm-start") { Description = "Start the generator's text embeddings and encoder layers at random instead of from the dual encoder's text tower." };
+        var balancedVokens = new Option<bool>("--balanced-vokens") { Description = "Train the generator on balanced identifiers (fewer train images sharing a voken sequence); eval then indexes balanced too." };
         var disWeight = new Option<double>("--dis-weight") { Description = "Weight of L_dis in L_gen + w·L_dis.", DefaultValueFactory = _ => d.DiscriminativeWeight };
         var disStart = new Option<double>("--dis-start") { Description = "Share of generator training done on L_gen alone before L_dis joins (0–1).", DefaultValueFactory = _ => d.DiscriminativeStart };
         var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };
@@ -39,7 +40,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, disWeight, disStart, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, imageSize, device, threads, seed })
             command.Options.Add(option);
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -63,6 +64,7 @@ internal static class TrainCommand
                 VokenEmbedding = !parse.GetValue(noVokenEmbedding),
                 Discriminative = !(parse.GetValue(noDiscriminative) || isIrgen),
                 TextWarmStart = !parse.GetValue(noWarmStart),
+                BalancedVokens = parse.GetValue(balancedVokens),
                 DiscriminativeWeight = parse.GetValue(disWeight),
                 DiscriminativeStart = parse.GetValue(disStart),
                 ImageFeatures = parse.GetValue(imageFeatures),

@@ -58,6 +58,15 @@ public class TrainEvalCommandTests
         prefixes[1].ShouldBeGreaterThanOrEqualTo((double)detail["methods"]!["avg"]!["r10"]!); // finding the image needs its sequence
         balanced.Output.ShouldContain("dense, decoded vokens");
         balanced.Output.ShouldContain("(balanced)");
+
+        // A generator trained on balanced identifiers is evaluated on a balanced index without being told.
+        var trainedBalanced = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("bal"), "--stage", "generator", "--from", dir.File("b"),
+            "--balanced-vokens", "--codebook", "8", "--levels", "2", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
+        trainedBalanced.ExitCode.ShouldBe(0, trainedBalanced.Error);
+        var balancedEval = await CliRun.Of(["eval", "--bundle", dir.File("bal"), "--data", dir.Path, "--split", "test", "--beam", "4",
+            "--json", dir.File("bal.json"), "--device", "cpu", .. features]);
+        balancedEval.ExitCode.ShouldBe(0, balancedEval.Error);
+        ((bool)JsonNode.Parse(File.ReadAllText(dir.File("bal.json")))!["tokenizer"]!["balanced"]!).ShouldBeTrue();
     }
 
     [Fact]

@@ -156,7 +156,7 @@ public sealed class AvgTrainer
             tokenizer = AlignedTokenizer.Load(Path.Combine(partial, BundleFiles.Tokenizer), device);
         }
         tokenizer.eval();
-        var vokens = tokenizer.Encode(imageVectors);
+        var vokens = options.BalancedVokens ? tokenizer.EncodeBalanced(imageVectors) : tokenizer.Encode(imageVectors);
         var stats = VokenStatistics.Compute(vokens, options.Levels);
         log(string.Create(CultureInfo.InvariantCulture, $"train vokens: {stats.DistinctCodes}/{options.CodebookSize} codes used, collision rate {stats.CollisionRate:P1}"));
         if (stage == TrainingStage.Tokenizer)

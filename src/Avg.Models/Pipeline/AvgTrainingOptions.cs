@@ -51,10 +51,16 @@ public sealed record AvgTrainingOptions
     public bool VokenEmbedding { get; init; } = true;
 
     /// <summary>
-    /// Start the generator's text embeddings from the dual encoder's text tower (same vocabulary): the stand-in for
-    /// the paper's pretrained T5. Only with the built-in encoder; docs/training.md has the measured effect.
+    /// Start the generator's text embeddings and encoder layers from the dual encoder's text tower (same vocabulary):
+    /// the stand-in for the paper's pretrained T5. Only with the built-in encoder; docs/training.md has the measured effect.
     /// </summary>
     public bool TextWarmStart { get; init; } = true;
+
+    /// <summary>
+    /// Train the generator on balanced identifiers (last voken reassigned so fewer train images share a sequence,
+    /// <see cref="Tokenization.AlignedTokenizer.EncodeBalanced"/>); `avg eval` then indexes balanced too.
+    /// </summary>
+    public bool BalancedVokens { get; init; }
 
     /// <summary>L_dis on; off for "w/o discriminative loss" and IRGen.</summary>
     public bool Discriminative { get; init; } = true;

@@ -99,7 +99,8 @@ public sealed class Evaluator
                 if (first) queryVectors = PrecomputedFeatures.GatherRows(features.Captions, features.Width, captionRows);
             }
 
-            var vokens = options.Balanced ? model.Tokenizer.EncodeBalanced(imageVectors) : model.Tokenize(imageVectors);
+            var balanced = options.Balanced || model.Config.Training?.BalancedVokens == true;
+            var vokens = balanced ? model.Tokenizer.EncodeBalanced(imageVectors) : model.Tokenize(imageVectors);
             var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
             var prefixHits = first && options.Diagnostics ? new long[model.Config.Levels] : null;
             methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, vokens, prefixHits));
@@ -123,7 +124,7 @@ public sealed class Evaluator
                     ["codes_used_per_level"] = new JsonArray(stats.CodesUsedPerLevel.Select(c => (JsonNode)c).ToArray()),
                     ["perplexity_per_level"] = new JsonArray(stats.PerplexityPerLevel.Select(p => (JsonNode)Math.Round(p, 2)).ToArray()),
                     ["collision_rate"] = Math.Round(trie.CollisionRate, 4),
-                    ["balanced"] = options.Balanced,
+                    ["balanced"] = balanced,
                     ["distinct_sequences"] = trie.SequenceCount,
                 };
                 if (options.BeamSweep.Count > 0)
