@@ -46,7 +46,9 @@ public sealed class QueryBenchmark
         double? firstAvgP50 = null, lastAvgP50 = null, firstTwoTowerP50 = null, lastTwoTowerP50 = null;
         foreach (var n in options.Sizes.Distinct().Order())
         {
-            var trie = VokenTrie.Build(ids.AsSpan(0, n), vokens.AsSpan(0, n * model.Config.Levels), model.Config.Levels, model.Config.CodebookSize);
+            // Balancing depends on the whole indexed set, so each size is balanced on its own.
+            var indexVokens = options.Balanced ? model.Tokenizer.EncodeBalanced(vectors[..(n * width)]) : vokens[..(n * model.Config.Levels)];
+            var trie = VokenTrie.Build(ids.AsSpan(0, n), indexVokens, model.Config.Levels, model.Config.CodebookSize);
             var exact = new ExactDotProductSearch(vectors.AsSpan(0, n * width), width);
             using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = options.Beam, K = options.K });
 
@@ -90,6 +92,7 @@ public sealed class QueryBenchmark
             ["batch"] = options.Batch,
             ["threads"] = torch.get_num_threads(),
             ["seed"] = options.Seed,
+            ["balanced"] = options.Balanced,
             ["sizes"] = sizes,
             ["flatness"] = Math.Round(lastAvgP50!.Value / firstAvgP50!.Value, 3),
             ["two_tower_growth"] = Math.Round(lastTwoTowerP50!.Value / firstTwoTowerP50!.Value, 3),

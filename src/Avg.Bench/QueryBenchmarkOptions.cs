@@ -37,6 +37,9 @@ public sealed record QueryBenchmarkOptions
 
     public string? JsonPath { get; init; }
 
+    /// <summary>Index each size with balanced assignment of the last voken (fewer images sharing a sequence).</summary>
+    public bool Balanced { get; init; }
+
     public int LargestSize => Sizes.Max();
 
     public int SmallestSize => Sizes.Min();
