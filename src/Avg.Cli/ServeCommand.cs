@@ -36,6 +36,8 @@ internal static class ServeCommand
                 ImageRoot = parse.GetValue(imageRoot) is { } root ? Path.GetFullPath(root) : null,
             };
             await using var app = await StartAsync(options, parse.UnmatchedTokens.ToArray(), cancellationToken).ConfigureAwait(false);
+            // With Redis, leaving the cluster can hang when Redis is gone first; the embedded silo never waits on it.
+            if (!options.Embedded) AvgSiloHost.ArmShutdownWatchdog(app, options, context.Error);
             await context.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"serving http://127.0.0.1:{options.HttpPort}/ ({(options.Embedded ? "embedded single silo" : "Redis cluster")}) — Ctrl+C to stop")).ConfigureAwait(false);
             await WaitForStopAsync(app, cancellationToken).ConfigureAwait(false);

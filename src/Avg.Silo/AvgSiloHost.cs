@@ -104,13 +104,42 @@ public static class AvgSiloHost
     }
 
     /// <summary>Entry point of `avg-silo`: reads options, runs until stopped; configuration errors print a message, not a stack trace.</summary>
+    /// <summary>
+    /// For a process that hosts the silo (avg-silo, avg serve, avg demo): once shutdown starts, the process exits
+    /// with code 1 if it has not finished within <see cref="AvgSiloOptions.ShutdownSeconds"/> +
+    /// <see cref="AvgSiloOptions.ShutdownWatchdogMarginSeconds"/>. Orleans' leave-the-cluster step waits on the membership table with
+    /// its own timeouts, and with Redis gone it would otherwise keep a stopped silo alive indefinitely.
+    /// Not for in-process test hosts: it ends the whole process.
+    /// </summary>
+    public static void ArmShutdownWatchdog(WebApplication app, AvgSiloOptions options, TextWriter? error = null)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(options);
+        var limit = TimeSpan.FromSeconds(options.ShutdownSeconds + AvgSiloOptions.ShutdownWatchdogMarginSeconds);
+        var writer = error ?? Console.Error;
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            var watchdog = new Thread(() =>
+            {
+                Thread.Sleep(limit);
+                writer.WriteLine($"avg-silo: shutdown did not finish within {(int)limit.TotalSeconds} s (Avg__ShutdownSeconds {options.ShutdownSeconds} + {AvgSiloOptions.ShutdownWatchdogMarginSeconds}); exiting without leaving the cluster cleanly — is Redis reachable?");
+                writer.Flush();
+                Environment.Exit(1);
+            })
+            { IsBackground = true, Name = "avg-shutdown-watchdog" };
+            watchdog.Start();
+        });
+    }
+
     public static async Task<int> RunAsync(string[] args)
     {
         WebApplication app;
         try
         {
             var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args ?? []).Build();
-            app = Build(ReadOptions(configuration), args);
+            var options = ReadOptions(configuration);
+            app = Build(options, args);
+            ArmShutdownWatchdog(app, options);
         }
         catch (AvgException e)
         {

@@ -51,6 +51,9 @@ public sealed class AvgSiloOptions
 
     public int ShutdownSeconds { get; set; } = 20;
 
+    /// <summary>Seconds past <see cref="ShutdownSeconds"/> after which a silo process whose shutdown hangs exits anyway (code 1).</summary>
+    public const int ShutdownWatchdogMarginSeconds = 10;
+
     /// <summary>
     /// Folder of image files the search page shows (<c>GET /images/{fileName}</c>, matched by the last segment of an
     /// image's <c>uri</c>); empty: pages show only images whose <c>uri</c> is an http(s) URL.
