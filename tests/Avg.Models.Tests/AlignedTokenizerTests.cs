@@ -164,7 +164,7 @@ public class AlignedTokenizerTests
     [Fact]
     public void Statistics_count_codes_perplexity_and_collisions()
     {
-        int[] vokens = [1, 2, 1, 3, 4, 2, 1, 2];      // 4 images × 2 levels; image 3 repeats image 0
+        int[] vokens = [1, 2, 1, 3, 4, 2, 1, 2];      // 4 images × 2 levels; images 0 and 3 share a sequence
 
         var stats = VokenStatistics.Compute(vokens, 2);
 
@@ -172,7 +172,9 @@ public class AlignedTokenizerTests
         stats.PerplexityPerLevel[0].ShouldBe(Math.Exp(-(0.75 * Math.Log(0.75) + 0.25 * Math.Log(0.25))), 1e-9);
         stats.DistinctCodes.ShouldBe(4);
         stats.DistinctSequences.ShouldBe(3);
-        stats.CollisionRate.ShouldBe(0.25, 1e-12);
+        stats.CollisionRate.ShouldBe(0.5, 1e-12); // both images of the shared sequence count, as in the trie
+        var trie = Avg.Retrieval.VokenTrie.Build([0, 1, 2, 3], vokens, 2, 8);
+        stats.CollisionRate.ShouldBe(trie.CollisionRate, 1e-12);
     }
 
     private static long[] Usage(int[] vokens)

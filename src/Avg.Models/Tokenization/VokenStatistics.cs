@@ -5,7 +5,7 @@ namespace Avg.Models.Tokenization;
 /// <param name="PerplexityPerLevel">exp(entropy) of each level's code distribution: the effective number of codes.</param>
 /// <param name="DistinctCodes">Distinct codes over all levels (the shared codebook's live size).</param>
 /// <param name="DistinctSequences">Distinct full voken sequences.</param>
-/// <param name="CollisionRate">1 − DistinctSequences / images: the share of images that repeat an earlier image's sequence.</param>
+/// <param name="CollisionRate">Share of images whose full sequence is shared with at least one other image (as <see cref="Avg.Retrieval.VokenTrie.CollisionRate"/>).</param>
 public sealed record VokenStatistics(int[] CodesUsedPerLevel, double[] PerplexityPerLevel, int DistinctCodes, int DistinctSequences, double CollisionRate)
 {
     /// <summary>Statistics of voken rows (flat, <paramref name="levels"/> per image).</summary>
@@ -17,17 +17,23 @@ public sealed record VokenStatistics(int[] CodesUsedPerLevel, double[] Perplexit
         var count = vokens.Length / levels;
         var used = new int[levels];
         var perplexity = new double[levels];
+        var column = new int[count];
+        var codebook = vokens.Length == 0 ? 1 : vokens.Max() + 1;
         for (var level = 0; level < levels; level++)
         {
-            var counts = new Dictionary<int, int>();
-            for (var i = 0; i < count; i++) counts[vokens[i * levels + level]] = counts.GetValueOrDefault(vokens[i * levels + level]) + 1;
-            used[level] = counts.Count;
-            var entropy = counts.Values.Sum(c => -(double)c / count * Math.Log((double)c / count));
-            perplexity[level] = Math.Exp(entropy);
+            for (var i = 0; i < count; i++) column[i] = vokens[(i * levels) + level];
+            var usage = Avg.Quantization.CodebookUsage.Measure(column, codebook);
+            used[level] = usage.UsedCodes;
+            perplexity[level] = usage.Perplexity;
         }
-        var sequences = new HashSet<string>(count);
-        for (var i = 0; i < count; i++) sequences.Add(string.Join(',', vokens.AsSpan(i * levels, levels).ToArray()));
+        var bySequence = new Dictionary<string, int>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var key = string.Join(',', vokens.AsSpan(i * levels, levels).ToArray());
+            bySequence[key] = bySequence.GetValueOrDefault(key) + 1;
+        }
+        var shared = bySequence.Values.Where(n => n > 1).Sum();
         var distinctCodes = vokens.Distinct().Count();
-        return new VokenStatistics(used, perplexity, distinctCodes, sequences.Count, count == 0 ? 0 : 1 - (double)sequences.Count / count);
+        return new VokenStatistics(used, perplexity, distinctCodes, bySequence.Count, count == 0 ? 0 : (double)shared / count);
     }
 }
