@@ -111,7 +111,7 @@ public sealed class Evaluator
                 {
                     diagnostics = new JsonObject
                     {
-                        ["decoded_dense"] = ToJson(TwoTower(Normalised(model.Tokenizer.Decode(vokens), model.Tokenizer.Options.InputDim), queryVectors!, truth)),
+                        ["decoded_dense"] = ToJson(TwoTower(model.Tokenizer.Decode(vokens), queryVectors!, truth)), // the search L2-normalises rows
                         ["prefix_in_top10"] = new JsonArray(prefixHits.Select(h => (JsonNode)Math.Round(h / (double)queries.Count, 4)).ToArray()),
                     };
                 }
@@ -166,31 +166,15 @@ public sealed class Evaluator
             {
                 ranked.Add(results[q].Select(h => h.ImageId).ToArray());
                 if (prefixHits is null) continue;
+                // The longest prefix of the image's sequence that some hit shares counts at every level up to it.
                 var target = vokens.AsSpan((int)truth[start + q] * levels, levels);
-                for (var level = 0; level < levels; level++)
-                {
-                    foreach (var hit in results[q])
-                    {
-                        if (!hit.Vokens.AsSpan(0, level + 1).SequenceEqual(target[..(level + 1)])) continue;
-                        prefixHits[level]++;
-                        break;
-                    }
-                }
+                var longest = 0;
+                foreach (var hit in results[q]) longest = Math.Max(longest, hit.Vokens.AsSpan().CommonPrefixLength(target));
+                for (var level = 0; level < longest; level++) prefixHits[level]++;
             }
             progress?.Report(new TrainingProgress($"eval {model.Config.Method} b={beam}", 0, start + batch.Count, queries.Count, 0));
         }
         return Score(ranked, truth, queries.Count / clock.Elapsed.TotalSeconds);
-    }
-
-    private static float[] Normalised(float[] rows, int width)
-    {
-        for (var start = 0; start < rows.Length; start += width)
-        {
-            var row = rows.AsSpan(start, width);
-            var norm = MathF.Sqrt(System.Numerics.Tensors.TensorPrimitives.Dot(row, row));
-            if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Divide(row, norm, row);
-        }
-        return rows;
     }
 
     private static MethodResult TwoTower(float[] imageVectors, float[] queryVectors, List<long> truth)
