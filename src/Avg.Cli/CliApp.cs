@@ -58,8 +58,7 @@ public static class CliApp
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            var detail = Environment.GetEnvironmentVariable("AVG_DEBUG") == "1" ? e.ToString() : $"{e.GetType().Name}: {e.Message}";
-            await error.WriteLineAsync($"error: unexpected failure ({detail}). Set AVG_DEBUG=1 for details.").ConfigureAwait(false);
+            await error.WriteLineAsync(AvgException.UnexpectedFailureLine(e)).ConfigureAwait(false);
             return InternalErrorExitCode;
         }
     }

@@ -11,6 +11,17 @@ public class AvgException : Exception
     public AvgException(string message, Exception inner) : base(message, inner) { }
 
     public AvgException() { }
+
+    /// <summary>
+    /// The one line a command-line host prints for a failure it did not expect: type and message, or the whole
+    /// exception with its stack trace when <c>AVG_DEBUG=1</c>.
+    /// </summary>
+    public static string UnexpectedFailureLine(Exception failure)
+    {
+        ArgumentNullException.ThrowIfNull(failure);
+        var detail = Environment.GetEnvironmentVariable("AVG_DEBUG") == "1" ? failure.ToString() : $"{failure.GetType().Name}: {failure.Message}";
+        return $"error: unexpected failure ({detail}). Set AVG_DEBUG=1 for details.";
+    }
 }
 
 /// <summary>Input data (dataset JSON, features, images) is missing or not in the expected form.</summary>
