@@ -44,29 +44,17 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
         var http = new HttpClient[3];
         for (var s = 0; s < 3; s++)
         {
-            var env = new Dictionary<string, string>
-            {
-                ["Avg__Redis"] = $"127.0.0.1:{redisPort}",
-                ["Avg__ClusterId"] = clusterId,
-                ["Avg__SiloPort"] = ports[1 + (3 * s)].ToString(CultureInfo.InvariantCulture),
-                ["Avg__GatewayPort"] = ports[2 + (3 * s)].ToString(CultureInfo.InvariantCulture),
-                ["Avg__HttpPort"] = ports[3 + (3 * s)].ToString(CultureInfo.InvariantCulture),
-                ["Avg__AdvertisedIp"] = "127.0.0.1",
-                ["Avg__Roles"] = roles[s],
-                ["Avg__Bundle"] = bundle,
-                ["Avg__Device"] = "cpu",
-                ["Avg__Threads"] = "1",
-                ["Avg__Shards"] = "4",
-                ["Avg__FailureDetectionSeconds"] = FailureDetectionSeconds.ToString(CultureInfo.InvariantCulture),
-                ["Logging__LogLevel__Default"] = "Warning",
-            };
+            var env = SiloEnvironment.For(bundle, redisPort, clusterId, ports[1 + (3 * s)], ports[2 + (3 * s)], ports[3 + (3 * s)]);
+            env["Avg__Roles"] = roles[s];
+            env["Avg__Shards"] = "4";
+            env["Avg__FailureDetectionSeconds"] = FailureDetectionSeconds.ToString(CultureInfo.InvariantCulture);
             _processes.Add(ChildProcess.Start($"silo{s}", "dotnet", [siloDll], env, _logs.Path));
             http[s] = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{env["Avg__HttpPort"]}"), Timeout = TimeSpan.FromSeconds(30) };
         }
 
         for (var s = 0; s < 3; s++)
         {
-            await WaitReadyAsync(http[s], _processes[1 + s], TimeSpan.FromSeconds(60));
+            await _processes[1 + s].WaitReadyAsync(http[s], TimeSpan.FromSeconds(60));
         }
 
         output.WriteLine($"3 silos ready after {total.Elapsed.TotalSeconds:F1}s");
@@ -210,34 +198,4 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
 
     private static async Task<JsonNode> StatsAsync(HttpClient http) =>
         JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/stats", UriKind.Relative)))!;
-
-    private static async Task WaitReadyAsync(HttpClient http, ChildProcess process, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            if (process.HasExited)
-            {
-                throw new InvalidOperationException($"{process.Name} exited:\n{process.Tail()}");
-            }
-
-            try
-            {
-                if ((await http.GetAsync(new Uri("/health/ready", UriKind.Relative))).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{process.Name} not ready after {timeout}:\n{process.Tail()}");
-            }
-
-            await Task.Delay(200);
-        }
-    }
 }

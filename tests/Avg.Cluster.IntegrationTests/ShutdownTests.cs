@@ -25,7 +25,7 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
         await Locations.WaitForPortAsync(ports[0], TimeSpan.FromSeconds(10));
 
         // Redis up: SIGTERM leaves the cluster within the graceful timeout, exit code 0.
-        var first = await StartSiloAsync("silo-clean", ports[0], ports[1], ports[2], ports[3]);
+        var first = await StartSiloAsync("silo-clean", bundle, ports[0], ports[1], ports[2], ports[3]);
         var clock = Stopwatch.StartNew();
         first.Terminate();
         var code = await first.WaitForExitAsync(TimeSpan.FromSeconds(60));
@@ -33,7 +33,7 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
         code.ShouldBe(0, first.Tail());
 
         // Redis gone first: Orleans would wait on the membership table; the watchdog ends the process.
-        var second = await StartSiloAsync("silo-orphan", ports[0], ports[4], ports[5], ports[6]);
+        var second = await StartSiloAsync("silo-orphan", bundle, ports[0], ports[4], ports[5], ports[6]);
         redis.KillHard();
         clock.Restart();
         second.Terminate();
@@ -55,42 +55,14 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
         _logs.Dispose();
     }
 
-    private async Task<ChildProcess> StartSiloAsync(string name, int redisPort, int siloPort, int gatewayPort, int httpPort)
+    private async Task<ChildProcess> StartSiloAsync(string name, string bundle, int redisPort, int siloPort, int gatewayPort, int httpPort)
     {
-        var env = new Dictionary<string, string>
-        {
-            ["Avg__Redis"] = $"127.0.0.1:{redisPort}",
-            ["Avg__ClusterId"] = "shutdown-" + Guid.NewGuid().ToString("N")[..8],
-            ["Avg__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
-            ["Avg__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
-            ["Avg__HttpPort"] = httpPort.ToString(CultureInfo.InvariantCulture),
-            ["Avg__AdvertisedIp"] = "127.0.0.1",
-            ["Avg__Bundle"] = TinyShapesBundle.Ensure(),
-            ["Avg__Device"] = "cpu",
-            ["Avg__Threads"] = "1",
-            ["Avg__ShutdownSeconds"] = ShutdownSeconds.ToString(CultureInfo.InvariantCulture),
-            ["Logging__LogLevel__Default"] = "Warning",
-        };
+        var env = SiloEnvironment.For(bundle, redisPort, "shutdown-" + Guid.NewGuid().ToString("N")[..8], siloPort, gatewayPort, httpPort);
+        env["Avg__ShutdownSeconds"] = ShutdownSeconds.ToString(CultureInfo.InvariantCulture);
         var silo = ChildProcess.Start(name, "dotnet", [Locations.SiloDll()], env, _logs.Path);
         _processes.Add(silo);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}"), Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (silo.HasExited) throw new InvalidOperationException($"{name} exited:\n{silo.Tail()}");
-            try
-            {
-                if ((await http.GetAsync(new Uri("/health/ready", UriKind.Relative))).IsSuccessStatusCode) return silo;
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
-            }
-
-            if (deadline.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"{name} not ready:\n{silo.Tail()}");
-            await Task.Delay(200);
-        }
+        await silo.WaitReadyAsync(http, TimeSpan.FromSeconds(60));
+        return silo;
     }
 }

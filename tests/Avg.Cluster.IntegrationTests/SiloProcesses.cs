@@ -73,6 +73,41 @@ public sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>Polls <c>/health/ready</c> through <paramref name="http"/> until it answers 200; fails early if this process exits.</summary>
+    public async Task WaitReadyAsync(HttpClient http, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (HasExited)
+            {
+                throw new InvalidOperationException($"{Name} exited:\n{Tail()}");
+            }
+
+            try
+            {
+                if ((await http.GetAsync(new Uri("/health/ready", UriKind.Relative))).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            if (deadline.Elapsed > timeout)
+            {
+                throw new TimeoutException($"{Name} not ready after {timeout}:\n{Tail()}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
     public string Tail(int lines = 30)
     {
         try
@@ -126,6 +161,24 @@ public sealed class ChildProcess : IDisposable
             }
         }
     }
+}
+
+/// <summary>The <c>Avg__*</c> settings every avg-silo process of these tests gets; callers add their own.</summary>
+public static class SiloEnvironment
+{
+    public static Dictionary<string, string> For(string bundle, int redisPort, string clusterId, int siloPort, int gatewayPort, int httpPort) => new()
+    {
+        ["Avg__Redis"] = $"127.0.0.1:{redisPort}",
+        ["Avg__ClusterId"] = clusterId,
+        ["Avg__SiloPort"] = siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Avg__GatewayPort"] = gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Avg__HttpPort"] = httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Avg__AdvertisedIp"] = "127.0.0.1",
+        ["Avg__Bundle"] = bundle,
+        ["Avg__Device"] = "cpu",
+        ["Avg__Threads"] = "1",
+        ["Logging__LogLevel__Default"] = "Warning",
+    };
 }
 
 /// <summary>Where the built avg-silo lives and how to wait for TCP ports.</summary>
