@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Avg.Data;
 using Avg.Models.Pipeline;
+using Avg.Retrieval;
 
 namespace Avg.Cli;
 
@@ -19,6 +20,7 @@ internal static class EvalCommand
         var sweep = new Option<string?>("--beam-sweep") { Description = "Also evaluate these beams on the first bundle, e.g. 1,5,10,20,30 (paper Table 7)." };
         var balanced = new Option<bool>("--balanced") { Description = "Index with balanced assignment of the last voken, so fewer images share a sequence (docs/training.md)." };
         var diagnostics = new Option<bool>("--diagnostics") { Description = "Also report where AVG loses recall: dense search over decoded vokens, and prefix hits per level." };
+        var normalization = new Option<string>("--normalization") { Description = "Beam search step log-probabilities: over all vokens, the model's own (full), or renormalised over the vokens the trie allows (allowed).", DefaultValueFactory = _ => "full" };
         var json = new Option<string?>("--json") { Description = "Write the report to this file." };
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors, for bundles trained on features." };
         var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors, for bundles trained on features." };
@@ -26,7 +28,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, diagnostics, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, diagnostics, normalization, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -45,6 +47,12 @@ internal static class EvalCommand
                 CaptionFeatures = parse.GetValue(captionFeatures),
                 Balanced = parse.GetValue(balanced),
                 Diagnostics = parse.GetValue(diagnostics),
+                Normalization = parse.GetValue(normalization) switch
+                {
+                    "allowed" => StepNormalization.AllowedVokens,
+                    "full" => StepNormalization.FullVocabulary,
+                    var other => throw new AvgException($"--normalization '{other}': expected allowed or full"),
+                },
             };
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = KarpathyReader.Load(parse.GetValue(data)!);

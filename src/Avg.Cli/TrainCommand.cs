@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Avg.Data;
 using Avg.Models.Pipeline;
+using Avg.Retrieval;
 
 namespace Avg.Cli;
 
@@ -28,11 +29,14 @@ internal static class TrainCommand
         var noAlign = new Option<bool>("--no-align") { Description = "Ablation: train the tokenizer without L_align." };
         var noVokenEmbedding = new Option<bool>("--no-voken-embedding") { Description = "Ablation: random voken embeddings instead of the codebook copy." };
         var noDiscriminative = new Option<bool>("--no-discriminative") { Description = "Ablation: train the generator with L_gen only." };
-        var irgen = new Option<bool>("--irgen") { Description = "IRGen-style variant: no L_align and no L_dis." };
+        var irgen = new Option<bool>("--irgen") { Description = "IRGen-style variant: no L_align, no L_dis and no distillation." };
         var noWarmStart = new Option<bool>("--no-text-warm-start") { Description = "Start the generator's text embeddings and encoder layers at random instead of from the dual encoder's text tower." };
         var balancedVokens = new Option<bool>("--balanced-vokens") { Description = "Train the generator on balanced identifiers (fewer train images sharing a voken sequence); eval then indexes balanced too." };
         var disWeight = new Option<double>("--dis-weight") { Description = "Weight of L_dis in L_gen + w·L_dis.", DefaultValueFactory = _ => d.DiscriminativeWeight };
         var disStart = new Option<double>("--dis-start") { Description = "Share of generator training done on L_gen alone before L_dis joins (0–1).", DefaultValueFactory = _ => d.DiscriminativeStart };
+        var disNormalization = new Option<string>("--dis-normalization") { Description = "L_dis step log-probabilities: renormalised over the trie's allowed vokens (allowed) or over all vokens as search ranks (full).", DefaultValueFactory = _ => "allowed" };
+        var distill = new Option<double>("--distill") { Description = "λ (0–1): share of the generator's next-voken target taken from the two-tower's soft ranking of the train images (0 = off).", DefaultValueFactory = _ => d.DistillWeight };
+        var distillTemperature = new Option<double>("--distill-temperature") { Description = "τ of the two-tower's softmax over train images for --distill.", DefaultValueFactory = _ => d.DistillTemperature };
         var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };
         var device = new Option<string>("--device") { Description = "auto (CUDA when available), cpu or cuda[:N].", DefaultValueFactory = _ => d.Device };
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
@@ -40,7 +44,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, distillTemperature, imageSize, device, threads, seed })
             command.Options.Add(option);
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -67,6 +71,14 @@ internal static class TrainCommand
                 BalancedVokens = parse.GetValue(balancedVokens),
                 DiscriminativeWeight = parse.GetValue(disWeight),
                 DiscriminativeStart = parse.GetValue(disStart),
+                DiscriminativeNormalization = parse.GetValue(disNormalization) switch
+                {
+                    "allowed" => StepNormalization.AllowedVokens,
+                    "full" => StepNormalization.FullVocabulary,
+                    var other => throw new AvgException($"--dis-normalization '{other}': expected allowed or full"),
+                },
+                DistillWeight = isIrgen ? 0 : parse.GetValue(distill),
+                DistillTemperature = parse.GetValue(distillTemperature),
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
             };

@@ -98,6 +98,9 @@ public class TrainEvalCommandTests
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--levels", "0")).ShouldBeUserError("--levels must be between 1 and 16, got 0");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--image-channels", "16,x")).ShouldBeUserError("--image-channels: 'x' is not a positive integer");
         (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam-sweep", "1,-5")).ShouldBeUserError("--beam-sweep: '-5' is not a positive integer");
+        (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--normalization", "soft")).ShouldBeUserError("--normalization 'soft': expected allowed or full");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--distill", "2")).ShouldBeUserError("--distill must be between 0 and 1, got 2");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--dis-normalization", "x")).ShouldBeUserError("--dis-normalization 'x': expected allowed or full");
     }
 
     /// <summary>Ten images (first half train, second half test), two captions each, with separable features.</summary>

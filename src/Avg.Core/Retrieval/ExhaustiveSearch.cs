@@ -8,7 +8,7 @@ public static class ExhaustiveSearch
 {
     /// <summary>Top-<paramref name="k"/> images per query over all sequences, ranked as beam search ranks them.</summary>
     public static IReadOnlyList<SearchHit>[] Search(
-        VokenTrie trie, IVokenStepScorer scorer, int queryCount, int k, StepNormalization normalization = StepNormalization.AllowedVokens)
+        VokenTrie trie, IVokenStepScorer scorer, int queryCount, int k, StepNormalization normalization = StepNormalization.FullVocabulary)
     {
         ArgumentNullException.ThrowIfNull(trie);
         ArgumentNullException.ThrowIfNull(scorer);

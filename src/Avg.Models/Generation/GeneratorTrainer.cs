@@ -28,11 +28,23 @@ public sealed record GeneratorTrainingOptions
     /// <summary>Beam b of the search that builds L_dis's candidate list.</summary>
     public int DiscriminativeBeam { get; init; } = 10;
 
+    /// <summary>
+    /// How L_dis's candidate search and candidate scores normalise each step: over the trie's allowed vokens (the
+    /// default, what the reference bundles in docs/training.md were trained with) or over all vokens, as inference ranks.
+    /// </summary>
+    public StepNormalization DiscriminativeNormalization { get; init; } = StepNormalization.AllowedVokens;
+
     /// <summary>Queries per step that get L_dis (the first ones of the batch): bounds the extra search cost.</summary>
     public int DiscriminativeQueries { get; init; } = 32;
 
     /// <summary>Share of training done on L_gen alone first, so the beams L_dis ranks are meaningful.</summary>
     public double DiscriminativeStartFraction { get; init; } = 0.3;
+
+    /// <summary>
+    /// λ in (1 − λ)·L_gen + λ·L_distill: the share of the next-voken target taken from the two-tower's soft targets
+    /// (<see cref="TeacherTargets"/>) instead of the caption's own image. 0 = the paper's L_gen alone.
+    /// </summary>
+    public double DistillWeight { get; init; }
 
     public double GradientClip { get; init; } = 1.0;
 
@@ -44,19 +56,24 @@ public sealed record GeneratorTrainingOptions
         if (BatchSize < 2) throw new ArgumentException($"generator batch size must be ≥ 2, got {BatchSize}");
         if (DiscriminativeBeam < 2) throw new ArgumentException($"discriminative beam must be ≥ 2, got {DiscriminativeBeam}");
         if (DiscriminativeStartFraction is < 0 or > 1) throw new ArgumentException("discriminative start fraction must be in [0, 1]");
+        if (DistillWeight is < 0 or > 1) throw new ArgumentException($"distill weight must be in [0, 1], got {DistillWeight}");
     }
 }
 
 /// <summary>
 /// Trains the token-to-voken generator with L_AM = L_gen + L_dis (eq. 10): teacher-forced next-voken cross-entropy
 /// (eq. 7) plus a contrastive loss over the scores of the b sequences that constrained beam search finds for the
-/// caption, the positive swapped in when missing (eq. 8–9). A sequence's score is its sum of log-probabilities
-/// restricted to the trie's allowed vokens — the same score inference ranks by.
+/// caption, the positive swapped in when missing (eq. 8–9). A sequence's score is its sum of step log-probabilities,
+/// normalised as <see cref="GeneratorTrainingOptions.DiscriminativeNormalization"/> says.
 /// </summary>
 public sealed class GeneratorTrainer
 {
     /// <summary>Stage name in progress reports.</summary>
     public const string Stage = "generator";
+
+    /// <summary>Mean of each loss term per epoch in the last <see cref="Train"/>: "gen" (L_gen on the caption's own
+    /// image), "distill" and "dis" (L_dis, over the steps and epochs that had it); a term that did not run is absent.</summary>
+    public Dictionary<string, List<double>> EpochTermLosses { get; } = new(StringComparer.Ordinal);
 
     private readonly TokenToVokenGenerator model;
     private readonly GeneratorTrainingOptions options;
@@ -74,9 +91,11 @@ public sealed class GeneratorTrainer
     /// <summary>
     /// Trains on captions (<paramref name="captionIds"/>: captions × maxLength text ids) whose targets are the voken
     /// sequences of their images (<paramref name="imageVokens"/>: images × M); <paramref name="trie"/> indexes those sequences.
+    /// <paramref name="teacherTargets"/> (captions × M × N, from <see cref="TeacherTargets"/>) is needed when the
+    /// distill weight is above 0.
     /// </summary>
     public TrainingReport Train(int[] captionIds, int[] captionImage, int[] imageVokens, VokenTrie trie,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        float[]? teacherTargets = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(captionIds);
         ArgumentNullException.ThrowIfNull(captionImage);
@@ -84,6 +103,10 @@ public sealed class GeneratorTrainer
         ArgumentNullException.ThrowIfNull(trie);
         var captions = captionImage.Length;
         var length = model.Options.Length;
+        var vokens = model.Options.Vokens;
+        var distill = options.DistillWeight > 0;
+        if (distill && teacherTargets?.Length != (long)captions * length * vokens)
+            throw new ArgumentException($"a distill weight of {options.DistillWeight} needs teacher targets of {captions} × {length} × {vokens} values.", nameof(teacherTargets));
         var textLength = captionIds.Length / captions;
         var stepsPerEpoch = Math.Max(1, captions / options.BatchSize);
         var totalSteps = stepsPerEpoch * options.Epochs;
@@ -93,19 +116,27 @@ public sealed class GeneratorTrainer
         torch.manual_seed(options.Seed);
 
         var optimizer = optim.AdamW(model.parameters(), lr: options.LearningRate, weight_decay: options.WeightDecay);
-        var search = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = options.DiscriminativeBeam, K = options.DiscriminativeBeam * 4 }.Validate());
+        var search = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = options.DiscriminativeBeam, K = options.DiscriminativeBeam * 4, Normalization = options.DiscriminativeNormalization }.Validate());
         using var scorer = new GeneratorScorer(model);
         var clock = Stopwatch.StartNew();
+        EpochTermLosses.Clear();
         double firstEpoch = 0, lastEpoch = 0;
         var step = 0;
         var order = Enumerable.Range(0, captions).ToArray();
         var batchIds = new long[options.BatchSize * textLength];
         var batchTargets = new long[options.BatchSize * length];
+        var batchSoft = distill ? new float[options.BatchSize * length * vokens] : [];
 
         for (var epoch = 0; epoch < options.Epochs; epoch++)
         {
             random.Shuffle(order);
             double epochLoss = 0;
+            var termSums = new Dictionary<string, (double Sum, int Steps)>(StringComparer.Ordinal);
+            void AddTerm(string name, Tensor value)
+            {
+                var (sum, steps) = termSums.GetValueOrDefault(name);
+                termSums[name] = (sum + value.item<float>(), steps + 1);
+            }
             for (var b = 0; b < stepsPerEpoch; b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -114,6 +145,7 @@ public sealed class GeneratorTrainer
                 {
                     for (var j = 0; j < textLength; j++) batchIds[(i * textLength) + j] = captionIds[(batch[i] * textLength) + j];
                     for (var j = 0; j < length; j++) batchTargets[(i * length) + j] = imageVokens[(captionImage[batch[i]] * length) + j];
+                    if (distill) teacherTargets.AsSpan(batch[i] * length * vokens, length * vokens).CopyTo(batchSoft.AsSpan(i * length * vokens));
                 }
                 SetLearningRate(optimizer, step, totalSteps, warmup);
 
@@ -134,9 +166,22 @@ public sealed class GeneratorTrainer
                 var (memory, mask) = model.Encode(ids);
                 var cache = model.PrepareCache(memory, mask);
                 var logits = model.DecodeLogits(targets.narrow(1, 0, length - 1), cache);
-                var loss = nn.functional.cross_entropy(logits.reshape(-1, model.Options.Vokens), targets.reshape(-1));
+                var flat = logits.reshape(-1, vokens);
+                var loss = nn.functional.cross_entropy(flat, targets.reshape(-1));
+                AddTerm("gen", loss);
+                if (distill)
+                {
+                    var soft = tensor(batchSoft, [batch.Length * length, vokens], device: device);
+                    var softLoss = -(soft * nn.functional.log_softmax(flat, 1)).sum(1).mean();
+                    AddTerm("distill", softLoss);
+                    loss = ((1 - options.DistillWeight) * loss) + (options.DistillWeight * softLoss);
+                }
                 if (useDis)
-                    loss = loss + (options.DiscriminativeWeight * DiscriminativeLoss(cache, disCandidates!, disPositive!, disQueries, trie));
+                {
+                    var disLoss = DiscriminativeLoss(cache, disCandidates!, disPositive!, disQueries, trie);
+                    AddTerm("dis", disLoss);
+                    loss = loss + (options.DiscriminativeWeight * disLoss);
+                }
                 loss.backward();
                 nn.utils.clip_grad_norm_(model.parameters(), options.GradientClip);
                 optimizer.step();
@@ -146,6 +191,11 @@ public sealed class GeneratorTrainer
                 progress?.Report(new TrainingProgress(Stage, epoch, step, totalSteps, value));
             }
             epochLoss /= stepsPerEpoch;
+            foreach (var (name, (sum, steps)) in termSums)
+            {
+                if (!EpochTermLosses.TryGetValue(name, out var list)) EpochTermLosses[name] = list = [];
+                list.Add(sum / steps);
+            }
             if (epoch == 0) firstEpoch = epochLoss;
             lastEpoch = epochLoss;
         }
@@ -196,7 +246,8 @@ public sealed class GeneratorTrainer
         return (candidates, positive);
     }
 
-    /// <summary>Eq. 9: −log softmax of the positive's score over the candidate list, scores restricted to allowed vokens.</summary>
+    /// <summary>Eq. 9: −log softmax of the positive's score over the candidate list, each score a sum of step
+    /// log-probabilities normalised as <see cref="GeneratorTrainingOptions.DiscriminativeNormalization"/> says.</summary>
     private Tensor DiscriminativeLoss(CrossAttentionCache cache, int[] candidates, int[] positive, int queries, VokenTrie trie)
     {
         var length = model.Options.Length;
@@ -229,7 +280,9 @@ public sealed class GeneratorTrainer
         var seq = tensor(sequences, [rowsCount, length], device: device);
         var logits = model.DecodeLogits(seq.narrow(1, 0, length - 1), cache, tensor(rows, device: device));
         var mask = tensor(allowed, [rowsCount, length, vokens], device: device);
-        var logProbs = nn.functional.log_softmax(logits.masked_fill(mask.logical_not(), float.NegativeInfinity), -1);
+        var logProbs = options.DiscriminativeNormalization == StepNormalization.AllowedVokens
+            ? nn.functional.log_softmax(logits.masked_fill(mask.logical_not(), float.NegativeInfinity), -1)
+            : nn.functional.log_softmax(logits, -1);
         var scores = logProbs.gather(2, seq.unsqueeze(2)).squeeze(2).sum(1).reshape(queries, beam);
         scores = scores.masked_fill(tensor(valid, [queries, beam], device: device).logical_not(), float.NegativeInfinity);
         var positives = tensor(positive.Select(p => (long)p).ToArray(), device: device);

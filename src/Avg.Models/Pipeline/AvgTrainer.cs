@@ -190,6 +190,13 @@ public sealed class AvgTrainer
             textLayers.Dispose();
         }
         tokenizer.Dispose();
+        float[]? teacher = null;
+        if (options.DistillWeight > 0)
+        {
+            teacher = Timed("teacher", () => TeacherTargets.Compute(captionVectors, imageVectors, width, captionImage.ToArray(), vokens,
+                options.Levels, options.CodebookSize, options.DistillTemperature, device,
+                progress: done => progress?.Report(new TrainingProgress("teacher", 0, done, captionTexts.Count, 0)), cancellationToken: cancellationToken));
+        }
         var generatorTrainer = new GeneratorTrainer(generator, new GeneratorTrainingOptions
         {
             Epochs = options.GeneratorEpochs,
@@ -198,10 +205,13 @@ public sealed class AvgTrainer
             DiscriminativeBeam = options.DiscriminativeBeam,
             DiscriminativeWeight = options.DiscriminativeWeight,
             DiscriminativeStartFraction = options.DiscriminativeStart,
+            DistillWeight = options.DistillWeight,
+            DiscriminativeNormalization = options.DiscriminativeNormalization,
             Seed = options.Seed,
         });
-        var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, progress, cancellationToken));
-        log(string.Create(CultureInfo.InvariantCulture, $"generator: loss {generatorReport.FirstEpochLoss:F3} → {generatorReport.FinalLoss:F3}, {generatorReport.ExamplesPerSecond:F0} captions/s"));
+        var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, teacher, progress, cancellationToken));
+        var terms = string.Join(", ", generatorTrainer.EpochTermLosses.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value[0]:F3} → {t.Value[^1]:F3}")));
+        log(string.Create(CultureInfo.InvariantCulture, $"generator: loss {generatorReport.FirstEpochLoss:F3} → {generatorReport.FinalLoss:F3} ({terms}), {generatorReport.ExamplesPerSecond:F0} captions/s"));
         generator.Save(Path.Combine(partial, BundleFiles.Generator));
         return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
     }

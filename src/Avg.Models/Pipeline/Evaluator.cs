@@ -35,6 +35,9 @@ public sealed record EvaluationOptions
     /// the vokens keep of v_i), and per level the share of queries whose image's prefix is among the top-10 hits.
     /// </summary>
     public bool Diagnostics { get; init; }
+
+    /// <summary>How beam search turns step logits into log-probabilities (default: the model's own, over all vokens).</summary>
+    public StepNormalization Normalization { get; init; } = StepNormalization.FullVocabulary;
 }
 
 /// <summary>One method's figures: recalls as fractions, and throughput of the batched evaluation run.</summary>
@@ -144,6 +147,7 @@ public sealed class Evaluator
             ["images"] = images.Count,
             ["queries"] = queries.Count,
             ["beam"] = options.Beam,
+            ["normalization"] = options.Normalization == StepNormalization.AllowedVokens ? "allowed" : "full",
             ["methods"] = methods,
             ["tokenizer"] = tokenizerStats,
         };
@@ -154,7 +158,7 @@ public sealed class Evaluator
 
     private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null)
     {
-        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10 });
+        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10, Normalization = options.Normalization });
         var ranked = new List<long[]>(queries.Count);
         var levels = model.Config.Levels;
         var clock = Stopwatch.StartNew();

@@ -96,14 +96,14 @@ public class ConstrainedBeamSearchTests
     }
 
     [Fact]
-    public void Allowed_vokens_renormalise_over_the_trie_children_only()
+    public void Allowed_vokens_renormalise_over_the_trie_children_only_and_the_default_keeps_the_models_probabilities()
     {
         // Only vokens 0 and 2 exist after the root; voken 1 would take most of the mass.
         var trie = VokenTrie.Build([(10, [0]), (20, [2])], depth: 1, vocabularySize: 3);
         var scorer = new FixedScorer([1f, 5f, 2f]);
 
-        var renormalised = new ConstrainedBeamSearch(trie, new SearchOptions()).Search(scorer, 1)[0];
-        var full = new ConstrainedBeamSearch(trie, new SearchOptions { Normalization = StepNormalization.FullVocabulary }).Search(scorer, 1)[0];
+        var renormalised = new ConstrainedBeamSearch(trie, new SearchOptions { Normalization = StepNormalization.AllowedVokens }).Search(scorer, 1)[0];
+        var full = new ConstrainedBeamSearch(trie, new SearchOptions()).Search(scorer, 1)[0];
 
         var allowed = Math.Log(Math.Exp(1) + Math.Exp(2));
         var all = Math.Log(Math.Exp(1) + Math.Exp(5) + Math.Exp(2));
@@ -123,11 +123,15 @@ public class ConstrainedBeamSearchTests
             return;
         }
 
-        var hits = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 2, int.MaxValue);
-        foreach (var list in hits)
+        var hits = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 2, int.MaxValue, StepNormalization.AllowedVokens);
+        var unnormalised = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 2, int.MaxValue);
+        for (var q = 0; q < hits.Length; q++)
         {
-            var perSequence = list.GroupBy(h => string.Join(',', h.Vokens)).Select(g => g.First().Score);
+            var perSequence = hits[q].GroupBy(h => string.Join(',', h.Vokens)).Select(g => g.First().Score);
             perSequence.Sum(s => Math.Exp(s)).ShouldBe(1.0, 1e-4);
+            // The default scores are the model's own sequence probabilities: mass outside the trie is lost.
+            var model = unnormalised[q].GroupBy(h => string.Join(',', h.Vokens)).Select(g => g.First().Score);
+            model.Sum(s => Math.Exp(s)).ShouldBeLessThanOrEqualTo(1.0 + 1e-4);
         }
     }
 

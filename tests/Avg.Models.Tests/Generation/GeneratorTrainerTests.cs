@@ -1,0 +1,56 @@
+using Avg.Models.Generation;
+using Avg.Retrieval;
+using TorchSharp;
+
+namespace Avg.Models.Tests.Generation;
+
+public class GeneratorTrainerTests
+{
+    private static GeneratorOptions Small => new()
+    {
+        TextVocabulary = 20, Vokens = 6, Length = 2, Dim = 32, Heads = 2, EncoderLayers = 1, DecoderLayers = 1,
+        FeedForward = 64, MaxTextLength = 3, Dropout = 0.0,
+    };
+
+    // Six images with two vokens each (four share their first voken in pairs), two three-token captions per image.
+    private static readonly int[] ImageVokens = [0, 1, 0, 2, 3, 1, 3, 4, 5, 5, 1, 3];
+    private static readonly int[] CaptionImage = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5];
+    private static int[] CaptionIds => Enumerable.Range(0, 12).SelectMany(c => new[] { 3 + (c / 2), 10 + (c % 2), c % 3 == 0 ? 0 : 15 }).ToArray();
+
+    [Fact]
+    public void Each_term_of_the_generator_loss_decreases_on_a_toy_set()
+    {
+        torch.manual_seed(3);
+        using var model = new TokenToVokenGenerator(Small);
+        var trie = VokenTrie.Build(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), ImageVokens, 2, 6);
+        // A teacher that spreads each caption over its own image and the next one.
+        var imageVectors = Enumerable.Range(0, 6).SelectMany(i => Enumerable.Range(0, 6).Select(j => i == j ? 1f : 0f)).ToArray();
+        var captionVectors = CaptionImage.SelectMany(i => Enumerable.Range(0, 6).Select(j => j == i ? 1f : j == (i + 1) % 6 ? 0.8f : 0f)).ToArray();
+        var teacher = TeacherTargets.Compute(captionVectors, imageVectors, 6, CaptionImage, ImageVokens, 2, 6, temperature: 0.2);
+        var trainer = new GeneratorTrainer(model, new GeneratorTrainingOptions
+        {
+            Epochs = 30, BatchSize = 6, LearningRate = 1e-2, DiscriminativeBeam = 3, DiscriminativeStartFraction = 0, DistillWeight = 0.5,
+        });
+
+        var report = trainer.Train(CaptionIds, CaptionImage, ImageVokens, trie, teacher);
+
+        trainer.EpochTermLosses.Keys.Order().ShouldBe(["dis", "distill", "gen"]);
+        foreach (var (term, losses) in trainer.EpochTermLosses)
+        {
+            losses.Count.ShouldBe(30, term);
+            losses[^1].ShouldBeLessThan(losses[0] * 0.7, term);
+        }
+        report.FinalLoss.ShouldBeLessThan(report.FirstEpochLoss);
+    }
+
+    [Fact]
+    public void A_distill_weight_without_teacher_targets_is_refused()
+    {
+        using var model = new TokenToVokenGenerator(Small);
+        var trie = VokenTrie.Build(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), ImageVokens, 2, 6);
+        var trainer = new GeneratorTrainer(model, new GeneratorTrainingOptions { Epochs = 1, BatchSize = 6, DistillWeight = 0.5 });
+
+        Should.Throw<ArgumentException>(() => trainer.Train(CaptionIds, CaptionImage, ImageVokens, trie))
+            .Message.ShouldContain("teacher targets");
+    }
+}
