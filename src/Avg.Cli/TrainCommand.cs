@@ -34,7 +34,7 @@ internal static class TrainCommand
         var balancedVokens = new Option<bool>("--balanced-vokens") { Description = "Train the generator on balanced identifiers (fewer train images sharing a voken sequence); eval then indexes balanced too." };
         var disWeight = new Option<double>("--dis-weight") { Description = "Weight of L_dis in L_gen + w·L_dis.", DefaultValueFactory = _ => d.DiscriminativeWeight };
         var disStart = new Option<double>("--dis-start") { Description = "Share of generator training done on L_gen alone before L_dis joins (0–1).", DefaultValueFactory = _ => d.DiscriminativeStart };
-        var disNormalization = new Option<string>("--dis-normalization") { Description = "L_dis step log-probabilities: renormalised over the trie's allowed vokens (allowed) or over all vokens as search ranks (full).", DefaultValueFactory = _ => "allowed" };
+        var disNormalization = new Option<string>("--dis-normalization") { Description = "L_dis step log-probabilities: over all vokens, as search ranks (full), or renormalised over the trie's allowed vokens (allowed).", DefaultValueFactory = _ => "full" };
         var distill = new Option<double>("--distill") { Description = "λ (0–1): share of the generator's next-voken target taken from the two-tower's soft ranking of the train images (0 = off).", DefaultValueFactory = _ => d.DistillWeight };
         var distillTemperature = new Option<double>("--distill-temperature") { Description = "τ of the two-tower's softmax over train images for --distill.", DefaultValueFactory = _ => d.DistillTemperature };
         var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };

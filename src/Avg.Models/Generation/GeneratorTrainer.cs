@@ -29,10 +29,10 @@ public sealed record GeneratorTrainingOptions
     public int DiscriminativeBeam { get; init; } = 10;
 
     /// <summary>
-    /// How L_dis's candidate search and candidate scores normalise each step: over the trie's allowed vokens (the
-    /// default, what the reference bundles in docs/training.md were trained with) or over all vokens, as inference ranks.
+    /// How L_dis's candidate search and candidate scores normalise each step: over all vokens, as inference ranks
+    /// (the default, so eq. 8's candidates are what search would return), or renormalised over the trie's allowed vokens.
     /// </summary>
-    public StepNormalization DiscriminativeNormalization { get; init; } = StepNormalization.AllowedVokens;
+    public StepNormalization DiscriminativeNormalization { get; init; } = StepNormalization.FullVocabulary;
 
     /// <summary>Queries per step that get L_dis (the first ones of the batch): bounds the extra search cost.</summary>
     public int DiscriminativeQueries { get; init; } = 32;

@@ -74,7 +74,7 @@ public sealed record AvgTrainingOptions
     public double DiscriminativeWeight { get; init; } = 0.1;
 
     /// <summary>L_dis's step normalisation (candidate search and scores); see <see cref="Generation.GeneratorTrainingOptions.DiscriminativeNormalization"/>.</summary>
-    public Retrieval.StepNormalization DiscriminativeNormalization { get; init; } = Retrieval.StepNormalization.AllowedVokens;
+    public Retrieval.StepNormalization DiscriminativeNormalization { get; init; } = Retrieval.StepNormalization.FullVocabulary;
 
     /// <summary>Share of generator steps on L_gen alone before L_dis joins, so the beams it ranks mean something.</summary>
     public double DiscriminativeStart { get; init; } = 0.3;
