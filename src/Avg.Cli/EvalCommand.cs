@@ -47,12 +47,7 @@ internal static class EvalCommand
                 CaptionFeatures = parse.GetValue(captionFeatures),
                 Balanced = parse.GetValue(balanced),
                 Diagnostics = parse.GetValue(diagnostics),
-                Normalization = parse.GetValue(normalization) switch
-                {
-                    "allowed" => StepNormalization.AllowedVokens,
-                    "full" => StepNormalization.FullVocabulary,
-                    var other => throw new AvgException($"--normalization '{other}': expected allowed or full"),
-                },
+                Normalization = StepNormalizationNames.Parse(parse.GetValue(normalization), "--normalization"),
             };
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = KarpathyReader.Load(parse.GetValue(data)!);

@@ -71,12 +71,7 @@ internal static class TrainCommand
                 BalancedVokens = parse.GetValue(balancedVokens),
                 DiscriminativeWeight = parse.GetValue(disWeight),
                 DiscriminativeStart = parse.GetValue(disStart),
-                DiscriminativeNormalization = parse.GetValue(disNormalization) switch
-                {
-                    "allowed" => StepNormalization.AllowedVokens,
-                    "full" => StepNormalization.FullVocabulary,
-                    var other => throw new AvgException($"--dis-normalization '{other}': expected allowed or full"),
-                },
+                DiscriminativeNormalization = StepNormalizationNames.Parse(parse.GetValue(disNormalization), "--dis-normalization"),
                 DistillWeight = isIrgen ? 0 : parse.GetValue(distill),
                 DistillTemperature = parse.GetValue(distillTemperature),
                 ImageFeatures = parse.GetValue(imageFeatures),

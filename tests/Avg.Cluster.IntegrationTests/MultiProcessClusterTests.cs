@@ -36,8 +36,7 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
         var siloDll = Locations.SiloDll();
         var ports = LoopbackPorts.Take(10);
         var redisPort = ports[0];
-        _processes.Add(ChildProcess.Start("redis", "redis-server", ["--port", redisPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], new Dictionary<string, string>(), _logs.Path));
-        await Locations.WaitForPortAsync(redisPort, TimeSpan.FromSeconds(10));
+        _processes.Add(await ChildProcess.StartRedisAsync(redisPort, _logs.Path));
 
         var clusterId = "it-" + Guid.NewGuid().ToString("N")[..8];
         var roles = new[] { "model,partitions", "model,partitions", "partitions" };

@@ -20,9 +20,8 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
     {
         var bundle = TinyShapesBundle.Ensure();
         var ports = LoopbackPorts.Take(7);
-        var redis = ChildProcess.Start("redis", "redis-server", ["--port", ports[0].ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], new Dictionary<string, string>(), _logs.Path);
+        var redis = await ChildProcess.StartRedisAsync(ports[0], _logs.Path);
         _processes.Add(redis);
-        await Locations.WaitForPortAsync(ports[0], TimeSpan.FromSeconds(10));
 
         // Redis up: SIGTERM leaves the cluster within the graceful timeout, exit code 0.
         var first = await StartSiloAsync("silo-clean", bundle, ports[0], ports[1], ports[2], ports[3]);

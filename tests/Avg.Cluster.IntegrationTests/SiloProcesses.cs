@@ -48,6 +48,15 @@ public sealed class ChildProcess : IDisposable
         return new ChildProcess(name, process, log) { LogPath = logPath };
     }
 
+    /// <summary>A throwaway redis-server on 127.0.0.1:<paramref name="port"/> (no persistence), returned once it accepts connections.</summary>
+    public static async Task<ChildProcess> StartRedisAsync(int port, string logFolder)
+    {
+        var redis = Start("redis", "redis-server", ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            new Dictionary<string, string>(), logFolder);
+        await Locations.WaitForPortAsync(port, TimeSpan.FromSeconds(10));
+        return redis;
+    }
+
     /// <summary>SIGKILL: no shutdown, no goodbye to the cluster.</summary>
     public void KillHard() => _process.Kill(entireProcessTree: true);
 

@@ -20,6 +20,21 @@ public enum StepNormalization
     FullVocabulary,
 }
 
+/// <summary>The names a <see cref="StepNormalization"/> goes by on command lines and in reports: "full" and "allowed".</summary>
+public static class StepNormalizationNames
+{
+    public static string Name(StepNormalization normalization) =>
+        normalization == StepNormalization.AllowedVokens ? "allowed" : "full";
+
+    /// <summary>Parses <paramref name="value"/>; a bad one is an error naming <paramref name="option"/>.</summary>
+    public static StepNormalization Parse(string? value, string option) => value switch
+    {
+        "full" => StepNormalization.FullVocabulary,
+        "allowed" => StepNormalization.AllowedVokens,
+        _ => throw new AvgException($"{option} '{value}': expected allowed or full"),
+    };
+}
+
 /// <summary>Options of constrained beam search; defaults follow the paper (beam 20, Recall@10).</summary>
 public sealed record SearchOptions
 {

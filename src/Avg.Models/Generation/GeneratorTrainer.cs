@@ -256,7 +256,8 @@ public sealed class GeneratorTrainer
         var rowsCount = queries * beam;
         var valid = new bool[rowsCount];
         var sequences = new long[rowsCount * length];
-        var allowed = new bool[rowsCount * length * vokens];
+        // The allowed-voken mask is only needed to renormalise; full-vocabulary scores use the logits as they are.
+        var allowed = options.DiscriminativeNormalization == StepNormalization.AllowedVokens ? new bool[rowsCount * length * vokens] : null;
         var rows = new long[rowsCount];
         for (var r = 0; r < rowsCount; r++)
         {
@@ -265,7 +266,8 @@ public sealed class GeneratorTrainer
             if (sequence[0] < 0)
             {
                 // Padding slot: any valid path keeps the maths finite; its score is masked out below.
-                for (var j = 0; j < length; j++) allowed[(((r * length) + j) * vokens) + 0] = true;
+                if (allowed is not null)
+                    for (var j = 0; j < length; j++) allowed[(((r * length) + j) * vokens) + 0] = true;
                 continue;
             }
             valid[r] = true;
@@ -273,16 +275,16 @@ public sealed class GeneratorTrainer
             for (var j = 0; j < length; j++)
             {
                 sequences[(r * length) + j] = sequence[j];
+                if (allowed is null) continue;
                 foreach (var child in trie.ChildrenOf(node).Vokens) allowed[(((r * length) + j) * vokens) + child] = true;
                 trie.TryGetChild(node, sequence[j], out node);
             }
         }
         var seq = tensor(sequences, [rowsCount, length], device: device);
         var logits = model.DecodeLogits(seq.narrow(1, 0, length - 1), cache, tensor(rows, device: device));
-        var mask = tensor(allowed, [rowsCount, length, vokens], device: device);
-        var logProbs = options.DiscriminativeNormalization == StepNormalization.AllowedVokens
-            ? nn.functional.log_softmax(logits.masked_fill(mask.logical_not(), float.NegativeInfinity), -1)
-            : nn.functional.log_softmax(logits, -1);
+        var logProbs = allowed is null
+            ? nn.functional.log_softmax(logits, -1)
+            : nn.functional.log_softmax(logits.masked_fill(tensor(allowed, [rowsCount, length, vokens], device: device).logical_not(), float.NegativeInfinity), -1);
         var scores = logProbs.gather(2, seq.unsqueeze(2)).squeeze(2).sum(1).reshape(queries, beam);
         scores = scores.masked_fill(tensor(valid, [queries, beam], device: device).logical_not(), float.NegativeInfinity);
         var positives = tensor(positive.Select(p => (long)p).ToArray(), device: device);

@@ -147,7 +147,7 @@ public sealed class Evaluator
             ["images"] = images.Count,
             ["queries"] = queries.Count,
             ["beam"] = options.Beam,
-            ["normalization"] = options.Normalization == StepNormalization.AllowedVokens ? "allowed" : "full",
+            ["normalization"] = StepNormalizationNames.Name(options.Normalization),
             ["methods"] = methods,
             ["tokenizer"] = tokenizerStats,
         };
