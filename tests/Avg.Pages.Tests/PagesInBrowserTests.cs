@@ -24,6 +24,7 @@ public class PagesInBrowserTests(PagesFixture fixture, ITestOutputHelper output)
         var hits = expected["results"]!.AsArray();
 
         await page.GotoAsync("/");
+        (await HeaderLinks(page)).ShouldBe(["Search*", "Shards", "Orleans dashboard", "Metrics"]);
         await page.FillAsync("#query", query);
         await page.ClickAsync("#search-form button[type=submit]");
         await page.WaitForFunctionAsync(
@@ -87,6 +88,7 @@ public class PagesInBrowserTests(PagesFixture fixture, ITestOutputHelper output)
         var errors = new List<string>();
         var page = await fixture.NewPageAsync(errors);
         await page.GotoAsync("/shards.html");
+        (await HeaderLinks(page)).ShouldBe(["Search", "Shards*", "Orleans dashboard", "Metrics"]);
         await page.WaitForFunctionAsync(
             "n => document.querySelectorAll('#shards tbody tr.shard').length === n && [...document.querySelectorAll('#partitions tbody tr.partition td.queries')].some(td => td.textContent !== '0')",
             PagesFixture.Shards,
@@ -194,4 +196,8 @@ public class PagesInBrowserTests(PagesFixture fixture, ITestOutputHelper output)
         response.IsSuccessStatusCode.ShouldBeTrue(text);
         return JsonNode.Parse(text)!;
     }
+
+    /// <summary>The shared header's links as their text, the current page's marked with a trailing '*'.</summary>
+    private static async Task<string[]> HeaderLinks(IPage page) =>
+        (await page.Locator("header.top nav a").EvaluateAllAsync<string[]>("links => links.map(a => a.textContent + (a.classList.contains('here') ? '*' : ''))"));
 }

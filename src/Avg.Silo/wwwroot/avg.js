@@ -2,6 +2,32 @@
 "use strict";
 
 const avg = (() => {
+  // The header is the same on every page: built here, with the current page's link marked.
+  const pages = [["/", "Search"], ["/shards.html", "Shards"], ["/dashboard", "Orleans dashboard"], ["/metrics", "Metrics"]];
+  const header = document.querySelector("header.top");
+  if (header) {
+    const path = location.pathname === "/index.html" ? "/" : location.pathname;
+    const nav = document.createElement("nav");
+    for (const [href, text] of pages) {
+      const link = document.createElement("a");
+      link.href = href;
+      link.textContent = text;
+      if (href === path) link.className = "here";
+      nav.append(link);
+    }
+    const brand = document.createElement("span");
+    brand.className = "brand";
+    brand.textContent = "AVG Cluster";
+    const key = document.createElement("label");
+    key.className = "key";
+    key.title = "Needed when the silo has Avg__ApiKeys";
+    key.append("API key ");
+    const input = document.createElement("input");
+    Object.assign(input, { id: "api-key", type: "password", autocomplete: "off" });
+    key.append(input);
+    header.replaceChildren(brand, nav, key);
+  }
+
   const keyInput = document.getElementById("api-key");
   if (keyInput) {
     keyInput.value = localStorage.getItem("avg.apiKey") || "";
