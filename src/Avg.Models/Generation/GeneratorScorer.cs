@@ -8,7 +8,8 @@ namespace Avg.Models.Generation;
 /// Runs the generator for <see cref="ConstrainedBeamSearch"/>: encodes a batch of queries once (cross-attention
 /// keys/values cached per query), then scores every beam of every query in one decoder pass per step.
 /// The decoder's self-attention is recomputed over the short prefix (M ≤ 8) at each step rather than cached:
-/// measured cheaper than gathering a per-beam cache at these lengths.
+/// measured cheaper than gathering a per-beam cache at these lengths. The last layer and the head run at the last
+/// position only (<see cref="TokenToVokenGenerator.NextLogits"/>).
 /// </summary>
 public sealed class GeneratorScorer : IVokenStepScorer, IDisposable
 {
@@ -55,7 +56,7 @@ public sealed class GeneratorScorer : IVokenStepScorer, IDisposable
         using var noGrad = no_grad();
         var rows = tensor(ToLong(queryOfBeam), dtype: int64, device: device);
         var prefix = tensor(ToLong(prefixes), [beams, prefixLength], dtype: int64, device: device);
-        var last = model.DecodeLogits(prefix, cache!, rows).select(1, prefixLength).contiguous();
+        var last = model.NextLogits(prefix, cache!, rows).contiguous();
         var values = last.cpu().data<float>();
         values.CopyTo(logits[..(beams * VocabularySize)]);
     }

@@ -193,6 +193,33 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
             : head.call(x);
     }
 
+    /// <summary>
+    /// Next-voken logits after each prefix only (B × N), what beam search needs: the same values as the last position of
+    /// <see cref="DecodeLogits"/>, but the last decoder layer, the final norm and the head run at that position alone
+    /// (earlier layers still run at every position, since the last layer's self-attention reads them all).
+    /// </summary>
+    public Tensor NextLogits(Tensor prefixes, CrossAttentionCache cache, Tensor? rows = null)
+    {
+        ArgumentNullException.ThrowIfNull(prefixes);
+        ArgumentNullException.ThrowIfNull(cache);
+        var batch = prefixes.shape[0];
+        var start = full(batch, 1, StartToken, dtype: int64, device: prefixes.device);
+        var inputs = prefixes.shape[1] == 0 ? start : cat([start, prefixes], 1);
+        var positions = arange(inputs.shape[1], device: prefixes.device);
+        var x = drop.call(vokenEmbedding.call(inputs) + vokenPositions.call(positions));
+        for (var i = 0; i < decoder.Count; i++)
+        {
+            var (keys, values, mask) = rows is null
+                ? (cache.Keys[i], cache.Values[i], cache.Mask)
+                : (cache.Keys[i].index_select(0, rows), cache.Values[i].index_select(0, rows), cache.Mask.index_select(0, rows));
+            x = i < decoder.Count - 1 ? decoder[i].Step(x, keys, values, mask) : decoder[i].StepLast(x, keys, values, mask);
+        }
+        x = decoderNorm.call(x).squeeze(1);
+        return head is null
+            ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()) * Math.Pow(Options.Dim, -0.5)
+            : head.call(x);
+    }
+
     /// <summary>Writes the weights to <paramref name="path"/> and the options to <c>path.json</c>.</summary>
     public void Save(string path)
     {

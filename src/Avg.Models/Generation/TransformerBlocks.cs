@@ -140,4 +140,14 @@ internal sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
         x = x + drop.call(cross.Attend(norm2.call(x), crossKeys, crossValues, memoryMask));
         return x + drop.call(ff.call(norm3.call(x)));
     }
+
+    /// <summary><see cref="Step"/> for the last position only (B × 1 × d): it attends to every position, so no causal mask.</summary>
+    public Tensor StepLast(Tensor x, Tensor crossKeys, Tensor crossValues, Tensor memoryMask)
+    {
+        var h = norm1.call(x);
+        var last = x.narrow(1, x.shape[1] - 1, 1);
+        last = last + drop.call(self.call(h.narrow(1, h.shape[1] - 1, 1), h, null));
+        last = last + drop.call(cross.Attend(norm2.call(last), crossKeys, crossValues, memoryMask));
+        return last + drop.call(ff.call(norm3.call(last)));
+    }
 }

@@ -34,6 +34,14 @@ public class TokenToVokenGeneratorTests
         stepped.shape.ShouldBe([3L, 3L, 8L]);
         stepped[0].allclose(teacherForced[1], rtol: 1e-4, atol: 1e-5).ShouldBeTrue();
         stepped[2].allclose(teacherForced[0], rtol: 1e-4, atol: 1e-5).ShouldBeTrue();
+
+        // What beam search calls: the last position alone, through a last layer run at that position only.
+        for (var length = 0; length <= 2; length++)
+        {
+            var next = model.NextLogits(prefixes.narrow(1, 0, length), cache, rows);
+            next.shape.ShouldBe([3L, 8L]);
+            next.allclose(model.DecodeLogits(prefixes.narrow(1, 0, length), cache, rows).select(1, length), rtol: 1e-4, atol: 1e-5).ShouldBeTrue($"prefix length {length}");
+        }
     }
 
     [Fact]
