@@ -170,35 +170,18 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
     /// Next-voken logits for every position of <paramref name="prefixes"/> (B × t voken ids, t ≥ 0): returns B × (t+1) × N.
     /// <paramref name="rows"/> maps each prefix to its query row in <paramref name="cache"/> (beams share their query's cache).
     /// </summary>
-    public Tensor DecodeLogits(Tensor prefixes, CrossAttentionCache cache, Tensor? rows = null)
-    {
-        ArgumentNullException.ThrowIfNull(prefixes);
-        ArgumentNullException.ThrowIfNull(cache);
-        var batch = prefixes.shape[0];
-        var start = full(batch, 1, StartToken, dtype: int64, device: prefixes.device);
-        var inputs = prefixes.shape[1] == 0 ? start : cat([start, prefixes], 1);
-        var steps = inputs.shape[1];
-        var positions = arange(steps, device: prefixes.device);
-        var x = drop.call(vokenEmbedding.call(inputs) + vokenPositions.call(positions));
-        for (var i = 0; i < decoder.Count; i++)
-        {
-            var (keys, values, mask) = rows is null
-                ? (cache.Keys[i], cache.Values[i], cache.Mask)
-                : (cache.Keys[i].index_select(0, rows), cache.Values[i].index_select(0, rows), cache.Mask.index_select(0, rows));
-            x = decoder[i].Step(x, keys, values, mask);
-        }
-        x = decoderNorm.call(x);
-        return head is null
-            ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()) * Math.Pow(Options.Dim, -0.5)
-            : head.call(x);
-    }
+    public Tensor DecodeLogits(Tensor prefixes, CrossAttentionCache cache, Tensor? rows = null) =>
+        Decode(prefixes, cache, rows, lastPositionOnly: false);
 
     /// <summary>
     /// Next-voken logits after each prefix only (B × N), what beam search needs: the same values as the last position of
     /// <see cref="DecodeLogits"/>, but the last decoder layer, the final norm and the head run at that position alone
     /// (earlier layers still run at every position, since the last layer's self-attention reads them all).
     /// </summary>
-    public Tensor NextLogits(Tensor prefixes, CrossAttentionCache cache, Tensor? rows = null)
+    public Tensor NextLogits(Tensor prefixes, CrossAttentionCache cache, Tensor? rows = null) =>
+        Decode(prefixes, cache, rows, lastPositionOnly: true);
+
+    private Tensor Decode(Tensor prefixes, CrossAttentionCache cache, Tensor? rows, bool lastPositionOnly)
     {
         ArgumentNullException.ThrowIfNull(prefixes);
         ArgumentNullException.ThrowIfNull(cache);
@@ -212,9 +195,12 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
             var (keys, values, mask) = rows is null
                 ? (cache.Keys[i], cache.Values[i], cache.Mask)
                 : (cache.Keys[i].index_select(0, rows), cache.Values[i].index_select(0, rows), cache.Mask.index_select(0, rows));
-            x = i < decoder.Count - 1 ? decoder[i].Step(x, keys, values, mask) : decoder[i].StepLast(x, keys, values, mask);
+            x = lastPositionOnly && i == decoder.Count - 1
+                ? decoder[i].StepLast(x, keys, values, mask)
+                : decoder[i].Step(x, keys, values, mask);
         }
-        x = decoderNorm.call(x).squeeze(1);
+        x = decoderNorm.call(x);
+        if (lastPositionOnly) x = x.squeeze(1);
         return head is null
             ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()) * Math.Pow(Options.Dim, -0.5)
             : head.call(x);
