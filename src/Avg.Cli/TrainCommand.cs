@@ -26,6 +26,9 @@ internal static class TrainCommand
         var channels = new Option<string?>("--image-channels") { Description = "CNN widths, e.g. 16,32,64,128 for a faster encoder (default 32,64,128,256)." };
         var generatorDim = new Option<int>("--generator-dim") { Description = "Generator width.", DefaultValueFactory = _ => d.GeneratorDim };
         var generatorLayers = new Option<int>("--generator-layers") { Description = "Generator encoder and decoder layers (each).", DefaultValueFactory = _ => d.GeneratorLayers };
+        var decoderLayers = new Option<int?>("--decoder-layers") { Description = "Generator decoder layers, when they should differ from --generator-layers." };
+        var generatorLr = new Option<double>("--generator-lr") { Description = "Generator peak learning rate (warm-up, then cosine decay).", DefaultValueFactory = _ => d.GeneratorLearningRate };
+        var lengthPool = new Option<int>("--length-pool") { Description = "Generator batches of similar-length captions: sort within pools of this many batches (1 = plain shuffled batches).", DefaultValueFactory = _ => d.GeneratorLengthPool };
         var noAlign = new Option<bool>("--no-align") { Description = "Ablation: train the tokenizer without L_align." };
         var noVokenEmbedding = new Option<bool>("--no-voken-embedding") { Description = "Ablation: random voken embeddings instead of the codebook copy." };
         var noDiscriminative = new Option<bool>("--no-discriminative") { Description = "Ablation: train the generator with L_gen only." };
@@ -44,7 +47,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, distillTemperature, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, distillTemperature, imageSize, device, threads, seed })
             command.Options.Add(option);
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -64,6 +67,9 @@ internal static class TrainCommand
                 ImageChannels = ParseChannels(parse.GetValue(channels)),
                 GeneratorDim = parse.GetValue(generatorDim),
                 GeneratorLayers = parse.GetValue(generatorLayers),
+                GeneratorDecoderLayers = parse.GetValue(decoderLayers),
+                GeneratorLearningRate = parse.GetValue(generatorLr),
+                GeneratorLengthPool = parse.GetValue(lengthPool),
                 Align = !(parse.GetValue(noAlign) || isIrgen),
                 VokenEmbedding = !parse.GetValue(noVokenEmbedding),
                 Discriminative = !(parse.GetValue(noDiscriminative) || isIrgen),

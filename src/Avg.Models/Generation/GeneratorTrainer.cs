@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Avg.Data;
 using Avg.Retrieval;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -48,6 +49,12 @@ public sealed record GeneratorTrainingOptions
 
     public double GradientClip { get; init; } = 1.0;
 
+    /// <summary>
+    /// Batches of this many batches' worth of shuffled captions are sorted by length before being cut into batches
+    /// (<see cref="Avg.Data.LengthBuckets"/>), so a batch pads little; 1 = plain shuffled batches.
+    /// </summary>
+    public int LengthPoolBatches { get; init; } = 50;
+
     public int Seed { get; init; } = 11;
 
     public void Validate()
@@ -56,6 +63,7 @@ public sealed record GeneratorTrainingOptions
         if (BatchSize < 2) throw new ArgumentException($"generator batch size must be ≥ 2, got {BatchSize}");
         if (DiscriminativeBeam < 2) throw new ArgumentException($"discriminative beam must be ≥ 2, got {DiscriminativeBeam}");
         if (DiscriminativeStartFraction is < 0 or > 1) throw new ArgumentException("discriminative start fraction must be in [0, 1]");
+        if (LengthPoolBatches < 1) throw new ArgumentException($"length pool must be ≥ 1 batch, got {LengthPoolBatches}");
         if (DistillWeight is < 0 or > 1) throw new ArgumentException($"distill weight must be in [0, 1], got {DistillWeight}");
     }
 }
@@ -123,6 +131,10 @@ public sealed class GeneratorTrainer
         double firstEpoch = 0, lastEpoch = 0;
         var step = 0;
         var order = Enumerable.Range(0, captions).ToArray();
+        var lengths = new int[captions];
+        for (var c = 0; c < captions; c++)
+            for (var j = 0; j < textLength; j++)
+                if (captionIds[(c * textLength) + j] != 0) lengths[c] = j + 1;
         var batchIds = new long[options.BatchSize * textLength];
         var batchTargets = new long[options.BatchSize * length];
         var batchSoft = distill ? new float[options.BatchSize * length * vokens] : [];
@@ -130,6 +142,7 @@ public sealed class GeneratorTrainer
         for (var epoch = 0; epoch < options.Epochs; epoch++)
         {
             random.Shuffle(order);
+            if (options.LengthPoolBatches > 1) order = LengthBuckets.Order(order, lengths, options.BatchSize, options.LengthPoolBatches, random);
             double epochLoss = 0;
             var termSums = new Dictionary<string, (double Sum, int Steps)>(StringComparer.Ordinal);
             void AddTerm(string name, Tensor value)

@@ -175,7 +175,7 @@ public sealed class AvgTrainer
             Dim = options.GeneratorDim,
             FeedForward = 4 * options.GeneratorDim,
             EncoderLayers = options.GeneratorLayers,
-            DecoderLayers = options.GeneratorLayers,
+            DecoderLayers = options.GeneratorDecoderLayers ?? options.GeneratorLayers,
             MaxTextLength = vocabulary.MaxLength,
         });
         generator.to(device);
@@ -200,6 +200,8 @@ public sealed class AvgTrainer
         var generatorTrainer = new GeneratorTrainer(generator, new GeneratorTrainingOptions
         {
             Epochs = options.GeneratorEpochs,
+            LearningRate = options.GeneratorLearningRate,
+            LengthPoolBatches = options.GeneratorLengthPool,
             BatchSize = Math.Min(options.GeneratorBatch, captionTexts.Count),
             Discriminative = options.Discriminative,
             DiscriminativeBeam = options.DiscriminativeBeam,

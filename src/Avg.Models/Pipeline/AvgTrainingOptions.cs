@@ -43,9 +43,18 @@ public sealed record AvgTrainingOptions
 
     public int GeneratorLayers { get; init; } = 3;
 
+    /// <summary>Decoder layers when they differ from the encoder's (<see cref="GeneratorLayers"/>); null = the same.</summary>
+    public int? GeneratorDecoderLayers { get; init; }
+
+    /// <summary>Peak learning rate of the generator (paper §4.2: 1e-3), reached after warm-up, then cosine decay.</summary>
+    public double GeneratorLearningRate { get; init; } = 1e-3;
+
     public int GeneratorEpochs { get; init; } = 12;
 
     public int GeneratorBatch { get; init; } = 128;
+
+    /// <summary>Captions are sorted by length within pools of this many batches, so batches pad little; 1 = off.</summary>
+    public int GeneratorLengthPool { get; init; } = 50;
 
     /// <summary>Voken embeddings copied from the codebook; off for "w/o voken embedding".</summary>
     public bool VokenEmbedding { get; init; } = true;
@@ -114,6 +123,9 @@ public sealed record AvgTrainingOptions
         if (DiscriminativeStart is < 0 or > 1) throw new AvgException($"--dis-start must be between 0 and 1, got {DiscriminativeStart}");
         if (DistillWeight is < 0 or > 1) throw new AvgException($"--distill must be between 0 and 1, got {DistillWeight}");
         if (DistillTemperature <= 0) throw new AvgException($"--distill-temperature must be above 0, got {DistillTemperature}");
+        if (GeneratorLengthPool < 1) throw new AvgException($"--length-pool must be at least 1, got {GeneratorLengthPool}");
+        if (GeneratorLayers < 1 || GeneratorDecoderLayers is < 1) throw new AvgException("generator layers must be at least 1");
+        if (GeneratorLearningRate is <= 0 or > 1) throw new AvgException($"--generator-lr must be in (0, 1], got {GeneratorLearningRate}");
         if (EncoderEpochs < 1 || TokenizerEpochs < 1 || GeneratorEpochs < 1) throw new AvgException("epochs must be at least 1");
         if ((ImageFeatures is null) != (CaptionFeatures is null))
             throw new AvgException("--image-features and --caption-features go together; give both or neither");
