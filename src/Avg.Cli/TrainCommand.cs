@@ -29,6 +29,7 @@ internal static class TrainCommand
         var decoderLayers = new Option<int?>("--decoder-layers") { Description = "Generator decoder layers, when they should differ from --generator-layers." };
         var generatorLr = new Option<double>("--generator-lr") { Description = "Generator peak learning rate (warm-up, then cosine decay).", DefaultValueFactory = _ => d.GeneratorLearningRate };
         var lengthPool = new Option<int>("--length-pool") { Description = "Generator batches of similar-length captions: sort within pools of this many batches (1 = plain shuffled batches).", DefaultValueFactory = _ => d.GeneratorLengthPool };
+        var generatorDropout = new Option<double>("--generator-dropout") { Description = "Dropout in the generator.", DefaultValueFactory = _ => d.GeneratorDropout };
         var noAlign = new Option<bool>("--no-align") { Description = "Ablation: train the tokenizer without L_align." };
         var noVokenEmbedding = new Option<bool>("--no-voken-embedding") { Description = "Ablation: random voken embeddings instead of the codebook copy." };
         var noDiscriminative = new Option<bool>("--no-discriminative") { Description = "Ablation: train the generator with L_gen only." };
@@ -47,7 +48,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, distillTemperature, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, distillTemperature, imageSize, device, threads, seed })
             command.Options.Add(option);
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -70,6 +71,7 @@ internal static class TrainCommand
                 GeneratorDecoderLayers = parse.GetValue(decoderLayers),
                 GeneratorLearningRate = parse.GetValue(generatorLr),
                 GeneratorLengthPool = parse.GetValue(lengthPool),
+                GeneratorDropout = parse.GetValue(generatorDropout),
                 Align = !(parse.GetValue(noAlign) || isIrgen),
                 VokenEmbedding = !parse.GetValue(noVokenEmbedding),
                 Discriminative = !(parse.GetValue(noDiscriminative) || isIrgen),

@@ -177,6 +177,7 @@ public sealed class AvgTrainer
             EncoderLayers = options.GeneratorLayers,
             DecoderLayers = options.GeneratorDecoderLayers ?? options.GeneratorLayers,
             MaxTextLength = vocabulary.MaxLength,
+            Dropout = options.GeneratorDropout,
         });
         generator.to(device);
         if (options.VokenEmbedding) generator.CopyCodebook(tokenizer.Codebook, tokenizer.Options.InputDim, options.Seed);

@@ -29,7 +29,7 @@ public sealed record AvgTrainingOptions
     public IReadOnlyList<int>? ImageChannels { get; init; }
 
     // Aligned tokenizer (§3.1).
-    public int CodebookSize { get; init; } = 256;
+    public int CodebookSize { get; init; } = 64;
 
     public int Levels { get; init; } = 4;
 
@@ -52,6 +52,9 @@ public sealed record AvgTrainingOptions
     public int GeneratorEpochs { get; init; } = 12;
 
     public int GeneratorBatch { get; init; } = 128;
+
+    /// <summary>Dropout in the generator's layers and embeddings.</summary>
+    public double GeneratorDropout { get; init; } = 0.1;
 
     /// <summary>Captions are sorted by length within pools of this many batches, so batches pad little; 1 = off.</summary>
     public int GeneratorLengthPool { get; init; } = 50;
@@ -123,6 +126,7 @@ public sealed record AvgTrainingOptions
         if (DiscriminativeStart is < 0 or > 1) throw new AvgException($"--dis-start must be between 0 and 1, got {DiscriminativeStart}");
         if (DistillWeight is < 0 or > 1) throw new AvgException($"--distill must be between 0 and 1, got {DistillWeight}");
         if (DistillTemperature <= 0) throw new AvgException($"--distill-temperature must be above 0, got {DistillTemperature}");
+        if (GeneratorDropout is < 0 or >= 1) throw new AvgException($"--generator-dropout must be in [0, 1), got {GeneratorDropout}");
         if (GeneratorLengthPool < 1) throw new AvgException($"--length-pool must be at least 1, got {GeneratorLengthPool}");
         if (GeneratorLayers < 1 || GeneratorDecoderLayers is < 1) throw new AvgException("generator layers must be at least 1");
         if (GeneratorLearningRate is <= 0 or > 1) throw new AvgException($"--generator-lr must be in (0, 1], got {GeneratorLearningRate}");
