@@ -100,6 +100,10 @@ public class TrainEvalCommandTests
         (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam-sweep", "1,-5")).ShouldBeUserError("--beam-sweep: '-5' is not a positive integer");
         (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--normalization", "soft")).ShouldBeUserError("--normalization 'soft': expected allowed or full");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--distill", "2")).ShouldBeUserError("--distill must be between 0 and 1, got 2");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--generator-lr", "0")).ShouldBeUserError("--generator-lr must be in (0, 1], got 0");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--length-pool", "0")).ShouldBeUserError("--length-pool must be at least 1, got 0");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--generator-dropout", "1")).ShouldBeUserError("--generator-dropout must be in [0, 1), got 1");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--decoder-layers", "0")).ShouldBeUserError("generator layers must be at least 1");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--dis-normalization", "x")).ShouldBeUserError("--dis-normalization 'x': expected allowed or full");
     }
 

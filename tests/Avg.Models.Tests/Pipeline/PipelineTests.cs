@@ -60,6 +60,30 @@ public class PipelineTests
         first.Bundle.Manifest.BundleId.ShouldBe(second.Bundle.Manifest.BundleId);
     }
 
+    [Fact]
+    public void Generator_shape_options_reach_the_saved_generator()
+    {
+        using var dir = new TempDirectory();
+        var (imageFeatures, captionFeatures) = WriteMemorisationSet(dir.Path, images: 8, width: 16);
+        var dataset = KarpathyReader.Load(dir.Path);
+        var options = new AvgTrainingOptions
+        {
+            Device = "cpu", CodebookSize = 8, Levels = 2, TokenizerEpochs = 2, GeneratorEpochs = 1, GeneratorBatch = 8,
+            GeneratorDim = 32, GeneratorLayers = 1, GeneratorDecoderLayers = 3, GeneratorDropout = 0.25, GeneratorLearningRate = 3e-3,
+            GeneratorLengthPool = 2, DiscriminativeBeam = 3, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures,
+        };
+
+        new AvgTrainer(options).Train(dataset, dir.File("bundle"));
+        using var model = AvgModel.Load(dir.File("bundle"), "cpu");
+
+        model.Generator.Options.EncoderLayers.ShouldBe(1);
+        model.Generator.Options.DecoderLayers.ShouldBe(3);
+        model.Generator.Options.Dropout.ShouldBe(0.25);
+        var saved = AvgModel.ReadConfig(model.Bundle.PathOf(BundleFiles.Config)).Training!;
+        saved.GeneratorLearningRate.ShouldBe(3e-3);
+        saved.GeneratorLengthPool.ShouldBe(2);
+    }
+
     /// <summary>The report without timing figures, which differ run to run.</summary>
     private static string Strip(System.Text.Json.Nodes.JsonObject report)
     {
