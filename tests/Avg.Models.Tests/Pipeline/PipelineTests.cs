@@ -16,16 +16,11 @@ public class PipelineTests
     public void Pipeline_overfits_a_tiny_set_to_recall_at_1_of_1()
     {
         using var dir = new TempDirectory();
-        var (imageFeatures, captionFeatures) = WriteMemorisationSet(dir.Path, images: 16, width: 32);
-        var dataset = KarpathyReader.Load(dir.Path);
-        var options = new AvgTrainingOptions
+        var (dataset, imageFeatures, captionFeatures) = TrainOnMemorisationSet(dir, images: 16, width: 32, new AvgTrainingOptions
         {
-            Device = "cpu", CodebookSize = 16, Levels = 2, TokenizerEpochs = 40, GeneratorEpochs = 120, GeneratorBatch = 16,
+            CodebookSize = 16, Levels = 2, TokenizerEpochs = 40, GeneratorEpochs = 120, GeneratorBatch = 16,
             GeneratorDim = 64, GeneratorLayers = 1, DiscriminativeBeam = 4,
-            ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures,
-        };
-
-        new AvgTrainer(options).Train(dataset, dir.File("bundle"));
+        });
         using var model = AvgModel.Load(dir.File("bundle"), "cpu");
         var report = new Evaluator(new EvaluationOptions { Split = Split.Train, Beam = 8, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures })
             .Run([model], dataset);
@@ -40,14 +35,11 @@ public class PipelineTests
     public void Saved_bundle_reloads_to_identical_rankings()
     {
         using var dir = new TempDirectory();
-        var (imageFeatures, captionFeatures) = WriteMemorisationSet(dir.Path, images: 12, width: 16);
-        var dataset = KarpathyReader.Load(dir.Path);
-        var options = new AvgTrainingOptions
+        var (dataset, imageFeatures, captionFeatures) = TrainOnMemorisationSet(dir, images: 12, width: 16, new AvgTrainingOptions
         {
-            Device = "cpu", CodebookSize = 8, Levels = 2, TokenizerEpochs = 5, GeneratorEpochs = 5, GeneratorBatch = 8,
-            GeneratorDim = 32, GeneratorLayers = 1, DiscriminativeBeam = 3, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures,
-        };
-        new AvgTrainer(options).Train(dataset, dir.File("bundle"));
+            CodebookSize = 8, Levels = 2, TokenizerEpochs = 5, GeneratorEpochs = 5, GeneratorBatch = 8,
+            GeneratorDim = 32, GeneratorLayers = 1, DiscriminativeBeam = 3,
+        });
         var eval = new Evaluator(new EvaluationOptions { Split = Split.Train, Beam = 5, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures });
 
         using var first = AvgModel.Load(dir.File("bundle"), "cpu");
@@ -64,16 +56,12 @@ public class PipelineTests
     public void Generator_shape_options_reach_the_saved_generator()
     {
         using var dir = new TempDirectory();
-        var (imageFeatures, captionFeatures) = WriteMemorisationSet(dir.Path, images: 8, width: 16);
-        var dataset = KarpathyReader.Load(dir.Path);
-        var options = new AvgTrainingOptions
+        TrainOnMemorisationSet(dir, images: 8, width: 16, new AvgTrainingOptions
         {
-            Device = "cpu", CodebookSize = 8, Levels = 2, TokenizerEpochs = 2, GeneratorEpochs = 1, GeneratorBatch = 8,
+            CodebookSize = 8, Levels = 2, TokenizerEpochs = 2, GeneratorEpochs = 1, GeneratorBatch = 8,
             GeneratorDim = 32, GeneratorLayers = 1, GeneratorDecoderLayers = 3, GeneratorDropout = 0.25, GeneratorLearningRate = 3e-3,
-            GeneratorLengthPool = 2, DiscriminativeBeam = 3, ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures,
-        };
-
-        new AvgTrainer(options).Train(dataset, dir.File("bundle"));
+            GeneratorLengthPool = 2, DiscriminativeBeam = 3,
+        });
         using var model = AvgModel.Load(dir.File("bundle"), "cpu");
 
         model.Generator.Options.EncoderLayers.ShouldBe(1);
@@ -82,6 +70,18 @@ public class PipelineTests
         var saved = AvgModel.ReadConfig(model.Bundle.PathOf(BundleFiles.Config)).Training!;
         saved.GeneratorLearningRate.ShouldBe(3e-3);
         saved.GeneratorLengthPool.ShouldBe(2);
+    }
+
+    /// <summary>Writes the memorisation set into <paramref name="dir"/> and trains <paramref name="options"/> on its
+    /// features, on the CPU, into <c>bundle</c>.</summary>
+    private static (KarpathyDataset Dataset, string ImageFeatures, string CaptionFeatures) TrainOnMemorisationSet(
+        TempDirectory dir, int images, int width, AvgTrainingOptions options)
+    {
+        var (imageFeatures, captionFeatures) = WriteMemorisationSet(dir.Path, images, width);
+        var dataset = KarpathyReader.Load(dir.Path);
+        new AvgTrainer(options with { Device = "cpu", ImageFeatures = imageFeatures, CaptionFeatures = captionFeatures })
+            .Train(dataset, dir.File("bundle"));
+        return (dataset, imageFeatures, captionFeatures);
     }
 
     /// <summary>The report without timing figures, which differ run to run.</summary>
