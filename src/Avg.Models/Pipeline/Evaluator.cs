@@ -61,6 +61,9 @@ public sealed class Evaluator
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(dataset);
         if (models.Count == 0) throw new AvgException("give at least one --bundle to evaluate");
+        // The report keeps one entry per method: a second bundle of the same method would silently replace the first.
+        if (models.GroupBy(m => m.Config.Method).FirstOrDefault(g => g.Count() > 1) is { } same)
+            throw new AvgException($"{string.Join(" and ", same.Select(m => m.Bundle.Directory))} are both '{same.Key}' bundles and the report has one entry per method: evaluate them in separate runs");
         var images = dataset.InSplit(options.Split).ToList();
         if (images.Count == 0) throw new AvgException($"{dataset.JsonPath}: no {options.Split.ToString().ToLowerInvariant()} images to evaluate on");
         var queries = new List<string>();
