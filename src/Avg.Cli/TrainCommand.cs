@@ -40,6 +40,7 @@ internal static class TrainCommand
         var disStart = new Option<double>("--dis-start") { Description = "Share of generator training done on L_gen alone before L_dis joins (0–1).", DefaultValueFactory = _ => d.DiscriminativeStart };
         var disNormalization = new Option<string>("--dis-normalization") { Description = "L_dis step log-probabilities: over all vokens, as search ranks (full), or renormalised over the trie's allowed vokens (allowed).", DefaultValueFactory = _ => "full" };
         var distill = new Option<double>("--distill") { Description = "λ (0–1): share of the generator's next-voken target taken from the two-tower's soft ranking of the train images (0 = off).", DefaultValueFactory = _ => d.DistillWeight };
+        var disTeacher = new Option<double>("--dis-teacher") { Description = "μ (0–1): share of L_dis's target over its candidates taken from the two-tower's ranking of them (0 = the one-hot positive of the paper).", DefaultValueFactory = _ => d.DiscriminativeTeacherWeight };
         var distillTemperature = new Option<double>("--distill-temperature") { Description = "τ of the two-tower's softmax over train images for --distill.", DefaultValueFactory = _ => d.DistillTemperature };
         var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };
         var device = new Option<string>("--device") { Description = "auto (CUDA when available), cpu or cuda[:N].", DefaultValueFactory = _ => d.Device };
@@ -48,7 +49,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, distillTemperature, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
             command.Options.Add(option);
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -81,6 +82,7 @@ internal static class TrainCommand
                 DiscriminativeStart = parse.GetValue(disStart),
                 DiscriminativeNormalization = StepNormalizationNames.Parse(parse.GetValue(disNormalization), "--dis-normalization"),
                 DistillWeight = isIrgen ? 0 : parse.GetValue(distill),
+                DiscriminativeTeacherWeight = parse.GetValue(disTeacher),
                 DistillTemperature = parse.GetValue(distillTemperature),
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),

@@ -61,12 +61,16 @@ public class TrainEvalCommandTests
 
         // A generator trained on balanced identifiers is evaluated on a balanced index without being told.
         var trainedBalanced = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("bal"), "--stage", "generator", "--from", dir.File("b"),
-            "--balanced-vokens", "--codebook", "8", "--levels", "2", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
+            "--balanced-vokens", "--dis-teacher", "0.5", "--codebook", "8", "--levels", "2", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
         trainedBalanced.ExitCode.ShouldBe(0, trainedBalanced.Error);
         var balancedEval = await CliRun.Of(["eval", "--bundle", dir.File("bal"), "--data", dir.Path, "--split", "test", "--beam", "4",
             "--json", dir.File("bal.json"), "--device", "cpu", .. features]);
         balancedEval.ExitCode.ShouldBe(0, balancedEval.Error);
         ((bool)JsonNode.Parse(File.ReadAllText(dir.File("bal.json")))!["tokenizer"]!["balanced"]!).ShouldBeTrue();
+
+        // Two bundles of one method would share one entry of the report: refused, not overwritten.
+        (await CliRun.Of(["eval", "--bundle", dir.File("b"), dir.File("bal"), "--data", dir.Path, "--device", "cpu", .. features]))
+            .ShouldBeUserError("are both 'avg' bundles");
     }
 
     [Fact]
@@ -100,6 +104,7 @@ public class TrainEvalCommandTests
         (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam-sweep", "1,-5")).ShouldBeUserError("--beam-sweep: '-5' is not a positive integer");
         (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--normalization", "soft")).ShouldBeUserError("--normalization 'soft': expected allowed or full");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--distill", "2")).ShouldBeUserError("--distill must be between 0 and 1, got 2");
+        (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--dis-teacher", "-0.5")).ShouldBeUserError("--dis-teacher must be between 0 and 1, got -0.5");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--generator-lr", "0")).ShouldBeUserError("--generator-lr must be in (0, 1], got 0");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--length-pool", "0")).ShouldBeUserError("--length-pool must be at least 1, got 0");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--generator-dropout", "1")).ShouldBeUserError("--generator-dropout must be in [0, 1), got 1");

@@ -47,6 +47,12 @@ public sealed record GeneratorTrainingOptions
     /// </summary>
     public double DistillWeight { get; init; }
 
+    /// <summary>
+    /// μ in L_dis's target over its candidates: (1 − μ)·(the positive) + μ·(the two-tower's ranking of the candidates,
+    /// <see cref="TwoTowerRanking"/>). 0 = eq. 9's one-hot positive.
+    /// </summary>
+    public double DiscriminativeTeacherWeight { get; init; }
+
     public double GradientClip { get; init; } = 1.0;
 
     /// <summary>
@@ -65,6 +71,7 @@ public sealed record GeneratorTrainingOptions
         if (DiscriminativeStartFraction is < 0 or > 1) throw new ArgumentException("discriminative start fraction must be in [0, 1]");
         if (LengthPoolBatches < 1) throw new ArgumentException($"length pool must be ≥ 1 batch, got {LengthPoolBatches}");
         if (DistillWeight is < 0 or > 1) throw new ArgumentException($"distill weight must be in [0, 1], got {DistillWeight}");
+        if (DiscriminativeTeacherWeight is < 0 or > 1) throw new ArgumentException($"dis teacher weight must be in [0, 1], got {DiscriminativeTeacherWeight}");
     }
 }
 
@@ -100,10 +107,11 @@ public sealed class GeneratorTrainer
     /// Trains on captions (<paramref name="captionIds"/>: captions × maxLength text ids) whose targets are the voken
     /// sequences of their images (<paramref name="imageVokens"/>: images × M); <paramref name="trie"/> indexes those sequences.
     /// <paramref name="teacherTargets"/> (captions × M × N, from <see cref="TeacherTargets"/>) is needed when the
-    /// distill weight is above 0.
+    /// distill weight is above 0, and <paramref name="ranking"/> (captions and train images) when the dis teacher weight is.
     /// </summary>
     public TrainingReport Train(int[] captionIds, int[] captionImage, int[] imageVokens, VokenTrie trie,
-        float[]? teacherTargets = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        float[]? teacherTargets = null, TwoTowerRanking? ranking = null, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(captionIds);
         ArgumentNullException.ThrowIfNull(captionImage);
@@ -115,6 +123,9 @@ public sealed class GeneratorTrainer
         var distill = options.DistillWeight > 0;
         if (distill && teacherTargets?.Length != (long)captions * length * vokens)
             throw new ArgumentException($"a distill weight of {options.DistillWeight} needs teacher targets of {captions} × {length} × {vokens} values.", nameof(teacherTargets));
+        var softDis = options.Discriminative && options.DiscriminativeTeacherWeight > 0;
+        if (softDis && (ranking is null || ranking.Captions != captions || ranking.Images != imageVokens.Length / length))
+            throw new ArgumentException($"a dis teacher weight of {options.DiscriminativeTeacherWeight} needs the two-tower ranking of these {captions} captions and {imageVokens.Length / length} images.", nameof(ranking));
         var textLength = captionIds.Length / captions;
         var stepsPerEpoch = Math.Max(1, captions / options.BatchSize);
         var totalSteps = stepsPerEpoch * options.Epochs;
@@ -166,11 +177,13 @@ public sealed class GeneratorTrainer
                 var useDis = options.Discriminative && step >= disFrom;
                 int[]? disCandidates = null;
                 int[]? disPositive = null;
+                float[]? disTargets = null;
                 var disQueries = Math.Min(options.DiscriminativeQueries, batch.Length);
                 if (useDis)
                 {
                     model.eval();
                     (disCandidates, disPositive) = FindCandidates(search, scorer, batchIds.AsSpan(0, disQueries * textLength), batchTargets.AsSpan(0, disQueries * length), disQueries, random);
+                    if (softDis) disTargets = CandidateTargets(ranking!, trie, batch[..disQueries], disCandidates, disPositive);
                 }
                 model.train();
                 optimizer.zero_grad();
@@ -191,7 +204,7 @@ public sealed class GeneratorTrainer
                 }
                 if (useDis)
                 {
-                    var disLoss = DiscriminativeLoss(cache, disCandidates!, disPositive!, disQueries, trie);
+                    var disLoss = DiscriminativeLoss(cache, disCandidates!, disPositive!, disTargets, disQueries, trie);
                     AddTerm("dis", disLoss);
                     loss = loss + (options.DiscriminativeWeight * disLoss);
                 }
@@ -259,9 +272,38 @@ public sealed class GeneratorTrainer
         return (candidates, positive);
     }
 
+    /// <summary>
+    /// Soft L_dis targets (queries × b): (1 − μ) on the positive plus μ times the two-tower's softmax over the
+    /// candidates' image masses; padding slots get 0.
+    /// </summary>
+    private float[] CandidateTargets(TwoTowerRanking ranking, VokenTrie trie, ReadOnlySpan<int> captions, int[] candidates, int[] positive)
+    {
+        var length = model.Options.Length;
+        var beam = options.DiscriminativeBeam;
+        var mu = options.DiscriminativeTeacherWeight;
+        var targets = new float[captions.Length * beam];
+        var logMass = new double[beam];
+        for (var q = 0; q < captions.Length; q++)
+        {
+            var max = double.NegativeInfinity;
+            for (var c = 0; c < beam; c++)
+            {
+                var sequence = candidates.AsSpan(((q * beam) + c) * length, length);
+                logMass[c] = sequence[0] < 0 ? double.NegativeInfinity : ranking.LogMass(captions[q], trie.ImagesAt(trie.Find(sequence)));
+                max = Math.Max(max, logMass[c]);
+            }
+            double sum = 0;
+            for (var c = 0; c < beam; c++) sum += logMass[c] = Math.Exp(logMass[c] - max);
+            for (var c = 0; c < beam; c++)
+                targets[(q * beam) + c] = (float)((mu * logMass[c] / sum) + (c == positive[q] ? 1 - mu : 0));
+        }
+        return targets;
+    }
+
     /// <summary>Eq. 9: −log softmax of the positive's score over the candidate list, each score a sum of step
-    /// log-probabilities normalised as <see cref="GeneratorTrainingOptions.DiscriminativeNormalization"/> says.</summary>
-    private Tensor DiscriminativeLoss(CrossAttentionCache cache, int[] candidates, int[] positive, int queries, VokenTrie trie)
+    /// log-probabilities normalised as <see cref="GeneratorTrainingOptions.DiscriminativeNormalization"/> says; with
+    /// <paramref name="softTargets"/> (queries × b), the cross-entropy against them instead.</summary>
+    private Tensor DiscriminativeLoss(CrossAttentionCache cache, int[] candidates, int[] positive, float[]? softTargets, int queries, VokenTrie trie)
     {
         var length = model.Options.Length;
         var vokens = model.Options.Vokens;
@@ -300,6 +342,12 @@ public sealed class GeneratorTrainer
             : nn.functional.log_softmax(logits.masked_fill(tensor(allowed, [rowsCount, length, vokens], device: device).logical_not(), float.NegativeInfinity), -1);
         var scores = logProbs.gather(2, seq.unsqueeze(2)).squeeze(2).sum(1).reshape(queries, beam);
         scores = scores.masked_fill(tensor(valid, [queries, beam], device: device).logical_not(), float.NegativeInfinity);
+        if (softTargets is not null)
+        {
+            // Padding slots score −∞ and have target 0: zero their log-softmax so 0 · −∞ cannot make a NaN.
+            var logSoftmax = nn.functional.log_softmax(scores, 1).masked_fill(tensor(valid, [queries, beam], device: device).logical_not(), 0);
+            return -(tensor(softTargets, [queries, beam], device: device) * logSoftmax).sum(1).mean();
+        }
         var positives = tensor(positive.Select(p => (long)p).ToArray(), device: device);
         return nn.functional.cross_entropy(scores, positives);
     }

@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -63,6 +64,69 @@ public static class TeacherTargets
             var block = stack(levelTargets, 1).cpu();
             block.data<float>().CopyTo(result.AsSpan((int)((long)start * levels * vokens), rows * levels * vokens));
             progress?.Invoke(start + rows);
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// The two-tower's ranking of L_dis's candidate sequences, for soft L_dis targets (<c>avg train --dis-teacher</c>):
+/// a candidate's weight is the two-tower mass of its images, Σ exp(cos(v_t, v_i) / τ) over the train images that
+/// share the sequence. On Shapes a caption names a few attributes of a few objects, so several candidates fit it as
+/// well as its own image does; a one-hot positive (eq. 9) pushes them all down, the teacher's ranking keeps them.
+/// </summary>
+public sealed class TwoTowerRanking
+{
+    private readonly float[] captions;
+    private readonly float[] images;
+    private readonly int width;
+    private readonly double temperature;
+
+    /// <param name="captionVectors">captions × <paramref name="width"/>, row-major; copied and L2-normalised.</param>
+    /// <param name="imageVectors">train images × <paramref name="width"/>, row-major; copied and L2-normalised.</param>
+    public TwoTowerRanking(float[] captionVectors, float[] imageVectors, int width, double temperature)
+    {
+        ArgumentNullException.ThrowIfNull(captionVectors);
+        ArgumentNullException.ThrowIfNull(imageVectors);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(temperature);
+        if (captionVectors.Length % width != 0 || imageVectors.Length % width != 0)
+            throw new ArgumentException($"vectors of {captionVectors.Length} and {imageVectors.Length} values are not rows of width {width}");
+        this.width = width;
+        this.temperature = temperature;
+        captions = Normalised(captionVectors, width);
+        images = Normalised(imageVectors, width);
+    }
+
+    public int Captions => captions.Length / width;
+
+    public int Images => images.Length / width;
+
+    /// <summary>log Σ exp(cos(v_t, v_i) / τ) over <paramref name="imageIds"/> (train image rows) for one caption.</summary>
+    public double LogMass(int caption, ReadOnlySpan<long> imageIds)
+    {
+        if (imageIds.IsEmpty) return double.NegativeInfinity;
+        var text = captions.AsSpan(caption * width, width);
+        Span<double> logits = imageIds.Length <= 64 ? stackalloc double[imageIds.Length] : new double[imageIds.Length];
+        var max = double.NegativeInfinity;
+        for (var i = 0; i < imageIds.Length; i++)
+        {
+            logits[i] = TensorPrimitives.Dot(text, images.AsSpan((int)imageIds[i] * width, width)) / temperature;
+            max = Math.Max(max, logits[i]);
+        }
+        double sum = 0;
+        foreach (var logit in logits) sum += Math.Exp(logit - max);
+        return max + Math.Log(sum);
+    }
+
+    private static float[] Normalised(float[] vectors, int width)
+    {
+        var result = (float[])vectors.Clone();
+        for (var row = 0; row < result.Length / width; row++)
+        {
+            var span = result.AsSpan(row * width, width);
+            var norm = TensorPrimitives.Norm(span);
+            if (norm > 0) TensorPrimitives.Divide(span, norm, span);
         }
         return result;
     }

@@ -209,10 +209,14 @@ public sealed class AvgTrainer
             DiscriminativeWeight = options.DiscriminativeWeight,
             DiscriminativeStartFraction = options.DiscriminativeStart,
             DistillWeight = options.DistillWeight,
+            DiscriminativeTeacherWeight = options.DiscriminativeTeacherWeight,
             DiscriminativeNormalization = options.DiscriminativeNormalization,
             Seed = options.Seed,
         });
-        var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, teacher, progress, cancellationToken));
+        var ranking = options.Discriminative && options.DiscriminativeTeacherWeight > 0
+            ? new TwoTowerRanking(captionVectors, imageVectors, width, options.DistillTemperature)
+            : null;
+        var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, teacher, ranking, progress, cancellationToken));
         var terms = string.Join(", ", generatorTrainer.EpochTermLosses.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value[0]:F3} → {t.Value[^1]:F3}")));
         log(string.Create(CultureInfo.InvariantCulture, $"generator: loss {generatorReport.FirstEpochLoss:F3} → {generatorReport.FinalLoss:F3} ({terms}), {generatorReport.ExamplesPerSecond:F0} captions/s"));
         generator.Save(Path.Combine(partial, BundleFiles.Generator));

@@ -99,6 +99,13 @@ public sealed record AvgTrainingOptions
     /// </summary>
     public double DistillWeight { get; init; }
 
+    /// <summary>
+    /// μ of the soft L_dis targets (not in the paper): L_dis's target over its candidate sequences is
+    /// (1 − μ)·(the caption's own image) + μ·(the two-tower's softmax over the candidates' images, τ as
+    /// <see cref="DistillTemperature"/>). 0 = eq. 9's one-hot positive.
+    /// </summary>
+    public double DiscriminativeTeacherWeight { get; init; }
+
     /// <summary>τ of the teacher's softmax over train images (cosine similarities / τ); 0.02 measured best of 0.02–0.1.</summary>
     public double DistillTemperature { get; init; } = 0.02;
 
@@ -125,6 +132,7 @@ public sealed record AvgTrainingOptions
         if (DiscriminativeWeight < 0) throw new AvgException($"--dis-weight must not be negative, got {DiscriminativeWeight}");
         if (DiscriminativeStart is < 0 or > 1) throw new AvgException($"--dis-start must be between 0 and 1, got {DiscriminativeStart}");
         if (DistillWeight is < 0 or > 1) throw new AvgException($"--distill must be between 0 and 1, got {DistillWeight}");
+        if (DiscriminativeTeacherWeight is < 0 or > 1) throw new AvgException($"--dis-teacher must be between 0 and 1, got {DiscriminativeTeacherWeight}");
         if (DistillTemperature <= 0) throw new AvgException($"--distill-temperature must be above 0, got {DistillTemperature}");
         if (GeneratorDropout is < 0 or >= 1) throw new AvgException($"--generator-dropout must be in [0, 1), got {GeneratorDropout}");
         if (GeneratorLengthPool < 1) throw new AvgException($"--length-pool must be at least 1, got {GeneratorLengthPool}");

@@ -53,4 +53,56 @@ public class GeneratorTrainerTests
         Should.Throw<ArgumentException>(() => trainer.Train(CaptionIds, CaptionImage, ImageVokens, trie))
             .Message.ShouldContain("teacher targets");
     }
+
+    [Fact]
+    public void Soft_discriminative_targets_keep_the_images_the_teacher_ranks_with_the_positive()
+    {
+        // The teacher rates each caption's own image and the next one equally. With the one-hot positive of eq. 9,
+        // L_dis pushes the next image's sequence down; with the teacher's ranking as target it is kept near the positive.
+        var imageVectors = Enumerable.Range(0, 6).SelectMany(i => Enumerable.Range(0, 6).Select(j => i == j ? 1f : 0f)).ToArray();
+        var captionVectors = CaptionImage.SelectMany(i => Enumerable.Range(0, 6).Select(j => j == i || j == (i + 1) % 6 ? 1f : 0f)).ToArray();
+        var ranking = new TwoTowerRanking(captionVectors, imageVectors, 6, temperature: 0.1);
+
+        double NeighbourGap(double mu)
+        {
+            torch.manual_seed(3);
+            using var model = new TokenToVokenGenerator(Small);
+            var trie = VokenTrie.Build(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), ImageVokens, 2, 6);
+            var trainer = new GeneratorTrainer(model, new GeneratorTrainingOptions
+            {
+                Epochs = 30, BatchSize = 6, LearningRate = 1e-2, DiscriminativeBeam = 3, DiscriminativeStartFraction = 0,
+                DiscriminativeWeight = 1, DiscriminativeTeacherWeight = mu,
+            });
+            trainer.Train(CaptionIds, CaptionImage, ImageVokens, trie, ranking: ranking);
+            trainer.EpochTermLosses["dis"][^1].ShouldBeLessThan(trainer.EpochTermLosses["dis"][0], $"L_dis at mu {mu}");
+            return SequenceLogProbability(model, next: true) - SequenceLogProbability(model, next: false);
+        }
+
+        var hard = NeighbourGap(0);
+        var soft = NeighbourGap(1);
+
+        soft.ShouldBeGreaterThan(hard + 0.5, $"log p(next image) − log p(own image): one-hot {hard:F2}, teacher {soft:F2}");
+    }
+
+    [Fact]
+    public void A_dis_teacher_weight_without_the_two_tower_ranking_is_refused()
+    {
+        using var model = new TokenToVokenGenerator(Small);
+        var trie = VokenTrie.Build(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), ImageVokens, 2, 6);
+        var trainer = new GeneratorTrainer(model, new GeneratorTrainingOptions { Epochs = 1, BatchSize = 6, DiscriminativeTeacherWeight = 0.5 });
+
+        Should.Throw<ArgumentException>(() => trainer.Train(CaptionIds, CaptionImage, ImageVokens, trie))
+            .Message.ShouldContain("two-tower ranking");
+    }
+
+    /// <summary>Mean over captions of the generator's log-probability of its image's sequence, or of the next image's.</summary>
+    private static double SequenceLogProbability(TokenToVokenGenerator model, bool next)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var ids = torch.tensor(CaptionIds.Select(i => (long)i).ToArray(), [12, 3]);
+        var targets = torch.tensor(CaptionImage.SelectMany(i => ImageVokens.Skip(2 * (next ? (i + 1) % 6 : i)).Take(2)).Select(v => (long)v).ToArray(), [12, 2]);
+        var logProbs = torch.nn.functional.log_softmax(model.call(ids, targets), -1);
+        return logProbs.gather(2, targets.unsqueeze(2)).sum().item<float>() / 12;
+    }
 }

@@ -49,4 +49,18 @@ public sealed class TeacherTargetsTests
         chunked.ShouldBe(whole);
         for (var row = 0; row < 10; row++) whole.AsSpan(row * 3, 3).ToArray().Sum().ShouldBe(1f, 1e-5);
     }
+
+    [Fact]
+    public void Ranking_mass_is_the_log_sum_of_the_teachers_exponentiated_cosines_over_the_images_given()
+    {
+        // Vectors need not be unit length: (2, 0) and (3, 0) are the same direction.
+        var ranking = new TwoTowerRanking([2, 0, 0, 5], Images, width: 2, temperature: 0.5);
+
+        ranking.Captions.ShouldBe(2);
+        ranking.Images.ShouldBe(4);
+        ranking.LogMass(0, [0]).ShouldBe(2, 1e-6);                                    // cos 1 / 0.5
+        ranking.LogMass(0, [0, 1, 3]).ShouldBe(Math.Log(Math.Exp(2) + 1 + Math.Exp(-2)), 1e-6);
+        ranking.LogMass(1, [1, 2]).ShouldBe(Math.Log(Math.Exp(2) + 1), 1e-6);         // caption 1 points at image 1
+        ranking.LogMass(0, []).ShouldBe(double.NegativeInfinity);
+    }
 }
