@@ -106,7 +106,8 @@ public sealed class ExactDotProductSearch
         return results;
     }
 
-    private static void Normalize(Span<float> v)
+    /// <summary>L2-normalises <paramref name="v"/> in place; a zero vector is left as it is.</summary>
+    public static void Normalize(Span<float> v)
     {
         var norm = TensorPrimitives.Norm(v);
         if (norm > 0)

@@ -53,6 +53,9 @@ public sealed record GeneratorTrainingOptions
     /// </summary>
     public double DiscriminativeTeacherWeight { get; init; }
 
+    /// <summary>L_dis runs with soft targets, so training needs the two-tower ranking (<see cref="TwoTowerRanking"/>).</summary>
+    public bool NeedsTeacherRanking => Discriminative && DiscriminativeTeacherWeight > 0;
+
     public double GradientClip { get; init; } = 1.0;
 
     /// <summary>
@@ -123,7 +126,7 @@ public sealed class GeneratorTrainer
         var distill = options.DistillWeight > 0;
         if (distill && teacherTargets?.Length != (long)captions * length * vokens)
             throw new ArgumentException($"a distill weight of {options.DistillWeight} needs teacher targets of {captions} × {length} × {vokens} values.", nameof(teacherTargets));
-        var softDis = options.Discriminative && options.DiscriminativeTeacherWeight > 0;
+        var softDis = options.NeedsTeacherRanking;
         if (softDis && (ranking is null || ranking.Captions != captions || ranking.Images != imageVokens.Length / length))
             throw new ArgumentException($"a dis teacher weight of {options.DiscriminativeTeacherWeight} needs the two-tower ranking of these {captions} captions and {imageVokens.Length / length} images.", nameof(ranking));
         var textLength = captionIds.Length / captions;

@@ -1,3 +1,4 @@
+using Avg.Evaluation;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -122,12 +123,7 @@ public sealed class TwoTowerRanking
     private static float[] Normalised(float[] vectors, int width)
     {
         var result = (float[])vectors.Clone();
-        for (var row = 0; row < result.Length / width; row++)
-        {
-            var span = result.AsSpan(row * width, width);
-            var norm = TensorPrimitives.Norm(span);
-            if (norm > 0) TensorPrimitives.Divide(span, norm, span);
-        }
+        for (var row = 0; row < result.Length / width; row++) ExactDotProductSearch.Normalize(result.AsSpan(row * width, width));
         return result;
     }
 }

@@ -198,7 +198,7 @@ public sealed class AvgTrainer
                 options.Levels, options.CodebookSize, options.DistillTemperature, device,
                 progress: done => progress?.Report(new TrainingProgress("teacher", 0, done, captionTexts.Count, 0)), cancellationToken: cancellationToken));
         }
-        var generatorTrainer = new GeneratorTrainer(generator, new GeneratorTrainingOptions
+        var generatorOptions = new GeneratorTrainingOptions
         {
             Epochs = options.GeneratorEpochs,
             LearningRate = options.GeneratorLearningRate,
@@ -212,8 +212,9 @@ public sealed class AvgTrainer
             DiscriminativeTeacherWeight = options.DiscriminativeTeacherWeight,
             DiscriminativeNormalization = options.DiscriminativeNormalization,
             Seed = options.Seed,
-        });
-        var ranking = options.Discriminative && options.DiscriminativeTeacherWeight > 0
+        };
+        var generatorTrainer = new GeneratorTrainer(generator, generatorOptions);
+        var ranking = generatorOptions.NeedsTeacherRanking
             ? new TwoTowerRanking(captionVectors, imageVectors, width, options.DistillTemperature)
             : null;
         var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, teacher, ranking, progress, cancellationToken));
