@@ -21,6 +21,7 @@ internal static class EvalCommand
         var balanced = new Option<bool>("--balanced") { Description = "Index with balanced assignment of the last voken, so fewer images share a sequence (docs/training.md)." };
         var diagnostics = new Option<bool>("--diagnostics") { Description = "Also report where AVG loses recall: dense search over decoded vokens, and prefix hits per level." };
         var normalization = new Option<string>("--normalization") { Description = "Beam search step log-probabilities: over all vokens, the model's own (full), or renormalised over the vokens the trie allows (allowed).", DefaultValueFactory = _ => "full" };
+        var priorWeight = new Option<double>("--prior-weight") { Description = "Divide the train frequency of each voken out of the search score at this weight α (score − α·log P_train); 0 is the paper's score. docs/training.md measures 0.4.", DefaultValueFactory = _ => 0 };
         var json = new Option<string?>("--json") { Description = "Write the report to this file." };
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors, for bundles trained on features." };
         var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors, for bundles trained on features." };
@@ -28,7 +29,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, diagnostics, normalization, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, diagnostics, normalization, priorWeight, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -48,7 +49,9 @@ internal static class EvalCommand
                 Balanced = parse.GetValue(balanced),
                 Diagnostics = parse.GetValue(diagnostics),
                 Normalization = StepNormalizationNames.Parse(parse.GetValue(normalization), "--normalization"),
+                PriorWeight = parse.GetValue(priorWeight),
             };
+            if (!double.IsFinite(options.PriorWeight) || options.PriorWeight < 0) throw new AvgException($"--prior-weight must be a number ≥ 0, got {options.PriorWeight.ToString(CultureInfo.InvariantCulture)}");
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = KarpathyReader.Load(parse.GetValue(data)!);
             var report = await EvaluateAsync(context, parse.GetValue(bundles)!, dataset, options, parse.GetValue(device)!, parse.GetValue(threads), cancellationToken).ConfigureAwait(false);
@@ -84,7 +87,7 @@ internal static class EvalCommand
         var c = CultureInfo.InvariantCulture;
         var lines = new List<string>
         {
-            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, beam {report["beam"]}"),
+            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, beam {report["beam"]}{(report["prior_weight"]?.GetValue<double>() is > 0 and var a ? string.Create(c, $", prior weight {a}") : "")}"),
             string.Create(c, $"  {"method",-24} {"R@1",6} {"R@5",6} {"R@10",6} {"queries/s",10}"),
         };
         foreach (var (name, value) in report["methods"]!.AsObject())

@@ -68,6 +68,28 @@ public class TrainEvalCommandTests
         balancedEval.ExitCode.ShouldBe(0, balancedEval.Error);
         ((bool)JsonNode.Parse(File.ReadAllText(dir.File("bal.json")))!["tokenizer"]!["balanced"]!).ShouldBeTrue();
 
+        // The bundle records its train voken frequencies (5 train images per level); --prior-weight divides them out of the search.
+        var config = JsonNode.Parse(File.ReadAllText(dir.File("b/config.json")))!.AsObject();
+        var counts = config["TrainVokenCounts"]!.AsArray();
+        counts.Count.ShouldBe(2);
+        foreach (var level in counts) level!.AsArray().Select(c => (int)c!).Sum().ShouldBe(5);
+        ((double)report["prior_weight"]!).ShouldBe(0);
+        var withPrior = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam", "4", "--prior-weight", "0.4",
+            "--json", dir.File("prior.json"), "--device", "cpu", .. features]);
+        withPrior.ExitCode.ShouldBe(0, withPrior.Error);
+        withPrior.Output.ShouldContain("prior weight 0.4");
+        var priorReport = JsonNode.Parse(File.ReadAllText(dir.File("prior.json")))!.AsObject();
+        ((double)priorReport["prior_weight"]!).ShouldBe(0.4);
+        ((double)priorReport["methods"]!["avg"]!["r10"]!).ShouldBeInRange(0, 1);
+
+        // A bundle written before the frequencies were recorded is refused with the way out, before any work.
+        config.Remove("TrainVokenCounts");
+        File.WriteAllText(dir.File("b/config.json"), config.ToJsonString());
+        Avg.Models.Bundles.ModelBundle.Seal(dir.File("b"));
+        (await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--prior-weight", "0.4", "--device", "cpu", .. features]))
+            .ShouldBeUserError("does not record its train voken frequencies");
+        (await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam", "4", "--device", "cpu", .. features])).ExitCode.ShouldBe(0);
+
         // Two bundles of one method would share one entry of the report: refused, not overwritten.
         (await CliRun.Of(["eval", "--bundle", dir.File("b"), dir.File("bal"), "--data", dir.Path, "--device", "cpu", .. features]))
             .ShouldBeUserError("are both 'avg' bundles");
@@ -102,6 +124,7 @@ public class TrainEvalCommandTests
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--levels", "0")).ShouldBeUserError("--levels must be between 1 and 16, got 0");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--image-channels", "16,x")).ShouldBeUserError("--image-channels: 'x' is not a positive integer");
         (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam-sweep", "1,-5")).ShouldBeUserError("--beam-sweep: '-5' is not a positive integer");
+        (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--prior-weight", "-1")).ShouldBeUserError("--prior-weight must be a number ≥ 0, got -1");
         (await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", dir.Path, "--normalization", "soft")).ShouldBeUserError("--normalization 'soft': expected allowed or full");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--distill", "2")).ShouldBeUserError("--distill must be between 0 and 1, got 2");
         (await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("b"), "--dis-teacher", "-0.5")).ShouldBeUserError("--dis-teacher must be between 0 and 1, got -0.5");

@@ -6,7 +6,7 @@ namespace Avg.Retrieval;
 /// </summary>
 /// <remarks>
 /// A sequence's score is the sum of its step log-probabilities (normalised as <see cref="SearchOptions.Normalization"/>
-/// says). Ties are broken by voken sequence, lexicographically ascending (the trie's node order), so results are
+/// says), less α · log P_train of each voken when <see cref="SearchOptions.Prior"/> is set. Ties are broken by voken sequence, lexicographically ascending (the trie's node order), so results are
 /// deterministic (the view's <see cref="IVokenTrieView.CompareNodes"/>). Images of one leaf share its score and come in ascending id order. Buffers are reused across
 /// steps and searches, so an instance is not thread-safe: use one per thread (it is cheap next to the model).
 /// </remarks>
@@ -62,6 +62,12 @@ public sealed class ConstrainedBeamSearch
         {
             throw new AvgException(
                 $"The scorer gives logits for {scorer.VocabularySize} vokens but the trie's codebook has {_trie.VocabularySize}: the index was built with another model bundle.");
+        }
+
+        if (_options.Prior is { } prior && (prior.Levels != _trie.Depth || prior.VocabularySize != _trie.VocabularySize))
+        {
+            throw new AvgException(
+                $"The voken prior is for {prior.VocabularySize} vokens × {prior.Levels} but the trie is {_trie.VocabularySize} × {_trie.Depth}: it comes from another model bundle.");
         }
 
         EnsureCapacity(queryCount);
@@ -122,6 +128,7 @@ public sealed class ConstrainedBeamSearch
     private int SelectTopBeams(int from, int to, int t, int query, int next, ReadOnlySpan<float> logits)
     {
         var n = _trie.VocabularySize;
+        var bias = _options.Prior is { } prior ? prior.LevelBias(t) : default;
         var kept = 0;
         for (var b = from; b < to; b++)
         {
@@ -131,7 +138,13 @@ public sealed class ConstrainedBeamSearch
             var parentScore = _beamScore[b];
             for (var i = 0; i < children.Count; i++)
             {
-                var score = parentScore + (float)(row[children.Vokens[i]] - logZ);
+                var voken = children.Vokens[i];
+                var score = parentScore + (float)(row[voken] - logZ);
+                if (!bias.IsEmpty)
+                {
+                    score += bias[voken];
+                }
+
                 var node = children.NodeAt(i);
                 if (kept < _heapScore.Length)
                 {

@@ -8,7 +8,7 @@ public static class ExhaustiveSearch
 {
     /// <summary>Top-<paramref name="k"/> images per query over all sequences, ranked as beam search ranks them.</summary>
     public static IReadOnlyList<SearchHit>[] Search(
-        VokenTrie trie, IVokenStepScorer scorer, int queryCount, int k, StepNormalization normalization = StepNormalization.FullVocabulary)
+        VokenTrie trie, IVokenStepScorer scorer, int queryCount, int k, StepNormalization normalization = StepNormalization.FullVocabulary, VokenPrior? prior = null)
     {
         ArgumentNullException.ThrowIfNull(trie);
         ArgumentNullException.ThrowIfNull(scorer);
@@ -49,7 +49,7 @@ public static class ExhaustiveSearch
                 {
                     nextQueries.Add(queries[b]);
                     nextNodes.Add(children.NodeAt(i));
-                    nextScores.Add(scores[b] + (float)(row[children.Vokens[i]] - logZ));
+                    nextScores.Add(scores[b] + (float)(row[children.Vokens[i]] - logZ) + (prior?.Bias(t, children.Vokens[i]) ?? 0f));
                     nextPrefixes.AddRange(prefixes.GetRange(b * t, t));
                     nextPrefixes.Add(children.Vokens[i]);
                     parents.Add(b);

@@ -46,6 +46,12 @@ public sealed record SearchOptions
 
     public StepNormalization Normalization { get; init; } = StepNormalization.FullVocabulary;
 
+    /// <summary>
+    /// Train voken frequencies to divide out of each step (score − α · log P_train); null for the paper's score, the
+    /// sum of log-probabilities. See <see cref="VokenPrior"/>.
+    /// </summary>
+    public VokenPrior? Prior { get; init; }
+
     /// <summary>Throws a message naming the bad value when the options cannot be used.</summary>
     public SearchOptions Validate()
     {
@@ -68,5 +74,5 @@ public sealed record SearchOptions
     }
 }
 
-/// <summary>One retrieved image: its id, the score of its voken sequence (sum of log-probabilities) and the sequence.</summary>
+/// <summary>One retrieved image: its id, the score of its voken sequence (sum of log-probabilities, less the prior's terms when <see cref="SearchOptions.Prior"/> is set) and the sequence.</summary>
 public sealed record SearchHit(long ImageId, float Score, int[] Vokens);

@@ -46,6 +46,12 @@ public sealed record BundleConfig
 
     public string VocabularyHash { get; init; } = "";
 
+    /// <summary>
+    /// Per level (M rows of N), how many train images' identifiers have each voken there: the frequencies
+    /// <see cref="VokenPrior"/> divides out. Null in bundles written before it was recorded, and before the tokenizer stage.
+    /// </summary>
+    public int[][]? TrainVokenCounts { get; init; }
+
     public AvgTrainingOptions? Training { get; init; }
 
     public bool UsesEncoder => FeatureSource == "encoder";
@@ -127,6 +133,19 @@ public sealed class AvgModel : IDisposable
 
     /// <summary>Voken sequences (rows of M) for image vectors: the image's identifier in the index.</summary>
     public int[] Tokenize(float[] imageVectors) => Tokenizer.Encode(imageVectors);
+
+    /// <summary>
+    /// The train voken frequencies to divide out of search scores at weight α (<see cref="SearchOptions.Prior"/>);
+    /// refuses a bundle that does not record them.
+    /// </summary>
+    public VokenPrior VokenPrior(double weight)
+    {
+        if (Config.TrainVokenCounts is not { } counts)
+            throw new AvgException($"{Bundle.Directory}: this bundle does not record its train voken frequencies (it was trained before they were); retrain it, or its generator stage with `avg train --stage generator --from {Bundle.Directory} …`, to search with a prior weight");
+        if (counts.Length != Config.Levels || counts.Any(level => level is null || level.Length != Config.CodebookSize))
+            throw new AvgException($"{Bundle.Directory}: config.json's train voken counts are not {Config.Levels} levels of {Config.CodebookSize}; retrain the bundle");
+        return Retrieval.VokenPrior.FromCounts(counts, weight);
+    }
 
     /// <summary>A searcher over <paramref name="trie"/>; not thread-safe: one per thread.</summary>
     public AvgSearcher CreateSearcher(VokenTrie trie, SearchOptions options) => new(this, trie, options);

@@ -162,7 +162,7 @@ public sealed class AvgTrainer
         if (stage == TrainingStage.Tokenizer)
         {
             tokenizer.Dispose();
-            return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
+            return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures, vokens);
         }
 
         // Stage 3: the token-to-voken generator (§3.2), L_gen + L_dis over the train trie.
@@ -221,10 +221,11 @@ public sealed class AvgTrainer
         var terms = string.Join(", ", generatorTrainer.EpochTermLosses.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value[0]:F3} → {t.Value[^1]:F3}")));
         log(string.Create(CultureInfo.InvariantCulture, $"generator: loss {generatorReport.FirstEpochLoss:F3} → {generatorReport.FinalLoss:F3} ({terms}), {generatorReport.ExamplesPerSecond:F0} captions/s"));
         generator.Save(Path.Combine(partial, BundleFiles.Generator));
-        return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures);
+        return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures, vokens);
     }
 
-    private ModelBundle Finish(KarpathyDataset dataset, string partial, string outDirectory, TextVocabulary vocabulary, int width, int trainImages, bool useFeatures)
+    /// <param name="trainVokens">The train images' identifiers, once the tokenizer exists: their per-level voken counts go into the config (the search's <see cref="VokenPrior"/>).</param>
+    private ModelBundle Finish(KarpathyDataset dataset, string partial, string outDirectory, TextVocabulary vocabulary, int width, int trainImages, bool useFeatures, int[]? trainVokens = null)
     {
         AvgModel.WriteConfig(Path.Combine(partial, BundleFiles.Config), new BundleConfig
         {
@@ -237,6 +238,7 @@ public sealed class AvgTrainer
             Dataset = dataset.Name,
             TrainImages = trainImages,
             VocabularyHash = vocabulary.Hash,
+            TrainVokenCounts = trainVokens is null ? null : VokenPrior.Count(trainVokens, options.Levels, options.CodebookSize),
             Training = options,
         });
         var properties = new Dictionary<string, string>

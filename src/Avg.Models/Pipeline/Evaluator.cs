@@ -38,6 +38,9 @@ public sealed record EvaluationOptions
 
     /// <summary>How beam search turns step logits into log-probabilities (default: the model's own, over all vokens).</summary>
     public StepNormalization Normalization { get; init; } = StepNormalization.FullVocabulary;
+
+    /// <summary>α of <see cref="VokenPrior"/> for every AVG bundle: 0 (the default) ranks by the paper's sum of log-probabilities.</summary>
+    public double PriorWeight { get; init; }
 }
 
 /// <summary>One method's figures: recalls as fractions, and throughput of the batched evaluation run.</summary>
@@ -64,6 +67,8 @@ public sealed class Evaluator
         // The report keeps one entry per method: a second bundle of the same method would silently replace the first.
         if (models.GroupBy(m => m.Config.Method).FirstOrDefault(g => g.Count() > 1) is { } same)
             throw new AvgException($"{string.Join(" and ", same.Select(m => m.Bundle.Directory))} are both '{same.Key}' bundles and the report has one entry per method: evaluate them in separate runs");
+        // Refuse a bundle without train voken frequencies before any of the slow work.
+        if (options.PriorWeight > 0) foreach (var model in models) model.VokenPrior(options.PriorWeight);
         var images = dataset.InSplit(options.Split).ToList();
         if (images.Count == 0) throw new AvgException($"{dataset.JsonPath}: no {options.Split.ToString().ToLowerInvariant()} images to evaluate on");
         var queries = new List<string>();
@@ -151,6 +156,7 @@ public sealed class Evaluator
             ["queries"] = queries.Count,
             ["beam"] = options.Beam,
             ["normalization"] = StepNormalizationNames.Name(options.Normalization),
+            ["prior_weight"] = options.PriorWeight,
             ["methods"] = methods,
             ["tokenizer"] = tokenizerStats,
         };
@@ -161,7 +167,8 @@ public sealed class Evaluator
 
     private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null)
     {
-        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10, Normalization = options.Normalization });
+        var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
+        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10, Normalization = options.Normalization, Prior = prior });
         var ranked = new List<long[]>(queries.Count);
         var levels = model.Config.Levels;
         var clock = Stopwatch.StartNew();

@@ -207,28 +207,6 @@ public class ConstrainedBeamSearchTests
             actual[i].Vokens.ShouldBe(expected[i].Vokens);
         }
     }
-
-    /// <summary>The same logits for every beam and step.</summary>
-    private sealed class FixedScorer(float[] logits) : IVokenStepScorer
-    {
-        public int VocabularySize => logits.Length;
-
-        public void BeginQueries(int queryCount)
-        {
-        }
-
-        public void Score(ReadOnlySpan<int> queryOfBeam, ReadOnlySpan<int> prefixes, int prefixLength, Span<float> output)
-        {
-            for (var b = 0; b < queryOfBeam.Length; b++)
-            {
-                logits.CopyTo(output.Slice(b * logits.Length, logits.Length));
-            }
-        }
-
-        public void ReorderBeams(ReadOnlySpan<int> parentBeam)
-        {
-        }
-    }
 }
 
 public class ConstrainedBeamSearchAllocationTests

@@ -137,3 +137,25 @@ internal sealed class HashScorer : IVokenStepScorer
         return x ^ (x >> 31);
     }
 }
+
+/// <summary>The same logits for every beam and step.</summary>
+internal sealed class FixedScorer(float[] logits) : IVokenStepScorer
+{
+    public int VocabularySize => logits.Length;
+
+    public void BeginQueries(int queryCount)
+    {
+    }
+
+    public void Score(ReadOnlySpan<int> queryOfBeam, ReadOnlySpan<int> prefixes, int prefixLength, Span<float> output)
+    {
+        for (var b = 0; b < queryOfBeam.Length; b++)
+        {
+            logits.CopyTo(output.Slice(b * logits.Length, logits.Length));
+        }
+    }
+
+    public void ReorderBeams(ReadOnlySpan<int> parentBeam)
+    {
+    }
+}
