@@ -70,6 +70,12 @@ public sealed class AvgSiloOptions
     /// <summary>Most queries (or image batches) the model host runs in one forward pass.</summary>
     public int MaxBatch { get; set; } = 16;
 
+    /// <summary>
+    /// α of <c>VokenPrior</c>: the share of each voken's log train frequency taken off search scores (the bundle records
+    /// the frequencies). 0, the default, ranks by the paper's sum of log-probabilities; docs/training.md measures 0.4.
+    /// </summary>
+    public double PriorWeight { get; set; }
+
     public bool Embedded => string.IsNullOrWhiteSpace(Redis);
 
     public IReadOnlyList<string> RoleList =>
@@ -140,6 +146,11 @@ public sealed class AvgSiloOptions
         if (MaxBatch is < 1 or > 1024)
         {
             throw new AvgException($"Avg__MaxBatch must be between 1 and 1024, got {MaxBatch}.");
+        }
+
+        if (!double.IsFinite(PriorWeight) || PriorWeight < 0)
+        {
+            throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__PriorWeight must be a number ≥ 0, got {PriorWeight}."));
         }
 
         var device = Device.Trim().ToLowerInvariant();

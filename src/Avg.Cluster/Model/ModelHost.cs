@@ -32,6 +32,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private Thread? _thread;
     private AvgModel? _model;
     private GeneratorScorer? _scorer;
+    private VokenPrior? _prior;
     private long _forwardBatches;
     private long _searches;
 
@@ -116,6 +117,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var clock = Stopwatch.StartNew();
             _model = AvgModel.Load(_options.Bundle!, _options.Device, _options.Threads);
             _scorer = new GeneratorScorer(_model.Generator);
+            _prior = _options.PriorWeight > 0 ? _model.VokenPrior(_options.PriorWeight) : null;
             var info = new BundleInfo
             {
                 IndexVersion = _model.Bundle.Manifest.BundleId!,
@@ -220,7 +222,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var first = jobs[0];
             var source = _cache.CreateSource(first.IndexVersion, first.Catalog);
             var view = new PartitionedVokenTrie(model.Tokenizer.Options.Levels, model.Tokenizer.Options.CodebookSize, first.Catalog.FirstVokens, source);
-            var options = first.Options with { K = jobs.Max(j => j.Options.K) };
+            var options = first.Options with { K = jobs.Max(j => j.Options.K), Prior = _prior };
             var search = new ConstrainedBeamSearch(view, options);
             _scorer!.Prepare(model.Vocabulary.EncodeMany(jobs.Select(j => j.Query).ToArray()), jobs.Length);
             var scorer = new StepCountingScorer(_scorer);

@@ -12,7 +12,7 @@ namespace Avg.Cluster.Tests.Support;
 public static class TinyShapesBundle
 {
     /// <summary>Bump when the recipe changes.</summary>
-    private const string Recipe = "v1";
+    private const string Recipe = "v2"; // v2: bundles record their train voken counts
 
     public static string Root { get; } = Path.Combine(Path.GetTempPath(), $"avg-cluster-test-bundle-{Recipe}");
 
