@@ -57,10 +57,11 @@ public static class BenchApp
         var seed = new Option<int>("--seed") { Description = "Shapes-world seed of the indexed images and query captions.", DefaultValueFactory = _ => 7 };
         var cache = new Option<string>("--cache") { Description = "Folder for generated images and encoded vectors (reused).", DefaultValueFactory = _ => Path.Combine(".cache", "avg-bench") };
         var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
+        var priorWeight = new Option<double>("--prior-weight") { Description = "Search with the train voken frequencies divided out at this weight α (as avg eval --prior-weight); 0 = the paper's score.", DefaultValueFactory = _ => 0 };
         var balanced = new Option<bool>("--balanced") { Description = "Index each size with balanced assignment of the last voken (fewer shared sequences)." };
 
         var command = new Command("query", "Single-stream query latency and throughput of AVG against two-tower exact search, per index size.");
-        foreach (var option in new Option[] { bundle, sizes, queries, beam, k, warmup, batch, threads, device, seed, cache, balanced, json })
+        foreach (var option in new Option[] { bundle, sizes, queries, beam, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, json })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -77,6 +78,7 @@ public static class BenchApp
                 Device = parse.GetValue(device)!,
                 Seed = parse.GetValue(seed),
                 Balanced = parse.GetValue(balanced),
+                PriorWeight = parse.GetValue(priorWeight),
                 Cache = parse.GetValue(cache)!,
                 JsonPath = parse.GetValue(json),
             };

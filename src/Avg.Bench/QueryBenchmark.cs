@@ -41,6 +41,7 @@ public sealed class QueryBenchmark
         log.WriteLine(Invariant($"tokenized {largest} images in {tokenizeSeconds:F1}s"));
 
         var (queries, truth) = PickQueries(images);
+        var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
         var ids = Enumerable.Range(0, largest).Select(i => (long)i).ToArray();
         var sizes = new JsonArray();
         double? firstAvgP50 = null, lastAvgP50 = null, firstTwoTowerP50 = null, lastTwoTowerP50 = null;
@@ -50,7 +51,7 @@ public sealed class QueryBenchmark
             var indexVokens = options.Balanced ? model.Tokenizer.EncodeBalanced(vectors[..(n * width)]) : vokens[..(n * model.Config.Levels)];
             var trie = VokenTrie.Build(ids.AsSpan(0, n), indexVokens, model.Config.Levels, model.Config.CodebookSize);
             var exact = new ExactDotProductSearch(vectors.AsSpan(0, n * width), width);
-            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = options.Beam, K = options.K });
+            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = options.Beam, K = options.K, Prior = prior });
 
             log.WriteLine(Invariant($"[{n} images] avg: {options.Queries} single-stream queries at beam {options.Beam}"));
             var avg = SingleStream(queries, truth, q => Scored(searcher.Search([q])[0]));
@@ -93,6 +94,7 @@ public sealed class QueryBenchmark
             ["threads"] = torch.get_num_threads(),
             ["seed"] = options.Seed,
             ["balanced"] = options.Balanced,
+            ["prior_weight"] = options.PriorWeight,
             ["sizes"] = sizes,
             ["flatness"] = Math.Round(lastAvgP50!.Value / firstAvgP50!.Value, 3),
             ["two_tower_growth"] = Math.Round(lastTwoTowerP50!.Value / firstTwoTowerP50!.Value, 3),

@@ -37,5 +37,9 @@ public class BenchCommandTests
         code.ShouldBe(2);
         error.ToString().Trim().ShouldStartWith("error:");
         error.ToString().ShouldNotContain("   at ");
+
+        var negative = new StringWriter();
+        (await BenchApp.RunAsync(["query", "--bundle", dir.Path, "--prior-weight", "-0.5"], output, negative)).ShouldBe(2);
+        negative.ToString().Trim().ShouldBe("error: --prior-weight must be a number ≥ 0, got -0.5");
     }
 }
