@@ -58,7 +58,7 @@ public sealed record QueryBenchmarkOptions
         if (K < 1) throw new AvgException(Invariant($"--k must be at least 1, got {K}"));
         if (Warmup < 0) throw new AvgException(Invariant($"--warmup must be 0 or more, got {Warmup}"));
         if (Batch < 0) throw new AvgException(Invariant($"--batch must be 0 (skip) or more, got {Batch}"));
-        if (!double.IsFinite(PriorWeight) || PriorWeight < 0) throw new AvgException(Invariant($"--prior-weight must be a number ≥ 0, got {PriorWeight}"));
+        if (!Avg.Retrieval.VokenPrior.IsValidWeight(PriorWeight)) throw new AvgException(Invariant($"--prior-weight must be a number ≥ 0, got {PriorWeight}"));
         if (Threads < 0) throw new AvgException(Invariant($"--threads must be 0 (runtime default) or more, got {Threads}"));
         if (!Directory.Exists(Bundle)) throw new AvgException($"--bundle {Bundle}: no such folder; train one with `avg train` or `avg demo --quick`");
         return this;

@@ -51,7 +51,7 @@ internal static class EvalCommand
                 Normalization = StepNormalizationNames.Parse(parse.GetValue(normalization), "--normalization"),
                 PriorWeight = parse.GetValue(priorWeight),
             };
-            if (!double.IsFinite(options.PriorWeight) || options.PriorWeight < 0) throw new AvgException($"--prior-weight must be a number ≥ 0, got {options.PriorWeight.ToString(CultureInfo.InvariantCulture)}");
+            if (!VokenPrior.IsValidWeight(options.PriorWeight)) throw new AvgException($"--prior-weight must be a number ≥ 0, got {options.PriorWeight.ToString(CultureInfo.InvariantCulture)}");
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = KarpathyReader.Load(parse.GetValue(data)!);
             var report = await EvaluateAsync(context, parse.GetValue(bundles)!, dataset, options, parse.GetValue(device)!, parse.GetValue(threads), cancellationToken).ConfigureAwait(false);

@@ -148,7 +148,7 @@ public sealed class AvgSiloOptions
             throw new AvgException($"Avg__MaxBatch must be between 1 and 1024, got {MaxBatch}.");
         }
 
-        if (!double.IsFinite(PriorWeight) || PriorWeight < 0)
+        if (!Avg.Retrieval.VokenPrior.IsValidWeight(PriorWeight))
         {
             throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__PriorWeight must be a number ≥ 0, got {PriorWeight}."));
         }

@@ -33,6 +33,9 @@ public sealed class VokenPrior
     /// <summary>α: how much of the log train frequency is taken off each step's log-probability.</summary>
     public double Weight { get; }
 
+    /// <summary>Whether α can be used: a finite number ≥ 0 (0 is the paper's score). Every place that takes α checks with this.</summary>
+    public static bool IsValidWeight(double weight) => double.IsFinite(weight) && weight >= 0;
+
     /// <summary>Per level, how many of <paramref name="vokens"/>' sequences (rows of <paramref name="levels"/>) have each voken there.</summary>
     public static int[][] Count(ReadOnlySpan<int> vokens, int levels, int vocabularySize)
     {
@@ -57,7 +60,7 @@ public sealed class VokenPrior
     public static VokenPrior FromCounts(IReadOnlyList<IReadOnlyList<int>> counts, double weight)
     {
         ArgumentNullException.ThrowIfNull(counts);
-        if (!double.IsFinite(weight) || weight < 0)
+        if (!IsValidWeight(weight))
             throw new AvgException($"The prior weight must be a finite number ≥ 0, got {weight}.");
         if (counts.Count == 0 || counts[0].Count == 0)
             throw new AvgException("The voken prior needs counts for at least one level and one voken.");
