@@ -46,7 +46,7 @@ public class TrainEvalCommandTests
         eval.Output.ShouldContain("two_tower");
 
         var balanced = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--split", "test", "--beam", "4",
-            "--balanced", "--diagnostics", "--json", dir.File("balanced.json"), "--device", "cpu", .. features]);
+            "--balanced", "--diagnostics", "--exhaustive", "--json", dir.File("balanced.json"), "--device", "cpu", .. features]);
         balanced.ExitCode.ShouldBe(0, balanced.Error);
         var detail = JsonNode.Parse(File.ReadAllText(dir.File("balanced.json")))!.AsObject();
         ((bool)detail["tokenizer"]!["balanced"]!).ShouldBeTrue();
@@ -57,6 +57,17 @@ public class TrainEvalCommandTests
         prefixes[1].ShouldBeLessThanOrEqualTo(prefixes[0]); // a whole-sequence hit is also a first-voken hit
         prefixes[1].ShouldBeGreaterThanOrEqualTo((double)detail["methods"]!["avg"]!["r10"]!); // finding the image needs its sequence
         balanced.Output.ShouldContain("dense, decoded vokens");
+        // Scoring every sequence ranks all 5 images, so each query finds its image in the top 10; beam 4 finds at most 4.
+        ((double)detail["exhaustive"]!["r10"]!).ShouldBe(1.0);
+        balanced.Output.ShouldContain("avg, every sequence");
+
+        // A beam as wide as the trie keeps every prefix: beam search is then exhaustive and ranks the same.
+        var wide = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--split", "test", "--beam", "64",
+            "--exhaustive", "--prior-weight", "0.5", "--json", dir.File("wide.json"), "--device", "cpu", .. features]);
+        wide.ExitCode.ShouldBe(0, wide.Error);
+        var wideReport = JsonNode.Parse(File.ReadAllText(dir.File("wide.json")))!.AsObject();
+        foreach (var key in new[] { "r1", "r5", "r10" })
+            ((double)wideReport["exhaustive"]![key]!).ShouldBe((double)wideReport["methods"]!["avg"]![key]!);
         balanced.Output.ShouldContain("(balanced)");
 
         // A generator trained on balanced identifiers is evaluated on a balanced index without being told.

@@ -167,12 +167,14 @@ public sealed class AvgSearcher : IDisposable
     private readonly AvgModel model;
     private readonly ConstrainedBeamSearch search;
     private readonly GeneratorScorer scorer;
+    private readonly VokenTrie trie;
 
     internal AvgSearcher(AvgModel model, VokenTrie trie, SearchOptions options)
     {
         if (trie.VocabularySize != model.Generator.Options.Vokens || trie.Depth != model.Generator.Options.Length)
             throw new AvgException($"index ({trie.VocabularySize} vokens × {trie.Depth}) was not made by this bundle ({model.Generator.Options.Vokens} × {model.Generator.Options.Length})");
         this.model = model;
+        this.trie = trie;
         search = new ConstrainedBeamSearch(trie, options.Validate());
         scorer = new GeneratorScorer(model.Generator);
     }
@@ -184,6 +186,19 @@ public sealed class AvgSearcher : IDisposable
         if (queries.Count == 0) return [];
         scorer.Prepare(model.Vocabulary.EncodeMany(queries), queries.Count);
         return search.Search(scorer, queries.Count);
+    }
+
+    /// <summary>
+    /// The same ranking with no search error: every sequence of the index scored (<see cref="ExhaustiveSearch"/>, same
+    /// normalisation and prior). Its cost grows with the index, so it is a diagnostic for evaluation-sized indexes.
+    /// </summary>
+    public IReadOnlyList<SearchHit>[] SearchExhaustive(IReadOnlyList<string> queries)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        if (queries.Count == 0) return [];
+        scorer.Prepare(model.Vocabulary.EncodeMany(queries), queries.Count);
+        var options = search.Options;
+        return ExhaustiveSearch.Search(trie, scorer, queries.Count, options.K, options.Normalization, options.Prior);
     }
 
     public void Dispose() => scorer.Dispose();

@@ -36,6 +36,13 @@ public sealed record EvaluationOptions
     /// </summary>
     public bool Diagnostics { get; init; }
 
+    /// <summary>
+    /// Also rank the first bundle's queries by scoring every sequence of the index (no beam): the generator's own
+    /// ranking without search error, next to the beam's. Costs about as many decoder rows per query as the index has
+    /// trie nodes (≈ 20× beam 20 on a 1,000-image split).
+    /// </summary>
+    public bool Exhaustive { get; init; }
+
     /// <summary>How beam search turns step logits into log-probabilities (default: the model's own, over all vokens).</summary>
     public StepNormalization Normalization { get; init; } = StepNormalization.FullVocabulary;
 
@@ -88,6 +95,7 @@ public sealed class Evaluator
         JsonObject? tokenizerStats = null;
         JsonObject? sweep = null;
         JsonObject? diagnostics = null;
+        JsonObject? exhaustive = null;
         byte[]? pixels = null;
         PrecomputedFeatures? features = null;
         var first = true;
@@ -138,6 +146,7 @@ public sealed class Evaluator
                     ["balanced"] = balanced,
                     ["distinct_sequences"] = trie.SequenceCount,
                 };
+                if (options.Exhaustive) exhaustive = ToJson(SearchAll(model, trie, queries, truth, options.Beam, exhaustive: true));
                 if (options.BeamSweep.Count > 0)
                 {
                     sweep = [];
@@ -162,20 +171,23 @@ public sealed class Evaluator
         };
         if (sweep is not null) report["beam_sweep"] = sweep;
         if (diagnostics is not null) report["diagnostics"] = diagnostics;
+        if (exhaustive is not null) report["exhaustive"] = exhaustive;
         return report;
     }
 
-    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null)
+    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null, bool exhaustive = false)
     {
         var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
         using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10, Normalization = options.Normalization, Prior = prior });
         var ranked = new List<long[]>(queries.Count);
         var levels = model.Config.Levels;
         var clock = Stopwatch.StartNew();
-        for (var start = 0; start < queries.Count; start += options.QueryBatch)
+        // Exhaustive scoring expands every node of a level for every query at once: a few queries per pass keep it in memory.
+        var queryBatch = exhaustive ? Math.Min(options.QueryBatch, 4) : options.QueryBatch;
+        for (var start = 0; start < queries.Count; start += queryBatch)
         {
-            var batch = queries.GetRange(start, Math.Min(options.QueryBatch, queries.Count - start));
-            var results = searcher.Search(batch);
+            var batch = queries.GetRange(start, Math.Min(queryBatch, queries.Count - start));
+            var results = exhaustive ? searcher.SearchExhaustive(batch) : searcher.Search(batch);
             for (var q = 0; q < results.Length; q++)
             {
                 ranked.Add(results[q].Select(h => h.ImageId).ToArray());
@@ -186,7 +198,7 @@ public sealed class Evaluator
                 foreach (var hit in results[q]) longest = Math.Max(longest, hit.Vokens.AsSpan().CommonPrefixLength(target));
                 for (var level = 0; level < longest; level++) prefixHits[level]++;
             }
-            progress?.Report(new TrainingProgress($"eval {model.Config.Method} b={beam}", 0, start + batch.Count, queries.Count, 0));
+            progress?.Report(new TrainingProgress(exhaustive ? $"eval {model.Config.Method} exhaustive" : $"eval {model.Config.Method} b={beam}", 0, start + batch.Count, queries.Count, 0));
         }
         return Score(ranked, truth, queries.Count / clock.Elapsed.TotalSeconds);
     }
