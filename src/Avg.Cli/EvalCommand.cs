@@ -17,6 +17,7 @@ internal static class EvalCommand
         var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to index and query: test or val.", DefaultValueFactory = _ => "test" };
         var beam = new Option<int>("--beam") { Description = "Beam size b (paper: 20–30).", DefaultValueFactory = _ => 20 };
+        var levelBeams = new Option<string?>("--level-beams") { Description = "Prefixes kept after each voken level instead of --beam at every level, e.g. 20,40,20,10 (docs/training.md: a wider second level recovers most of a beam's search error)." };
         var sweep = new Option<string?>("--beam-sweep") { Description = "Also evaluate these beams on the first bundle, e.g. 1,5,10,20,30 (paper Table 7)." };
         var balanced = new Option<bool>("--balanced") { Description = "Index with balanced assignment of the last voken, so fewer images share a sequence (docs/training.md)." };
         var diagnostics = new Option<bool>("--diagnostics") { Description = "Also report where AVG loses recall: dense search over decoded vokens, and prefix hits per level." };
@@ -30,7 +31,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, split, beam, sweep, balanced, diagnostics, exhaustive, normalization, priorWeight, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, split, beam, levelBeams, sweep, balanced, diagnostics, exhaustive, normalization, priorWeight, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -44,6 +45,7 @@ internal static class EvalCommand
                     var other => throw new AvgException($"--split '{other}': expected test, val or train"),
                 },
                 Beam = parse.GetValue(beam),
+                LevelBeams = ParseList(parse.GetValue(levelBeams), "--level-beams") is { Count: > 0 } widths ? widths : null,
                 BeamSweep = ParseList(parse.GetValue(sweep), "--beam-sweep"),
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
@@ -89,7 +91,7 @@ internal static class EvalCommand
         var c = CultureInfo.InvariantCulture;
         var lines = new List<string>
         {
-            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, beam {report["beam"]}{(report["prior_weight"]?.GetValue<double>() is > 0 and var a ? string.Create(c, $", prior weight {a}") : "")}"),
+            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, {(report["level_beams"] is JsonArray widths ? "level beams " + string.Join(",", widths) : "beam " + report["beam"])}{(report["prior_weight"]?.GetValue<double>() is > 0 and var a ? string.Create(c, $", prior weight {a}") : "")}"),
             string.Create(c, $"  {"method",-24} {"R@1",6} {"R@5",6} {"R@10",6} {"queries/s",10}"),
         };
         foreach (var (name, value) in report["methods"]!.AsObject())

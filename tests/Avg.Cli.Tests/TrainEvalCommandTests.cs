@@ -68,6 +68,21 @@ public class TrainEvalCommandTests
         var wideReport = JsonNode.Parse(File.ReadAllText(dir.File("wide.json")))!.AsObject();
         foreach (var key in new[] { "r1", "r5", "r10" })
             ((double)wideReport["exhaustive"]![key]!).ShouldBe((double)wideReport["methods"]!["avg"]![key]!);
+
+        // So do level beams that are wide at the first level and keep K leaves at the last.
+        var levels = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--split", "test", "--level-beams", "64,10",
+            "--exhaustive", "--prior-weight", "0.5", "--json", dir.File("levels.json"), "--device", "cpu", .. features]);
+        levels.ExitCode.ShouldBe(0, levels.Error);
+        levels.Output.ShouldContain("level beams 64,10");
+        var levelsReport = JsonNode.Parse(File.ReadAllText(dir.File("levels.json")))!.AsObject();
+        levelsReport["level_beams"]!.AsArray().Select(w => (int)w!).ShouldBe([64, 10]);
+        foreach (var key in new[] { "r1", "r5", "r10" })
+            ((double)levelsReport["methods"]!["avg"]![key]!).ShouldBe((double)levelsReport["exhaustive"]![key]!);
+        wideReport["level_beams"].ShouldBeNull();
+        (await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--level-beams", "4,4,4", "--device", "cpu", .. features]))
+            .ShouldBeUserError("--level-beams gives 3 widths");
+        (await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--level-beams", "4,0", "--device", "cpu", .. features]))
+            .ShouldBeUserError("'0' is not a positive integer");
         balanced.Output.ShouldContain("(balanced)");
 
         // A generator trained on balanced identifiers is evaluated on a balanced index without being told.

@@ -2,7 +2,7 @@ namespace Avg.Retrieval;
 
 /// <summary>
 /// Constrained beam search over a <see cref="VokenTrie"/> or any <see cref="IVokenTrieView"/> (paper §3.3): generates voken sequences step by step,
-/// only along trie edges, keeps the top-b prefixes per query, then expands the final leaves to their images.
+/// only along trie edges, keeps the top-b prefixes per query (b per level with <see cref="SearchOptions.LevelBeams"/>), then expands the final leaves to their images.
 /// </summary>
 /// <remarks>
 /// A sequence's score is the sum of its step log-probabilities (normalised as <see cref="SearchOptions.Normalization"/>
@@ -44,9 +44,9 @@ public sealed class ConstrainedBeamSearch
         ArgumentNullException.ThrowIfNull(options);
         _trie = trie;
         _options = options.Validate();
-        _heapScore = new float[options.Beam];
-        _heapNode = new int[options.Beam];
-        _heapParent = new int[options.Beam];
+        _heapScore = new float[options.WidestBeam];
+        _heapNode = new int[options.WidestBeam];
+        _heapParent = new int[options.WidestBeam];
     }
 
     public IVokenTrieView Trie => _trie;
@@ -68,6 +68,12 @@ public sealed class ConstrainedBeamSearch
         {
             throw new AvgException(
                 $"The voken prior is for {prior.VocabularySize} vokens × {prior.Levels} but the trie is {_trie.VocabularySize} × {_trie.Depth}: it comes from another model bundle.");
+        }
+
+        if (_options.LevelBeams is { } widths && widths.Count != _trie.Depth)
+        {
+            throw new AvgException(
+                $"{widths.Count} level beams [{string.Join(",", widths)}] were given for sequences of {_trie.Depth} vokens: give one width per voken level.");
         }
 
         EnsureCapacity(queryCount);
@@ -130,6 +136,7 @@ public sealed class ConstrainedBeamSearch
         var n = _trie.VocabularySize;
         var bias = _options.Prior is { } prior ? prior.LevelBias(t) : default;
         var kept = 0;
+        var width = _options.BeamAt(t);
         for (var b = from; b < to; b++)
         {
             var children = _trie.ChildrenOf(_beamNode[b]);
@@ -146,7 +153,7 @@ public sealed class ConstrainedBeamSearch
                 }
 
                 var node = children.NodeAt(i);
-                if (kept < _heapScore.Length)
+                if (kept < width)
                 {
                     HeapPush(kept++, score, node, b);
                 }
@@ -295,7 +302,7 @@ public sealed class ConstrainedBeamSearch
             return;
         }
 
-        var maxBeams = checked(queryCount * _options.Beam);
+        var maxBeams = checked(queryCount * _options.WidestBeam);
         var depth = _trie.Depth;
         _beamQuery = new int[maxBeams];
         _beamNode = new int[maxBeams];

@@ -41,6 +41,20 @@ public sealed record SearchOptions
     /// <summary>Beam width b: prefixes kept per query at each step (paper: 20–30).</summary>
     public int Beam { get; init; } = 20;
 
+    /// <summary>
+    /// Prefixes kept per query after each step, one width per voken level, in place of <see cref="Beam"/> at every
+    /// level; null (the default) is the paper's uniform beam. Step t runs the generator on the beams kept after step
+    /// t − 1, so the widths of levels 1 … M−1 set the cost and the last one only how many leaves are ranked. On the
+    /// 20K Shapes set the second level is where a beam of 20 loses the image (docs/training.md, "Search error").
+    /// </summary>
+    public IReadOnlyList<int>? LevelBeams { get; init; }
+
+    /// <summary>Prefixes kept per query after step <paramref name="level"/> (0-based).</summary>
+    public int BeamAt(int level) => LevelBeams is { } widths ? widths[level] : Beam;
+
+    /// <summary>The widest step: what buffers are sized for.</summary>
+    public int WidestBeam => LevelBeams is { Count: > 0 } widths ? widths.Max() : Beam;
+
     /// <summary>Length of the returned ranked image list per query.</summary>
     public int K { get; init; } = 10;
 
@@ -58,6 +72,11 @@ public sealed record SearchOptions
         if (Beam < 1)
         {
             throw new AvgException($"Search beam width must be at least 1, got {Beam}.");
+        }
+
+        if (LevelBeams is { } widths && (widths.Count == 0 || widths.Any(w => w < 1)))
+        {
+            throw new AvgException($"Search level beams must be one width of at least 1 per voken level, got [{string.Join(",", widths)}].");
         }
 
         if (K < 1)

@@ -16,6 +16,12 @@ public sealed record EvaluationOptions
     /// <summary>Beam b for the headline figures (paper: 20–30).</summary>
     public int Beam { get; init; } = 20;
 
+    /// <summary>
+    /// Widths per voken level for the headline AVG figures in place of a uniform <see cref="Beam"/> (see
+    /// <see cref="SearchOptions.LevelBeams"/>); null for the paper's uniform beam. The sweep stays uniform.
+    /// </summary>
+    public IReadOnlyList<int>? LevelBeams { get; init; }
+
     /// <summary>Extra beams for a Table 7 sweep, on the first bundle only; empty for none.</summary>
     public IReadOnlyList<int> BeamSweep { get; init; } = [];
 
@@ -76,6 +82,8 @@ public sealed class Evaluator
             throw new AvgException($"{string.Join(" and ", same.Select(m => m.Bundle.Directory))} are both '{same.Key}' bundles and the report has one entry per method: evaluate them in separate runs");
         // Refuse a bundle without train voken frequencies before any of the slow work.
         if (options.PriorWeight > 0) foreach (var model in models) model.VokenPrior(options.PriorWeight);
+        if (options.LevelBeams is { } widths && models.FirstOrDefault(m => m.Config.Levels != widths.Count) is { } other)
+            throw new AvgException($"--level-beams gives {widths.Count} widths but {other.Bundle.Directory} makes sequences of {other.Config.Levels} vokens: give one width per level");
         var images = dataset.InSplit(options.Split).ToList();
         if (images.Count == 0) throw new AvgException($"{dataset.JsonPath}: no {options.Split.ToString().ToLowerInvariant()} images to evaluate on");
         var queries = new List<string>();
@@ -122,7 +130,7 @@ public sealed class Evaluator
             var vokens = balanced ? model.Tokenizer.EncodeBalanced(imageVectors) : model.Tokenize(imageVectors);
             var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
             var prefixHits = first && options.Diagnostics ? new long[model.Config.Levels] : null;
-            methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, vokens, prefixHits));
+            methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, vokens, prefixHits, levelBeams: options.LevelBeams));
             if (first)
             {
                 methods["two_tower"] = ToJson(TwoTower(imageVectors, queryVectors!, truth));
@@ -169,16 +177,17 @@ public sealed class Evaluator
             ["methods"] = methods,
             ["tokenizer"] = tokenizerStats,
         };
+        if (options.LevelBeams is { } levelBeams) report["level_beams"] = new JsonArray(levelBeams.Select(w => (JsonNode)w).ToArray());
         if (sweep is not null) report["beam_sweep"] = sweep;
         if (diagnostics is not null) report["diagnostics"] = diagnostics;
         if (exhaustive is not null) report["exhaustive"] = exhaustive;
         return report;
     }
 
-    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null, bool exhaustive = false)
+    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null, bool exhaustive = false, IReadOnlyList<int>? levelBeams = null)
     {
         var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
-        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, K = 10, Normalization = options.Normalization, Prior = prior });
+        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, LevelBeams = levelBeams, K = 10, Normalization = options.Normalization, Prior = prior });
         var ranked = new List<long[]>(queries.Count);
         var levels = model.Config.Levels;
         var clock = Stopwatch.StartNew();

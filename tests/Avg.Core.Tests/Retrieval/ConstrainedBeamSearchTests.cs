@@ -66,6 +66,57 @@ public class ConstrainedBeamSearchTests
         }
     }
 
+    [Property(MaxTest = 100)]
+    public void Level_beams_as_wide_as_the_trie_equal_exhaustive_top_k_and_equal_widths_equal_the_uniform_beam(int seed)
+    {
+        var trie = RandomTries.Trie(seed);
+        var rng = new Random(seed);
+        var queries = rng.Next(1, 4);
+        var k = rng.Next(1, 12);
+        var wide = Math.Max(1, trie.SequenceCount);
+        // Only the inner levels need the whole width; the last only ranks leaves, so K of them are enough.
+        var widths = Enumerable.Range(0, trie.Depth).Select(t => t == trie.Depth - 1 ? Math.Max(k, 1) : wide + rng.Next(3)).ToArray();
+        var scorer = () => new HashScorer(trie.VocabularySize, seed, levels: 3);
+
+        var scheduled = new ConstrainedBeamSearch(trie, new SearchOptions { LevelBeams = widths, K = k }).Search(scorer(), queries);
+        var expected = ExhaustiveSearch.Search(trie, scorer(), queries, k);
+        var b = rng.Next(1, 6);
+        var uniform = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = b, K = k }).Search(scorer(), queries);
+        var sameWidths = new ConstrainedBeamSearch(trie, new SearchOptions { LevelBeams = Enumerable.Repeat(b, trie.Depth).ToArray(), K = k }).Search(scorer(), queries);
+
+        for (var q = 0; q < queries; q++)
+        {
+            ShouldBeSameHits(scheduled[q], expected[q]);
+            ShouldBeSameHits(sameWidths[q], uniform[q]);
+        }
+    }
+
+    [Property(MaxTest = 100)]
+    public void Narrow_level_beams_keep_each_levels_width_and_exact_scores(int seed)
+    {
+        var trie = RandomTries.Trie(seed, maxCount: 60);
+        var rng = new Random(seed);
+        var widths = Enumerable.Range(0, trie.Depth).Select(_ => rng.Next(1, 5)).ToArray();
+        var options = new SearchOptions { LevelBeams = widths, K = 100 };
+        var expanded = new List<int>();
+        var scorer = new HashScorer(trie.VocabularySize, seed, onScore: expanded.Add);
+
+        var hits = new ConstrainedBeamSearch(trie, options).Search(scorer, 1)[0];
+        var exact = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 1, int.MaxValue)[0].ToDictionary(h => h.ImageId);
+
+        hits.Select(h => trie.Find(h.Vokens)).Distinct().Count().ShouldBeLessThanOrEqualTo(widths[^1]);
+        foreach (var hit in hits)
+        {
+            hit.Score.ShouldBe(exact[hit.ImageId].Score);
+        }
+
+        // Step t scores the beams kept after step t − 1: never more than that level's width.
+        for (var t = 1; t < expanded.Count; t++)
+        {
+            expanded[t].ShouldBeLessThanOrEqualTo(widths[t - 1]);
+        }
+    }
+
     [Fact]
     public void Beam_of_one_is_greedy_decoding()
     {
@@ -182,6 +233,10 @@ public class ConstrainedBeamSearchTests
     {
         Should.Throw<AvgException>(() => new SearchOptions { Beam = 0 }.Validate()).Message.ShouldContain("got 0");
         Should.Throw<AvgException>(() => new SearchOptions { K = -2 }.Validate()).Message.ShouldContain("got -2");
+        Should.Throw<AvgException>(() => new SearchOptions { LevelBeams = [20, 0, 20] }.Validate()).Message.ShouldContain("[20,0,20]");
+        Should.Throw<AvgException>(() => new SearchOptions { LevelBeams = [] }.Validate()).Message.ShouldContain("one width");
+        var threeLevels = new ConstrainedBeamSearch(VokenTrie.Empty(4, 5), new SearchOptions { LevelBeams = [20, 40, 20] });
+        Should.Throw<AvgException>(() => threeLevels.Search(new HashScorer(5, 1), 1)).Message.ShouldContain("sequences of 4 vokens");
         var search = new ConstrainedBeamSearch(VokenTrie.Empty(2, 4), new SearchOptions());
         Should.Throw<AvgException>(() => search.Search(new HashScorer(5, 1), 1)).Message.ShouldContain("5 vokens");
     }

@@ -54,10 +54,14 @@ internal sealed class HashScorer : IVokenStepScorer
     private int _lastLength;
     private int _queryCount;
 
+    private readonly Action<int>? _onScore;
+
     /// <param name="levels">Distinct logit values; few levels force many score ties.</param>
-    public HashScorer(int vocabularySize, int seed, float spread = 4f, uint levels = 10_000)
+    /// <param name="onScore">Told how many beams each step scores.</param>
+    public HashScorer(int vocabularySize, int seed, float spread = 4f, uint levels = 10_000, Action<int>? onScore = null)
     {
         _levels = levels;
+        _onScore = onScore;
         VocabularySize = vocabularySize;
         _seed = (ulong)seed;
         _spread = spread;
@@ -80,6 +84,7 @@ internal sealed class HashScorer : IVokenStepScorer
     public void Score(ReadOnlySpan<int> queryOfBeam, ReadOnlySpan<int> prefixes, int prefixLength, Span<float> logits)
     {
         Calls++;
+        _onScore?.Invoke(queryOfBeam.Length);
         queryOfBeam.Length.ShouldBe(_cache.Length);
         prefixes.Length.ShouldBe(queryOfBeam.Length * prefixLength);
         logits.Length.ShouldBe(queryOfBeam.Length * VocabularySize);
