@@ -49,6 +49,7 @@ public static class BenchApp
         var sizes = new Option<string>("--sizes") { Description = "Index sizes in images, comma-separated.", DefaultValueFactory = _ => "1000,100000" };
         var queries = new Option<int>("--queries") { Description = "Timed single-stream queries per method and size.", DefaultValueFactory = _ => 300 };
         var beam = new Option<int>("--beam") { Description = "Beam size b of constrained beam search.", DefaultValueFactory = _ => 20 };
+        var levelBeams = new Option<string?>("--level-beams") { Description = "Prefixes kept after each voken level instead of --beam at every level, e.g. 20,40,20,10 (as avg eval --level-beams)." };
         var k = new Option<int>("--k") { Description = "Images returned per query.", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed queries first, per method and size.", DefaultValueFactory = _ => 20 };
         var batch = new Option<int>("--batch") { Description = "Queries per batch for the batched-throughput figure (0 skips it).", DefaultValueFactory = _ => 32 };
@@ -61,16 +62,17 @@ public static class BenchApp
         var balanced = new Option<bool>("--balanced") { Description = "Index each size with balanced assignment of the last voken (fewer shared sequences)." };
 
         var command = new Command("query", "Single-stream query latency and throughput of AVG against two-tower exact search, per index size.");
-        foreach (var option in new Option[] { bundle, sizes, queries, beam, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, json })
+        foreach (var option in new Option[] { bundle, sizes, queries, beam, levelBeams, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, json })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var options = new QueryBenchmarkOptions
             {
                 Bundle = parse.GetValue(bundle)!,
-                Sizes = ParseSizes(parse.GetValue(sizes)!),
+                Sizes = ParseCounts(parse.GetValue(sizes)!, "--sizes", "a whole number of images; give e.g. 1000,100000"),
                 Queries = parse.GetValue(queries),
                 Beam = parse.GetValue(beam),
+                LevelBeams = parse.GetValue(levelBeams) is { } widths ? ParseCounts(widths, "--level-beams", "a width; give one per voken level, e.g. 20,40,20,10") : null,
                 K = parse.GetValue(k),
                 Warmup = parse.GetValue(warmup),
                 Batch = parse.GetValue(batch),
@@ -92,10 +94,10 @@ public static class BenchApp
         return command;
     }
 
-    private static int[] ParseSizes(string text) =>
+    private static int[] ParseCounts(string text, string option, string expected) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(part => int.TryParse(part.Replace("_", "", StringComparison.Ordinal), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
                 ? n
-                : throw new AvgException($"--sizes: '{part}' is not a whole number of images; give e.g. 1000,100000"))
+                : throw new AvgException($"{option}: '{part}' is not {expected}"))
             .ToArray();
 }

@@ -31,6 +31,8 @@ public sealed class QueryBenchmark
     public JsonObject Run()
     {
         using var model = AvgModel.Load(options.Bundle, options.Device, options.Threads);
+        if (options.LevelBeams is { } widths && widths.Count != model.Config.Levels)
+            throw new AvgException(Invariant($"--level-beams gives {widths.Count} widths but {options.Bundle} makes sequences of {model.Config.Levels} vokens: give one width per level"));
         var largest = options.LargestSize;
         var images = ShapesIndexImages.Ensure(options.Cache, options.Seed, model.Config.ImageSize, largest, log);
         var vectors = images.Encode(model, largest, log, out var encodeRate);
@@ -51,9 +53,9 @@ public sealed class QueryBenchmark
             var indexVokens = options.Balanced ? model.Tokenizer.EncodeBalanced(vectors[..(n * width)]) : vokens[..(n * model.Config.Levels)];
             var trie = VokenTrie.Build(ids.AsSpan(0, n), indexVokens, model.Config.Levels, model.Config.CodebookSize);
             var exact = new ExactDotProductSearch(vectors.AsSpan(0, n * width), width);
-            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = options.Beam, K = options.K, Prior = prior });
+            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = options.Beam, LevelBeams = options.LevelBeams, K = options.K, Prior = prior });
 
-            log.WriteLine(Invariant($"[{n} images] avg: {options.Queries} single-stream queries at beam {options.Beam}"));
+            log.WriteLine(Invariant($"[{n} images] avg: {options.Queries} single-stream queries at {Width()}"));
             var avg = SingleStream(queries, truth, q => Scored(searcher.Search([q])[0]));
             var avgBatched = Batched(queries, batch => searcher.Search(batch).Select(Scored).ToArray());
             log.WriteLine(Invariant($"[{n} images] two_tower: {options.Queries} single-stream queries"));
@@ -87,6 +89,7 @@ public sealed class QueryBenchmark
             ["levels"] = model.Config.Levels,
             ["embedding_dim"] = width,
             ["beam"] = options.Beam,
+            ["level_beams"] = options.LevelBeams is { } levelBeams ? new JsonArray(levelBeams.Select(w => (JsonNode)w).ToArray()) : null,
             ["k"] = options.K,
             ["queries"] = options.Queries,
             ["warmup"] = options.Warmup,
@@ -219,6 +222,8 @@ public sealed class QueryBenchmark
         ["results_sha256"] = run.ResultsHash,
         ["batched_qps"] = batchedQps is { } qps ? Math.Round(qps, 2) : null,
     };
+
+    private string Width() => options.LevelBeams is { } widths ? "level beams " + string.Join(",", widths) : Invariant($"beam {options.Beam}");
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

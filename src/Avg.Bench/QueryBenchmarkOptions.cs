@@ -16,6 +16,9 @@ public sealed record QueryBenchmarkOptions
 
     public int Beam { get; init; } = 20;
 
+    /// <summary>Widths per voken level in place of <see cref="Beam"/> (<see cref="Retrieval.SearchOptions.LevelBeams"/>); null for the uniform beam.</summary>
+    public IReadOnlyList<int>? LevelBeams { get; init; }
+
     public int K { get; init; } = 10;
 
     /// <summary>Untimed queries run first per method and size (JIT, allocator and cache warm-up).</summary>
@@ -55,6 +58,8 @@ public sealed record QueryBenchmarkOptions
             if (size < 1) throw new AvgException(Invariant($"--sizes: every size must be at least 1 image, got {size}"));
         if (Queries < 1) throw new AvgException(Invariant($"--queries must be at least 1, got {Queries}"));
         if (Beam < 1) throw new AvgException(Invariant($"--beam must be at least 1, got {Beam}"));
+        if (LevelBeams is { } widths && (widths.Count == 0 || widths.Any(w => w < 1)))
+            throw new AvgException(Invariant($"--level-beams: every width must be at least 1, got {string.Join(",", widths)}"));
         if (K < 1) throw new AvgException(Invariant($"--k must be at least 1, got {K}"));
         if (Warmup < 0) throw new AvgException(Invariant($"--warmup must be 0 or more, got {Warmup}"));
         if (Batch < 0) throw new AvgException(Invariant($"--batch must be 0 (skip) or more, got {Batch}"));

@@ -41,5 +41,12 @@ public class BenchCommandTests
         var negative = new StringWriter();
         (await BenchApp.RunAsync(["query", "--bundle", dir.Path, "--prior-weight", "-0.5"], output, negative)).ShouldBe(2);
         negative.ToString().Trim().ShouldBe("error: --prior-weight must be a number ≥ 0, got -0.5");
+
+        var zeroWidth = new StringWriter();
+        (await BenchApp.RunAsync(["query", "--bundle", dir.Path, "--level-beams", "20,0,20,10"], output, zeroWidth)).ShouldBe(2);
+        zeroWidth.ToString().Trim().ShouldBe("error: --level-beams: every width must be at least 1, got 20,0,20,10");
+        var notANumber = new StringWriter();
+        (await BenchApp.RunAsync(["query", "--bundle", dir.Path, "--level-beams", "20,wide"], output, notANumber)).ShouldBe(2);
+        notANumber.ToString().Trim().ShouldStartWith("error: --level-beams: 'wide' is not a width");
     }
 }
