@@ -16,16 +16,18 @@ internal static class SearchCommand
         var query = new Argument<string>("query") { Description = "The text to search for, e.g. \"a red circle\"." };
         var k = new Option<int>("--k") { Description = "How many images to return (1…100).", DefaultValueFactory = _ => 10 };
         var beam = new Option<int>("--beam") { Description = "Beam size b (1…100; paper: 20–30).", DefaultValueFactory = _ => 20 };
+        var levelBeams = new Option<string?>("--level-beams") { Description = "Prefixes kept after each voken level instead of --beam, e.g. 20,40,20,10 (one width per level)." };
         var json = new Option<bool>("--json") { Description = "Print the server's answer as JSON (results, indexVersion, timing) instead of a table." };
 
         var command = new Command("search", "Search a running cluster (POST /v1/search) and print the ranked images: rank, image id, score, vokens, uri.") { query };
         connection.AddTo(command);
-        foreach (var option in new Option[] { k, beam, json }) command.Options.Add(option);
+        foreach (var option in new Option[] { k, beam, levelBeams, json }) command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var client = connection.CreateClient(parse);
             var results = await client.SearchAsync(
-                new SearchQuery(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(beam), connection.IndexVersion(parse)), cancellationToken).ConfigureAwait(false);
+                new SearchQuery(parse.GetValue(query)!, parse.GetValue(k), parse.GetValue(beam), connection.IndexVersion(parse),
+                    EvalCommand.ParseList(parse.GetValue(levelBeams), "--level-beams") is { Count: > 0 } widths ? widths : null), cancellationToken).ConfigureAwait(false);
             await context.Output.WriteAsync(parse.GetValue(json)
                 ? JsonSerializer.Serialize(results, Indented) + Environment.NewLine
                 : FormatTable(results)).ConfigureAwait(false);

@@ -101,7 +101,7 @@ public class AvgSearchClient
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(query.Text, nameof(query));
-        var body = JsonSerializer.SerializeToUtf8Bytes(new SearchRequest(query.Text, query.K, query.Beam, query.IndexVersion), AvgJsonContext.Default.SearchRequest);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new SearchRequest(query.Text, query.K, query.Beam, query.IndexVersion, query.LevelBeams), AvgJsonContext.Default.SearchRequest);
         var answer = await SendAsync(HttpMethod.Post, "v1/search", body, acceptedFailure: null, cancellationToken).ConfigureAwait(false);
         return Parse(answer, "POST /v1/search", AvgJsonContext.Default.SearchResults);
     }

@@ -5,7 +5,11 @@ namespace Avg.Client;
 /// <param name="K">How many images to return (1…100).</param>
 /// <param name="Beam">Beam size b of the constrained beam search (1…100; the paper uses 20–30).</param>
 /// <param name="IndexVersion">When set, the server answers 409 unless it serves this index version.</param>
-public sealed record SearchQuery(string Text, int K = 10, int Beam = 20, string? IndexVersion = null);
+/// <param name="LevelBeams">
+/// When set, the prefixes kept after each voken level (one width of 1…100 per level) in place of <paramref name="Beam"/>:
+/// e.g. [20, 40, 20, 10] widens the second level, where a uniform beam loses most images (docs/training.md).
+/// </param>
+public sealed record SearchQuery(string Text, int K = 10, int Beam = 20, string? IndexVersion = null, IReadOnlyList<int>? LevelBeams = null);
 
 /// <summary>The ranked images for a query, best first, with the index version that produced them.</summary>
 /// <param name="Results">Ranked images, best first.</param>

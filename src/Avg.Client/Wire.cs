@@ -4,7 +4,12 @@ using System.Text.Json.Serialization;
 namespace Avg.Client;
 
 /// <summary>Body of <c>POST /v1/search</c>.</summary>
-internal sealed record SearchRequest(string Query, int K, int Beam, string? IndexVersion);
+internal sealed record SearchRequest(
+    string Query,
+    int K,
+    int Beam,
+    string? IndexVersion,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? LevelBeams);
 
 /// <summary>Body of <c>POST /v1/images</c>.</summary>
 internal sealed record IngestRequest(IReadOnlyList<IngestImage> Images, string? IndexVersion);

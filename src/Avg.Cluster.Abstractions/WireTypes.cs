@@ -122,6 +122,9 @@ public sealed class SearchRequest
     [Id(1)] public int K { get; init; } = 10;
 
     [Id(2)] public int Beam { get; init; } = 20;
+
+    /// <summary>Prefixes kept after each voken level in place of <see cref="Beam"/>; null for the uniform beam.</summary>
+    [Id(3)] public int[]? LevelBeams { get; init; }
 }
 
 /// <summary>One ranked image.</summary>

@@ -23,6 +23,7 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
         request.Json["query"]!.GetValue<string>().ShouldBe("a red circle");
         request.Json["k"]!.GetValue<int>().ShouldBe(2);
         request.Json["beam"]!.GetValue<int>().ShouldBe(30);
+        request.Json.AsObject().ContainsKey("levelBeams").ShouldBeFalse("no widths per level unless asked for");
         request.UserAgent.ShouldNotBeNull().ShouldStartWith("avg-client/");
 
         results.IndexVersion.ShouldBe(FakeAvgServer.IndexVersion);
@@ -46,6 +47,15 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
         error.Status.ShouldBe(409);
         error.Detail.ShouldNotBeNull().ShouldContain("'old' is not served");
         server.RequestsTo("POST", "/v1/search")[^1].Json["indexVersion"]!.GetValue<string>().ShouldBe("old");
+    }
+
+    [Fact]
+    public async Task Search_with_level_beams_sends_one_width_per_level()
+    {
+        (await Client().SearchAsync(new SearchQuery("circle", LevelBeams: [20, 40, 20, 10]))).Results.ShouldNotBeEmpty();
+
+        var sent = server.RequestsTo("POST", "/v1/search").ShouldHaveSingleItem().Json;
+        sent["levelBeams"]!.AsArray().Select(w => w!.GetValue<int>()).ShouldBe([20, 40, 20, 10]);
     }
 
     [Fact]

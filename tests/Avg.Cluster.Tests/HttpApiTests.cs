@@ -62,6 +62,10 @@ public class HttpApiTests(ApiSiloFixture fixture) : IClassFixture<ApiSiloFixture
     [InlineData("{\"query\":\"red\",\"k\":101}", "k")]
     [InlineData("{\"query\":\"red\",\"beam\":0}", "beam")]
     [InlineData("{\"query\":\"red\",\"beam\":101}", "beam")]
+    [InlineData("{\"query\":\"red\",\"levelBeams\":[8,0,8]}", "levelBeams")]
+    [InlineData("{\"query\":\"red\",\"levelBeams\":[8,101,8]}", "levelBeams")]
+    [InlineData("{\"query\":\"red\",\"levelBeams\":[]}", "levelBeams")]
+    [InlineData("{\"query\":\"red\",\"levelBeams\":[8,8,8,8]}", "levelBeams")] // the tiny bundle's sequences have 3 vokens
     [InlineData("{\"query\":", "body")]
     [InlineData("{\"query\":\"red\",\"k\":\"many\"}", "body")]
     public async Task Invalid_searches_are_validation_problems(string json, string field)
@@ -182,6 +186,12 @@ public class HttpApiTests(ApiSiloFixture fixture) : IClassFixture<ApiSiloFixture
         ((double)search["timing"]!["totalMs"]!).ShouldBeGreaterThan(0);
         ((int)search["timing"]!["fanOutCalls"]!).ShouldBeGreaterThanOrEqualTo(1);
         ((string)search["indexVersion"]!).ShouldNotBeNullOrEmpty();
+
+        // Level beams of one prefix each are greedy decoding: every result comes from one leaf.
+        var greedy = JsonNode.Parse(await (await Http.PostAsJsonAsync("/v1/search", new { query = test[0].Captions[0], k = 10, levelBeams = new[] { 1, 1, 1 } })).Content.ReadAsStringAsync())!;
+        var greedyResults = greedy["results"]!.AsArray();
+        greedyResults.Count.ShouldBeGreaterThan(0);
+        greedyResults.Select(r => string.Join(',', r!["vokens"]!.AsArray().Select(v => (int)v!))).Distinct().ShouldHaveSingleItem();
 
         // k defaults to 10.
         JsonNode.Parse(await (await Http.PostAsJsonAsync("/v1/search", new { query = "a shape" })).Content.ReadAsStringAsync())!["results"]!.AsArray().Count.ShouldBe(10);

@@ -34,7 +34,7 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics 
     private async Task<SearchResult> SearchIndex(SearchRequest request, Stopwatch clock)
     {
         var info = await host.Ready;
-        var options = new SearchOptions { K = request.K, Beam = request.Beam }.Validate();
+        var options = new SearchOptions { K = request.K, Beam = request.Beam, LevelBeams = request.LevelBeams }.Validate();
         var catalog = GrainFactory.GetGrain<IIndexCatalogGrain>(info.IndexVersion);
         var calls = 0;
         for (var attempt = 1; ; attempt++)

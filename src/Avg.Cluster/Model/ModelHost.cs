@@ -162,7 +162,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
             RunTokenize(batch.OfType<TokenizeJob>().Where(j => j.Features is not null).ToList(), images: false);
             RunTokenize(batch.OfType<TokenizeJob>().Where(j => j.Pixels is not null).ToList(), images: true);
-            foreach (var group in batch.OfType<SearchJob>().GroupBy(j => (j.Catalog, j.IndexVersion, j.Options.Beam, j.Options.Normalization)))
+            foreach (var group in batch.OfType<SearchJob>().GroupBy(j => (j.Catalog, j.IndexVersion, j.Options.Beam, Widths: string.Join(',', j.Options.LevelBeams ?? []), j.Options.Normalization)))
             {
                 foreach (var chunk in group.Chunk(_options.MaxBatch))
                 {

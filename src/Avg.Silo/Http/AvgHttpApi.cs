@@ -119,6 +119,11 @@ public static partial class AvgHttpApi
             return conflict;
         }
 
+        if (RequestValidation.LevelBeamsFor(request, info) is { } levelErrors)
+        {
+            return Results.ValidationProblem(levelErrors, title: "The search request is not valid");
+        }
+
         var result = await SearchWithRetryAsync(grains, request).ConfigureAwait(false);
         var total = clock.Elapsed.TotalMilliseconds;
         latency.RecordSearch(total);

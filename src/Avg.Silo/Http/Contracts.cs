@@ -3,7 +3,7 @@ namespace Avg.Silo.Http;
 // The JSON bodies of docs/http-api.md (camelCase on the wire).
 
 /// <summary>POST /v1/search body.</summary>
-public sealed record SearchRequestBody(string? Query, int? K, int? Beam, string? IndexVersion);
+public sealed record SearchRequestBody(string? Query, int? K, int? Beam, string? IndexVersion, int[]? LevelBeams = null);
 
 public sealed record SearchResponseBody(IReadOnlyList<SearchHitBody> Results, string IndexVersion, SearchTimingBody Timing);
 

@@ -56,7 +56,27 @@ public static class RequestValidation
             errors.Add("beam", string.Create(CultureInfo.InvariantCulture, $"beam must be between {MinBeam} and {MaxBeam}, got {beam}."));
         }
 
-        return errors.Count > 0 ? (null, errors) : (new SearchRequest { Query = query, K = k, Beam = beam }, errors);
+        if (body.LevelBeams is { } widths && (widths.Length == 0 || widths.Any(w => w is < MinBeam or > MaxBeam)))
+        {
+            errors.Add("levelBeams", string.Create(CultureInfo.InvariantCulture, $"levelBeams must give one width between {MinBeam} and {MaxBeam} per voken level, got [{string.Join(",", widths)}]."));
+        }
+
+        return errors.Count > 0 ? (null, errors) : (new SearchRequest { Query = query, K = k, Beam = beam, LevelBeams = body.LevelBeams }, errors);
+    }
+
+    /// <summary>Level beams must match the bundle's sequence length; null when they do (or none were given).</summary>
+    public static Errors? LevelBeamsFor(SearchRequest request, BundleInfo bundle)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(bundle);
+        if (request.LevelBeams is not { } widths || widths.Length == bundle.Depth)
+        {
+            return null;
+        }
+
+        var errors = new Errors();
+        errors.Add("levelBeams", string.Create(CultureInfo.InvariantCulture, $"levelBeams gives {widths.Length} widths but this index's sequences have {bundle.Depth} vokens: give one per level."));
+        return errors;
     }
 
     /// <summary>Checks ids, payloads and sizes, and decodes images to the bundle's pixels (so a bad image fails the whole batch before any is indexed).</summary>
