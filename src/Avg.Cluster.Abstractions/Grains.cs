@@ -4,7 +4,7 @@ namespace Avg.Cluster;
 
 /// <summary>
 /// Owns the sub-trie of one first voken (key: first voken; key extension: index version) and the ids and URIs at
-/// its leaves; persisted and rebuilt on activation. Adds, deletes, prefix expansion and leaf look-ups go through it.
+/// its leaves; persisted as a base plus appended change records, replayed on activation. Adds, deletes, prefix expansion and leaf look-ups go through it.
 /// </summary>
 public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
 {
@@ -14,9 +14,16 @@ public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
     /// <summary>Removes the images that are here; returns how many were.</summary>
     Task<int> Remove(string[] ids);
 
-    /// <summary>The whole partition, for query silos to cache.</summary>
+    /// <summary>
+    /// What changed since <paramref name="sinceRevision"/> (a revision a query silo holds), or the whole partition
+    /// when that revision is −1 or older than the changes the partition keeps: a cache refreshes by delta.
+    /// </summary>
     [ReadOnly]
-    Task<PartitionSnapshot> GetSnapshot();
+    Task<PartitionChanges> GetChanges(long sinceRevision);
+
+    /// <summary>Image count and revision; answered even while the partition is busy (the catalog asks it on activation).</summary>
+    [AlwaysInterleave]
+    Task<PartitionInfo> GetInfo();
 
     [ReadOnly]
     Task<IndexedImage?> Find(string id);

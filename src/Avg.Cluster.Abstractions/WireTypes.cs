@@ -54,21 +54,46 @@ public sealed class IndexedImage
     public int Partition => Vokens[0];
 }
 
-/// <summary>A whole partition for a query silo's cache: its trie (<c>VokenTrie.WriteTo</c>) with local image ids 0..n−1.</summary>
+/// <summary>
+/// What changed in a partition between <see cref="BaseRevision"/> and <see cref="Revision"/>, for a query silo's
+/// cache: the images added or replaced since (with their current vokens and URIs) and the ids removed since. A
+/// <see cref="BaseRevision"/> of −1 means the whole partition: every image it holds, nothing removed.
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed class PartitionSnapshot
+public sealed class PartitionChanges
 {
     [Id(0)] public int FirstVoken { get; init; }
 
-    /// <summary>Bumped by every change; caches compare it with the catalog's.</summary>
+    /// <summary>The revision these changes bring a copy to; bumped by every change of the partition.</summary>
     [Id(1)] public long Revision { get; init; }
 
-    [Id(2)] public byte[] Trie { get; init; } = [];
+    /// <summary>The revision the changes apply to, or −1 for the whole partition.</summary>
+    [Id(2)] public long BaseRevision { get; init; }
 
-    /// <summary>Image id of local id i.</summary>
-    [Id(3)] public string[] Ids { get; init; } = [];
+    /// <summary>M: vokens per image.</summary>
+    [Id(3)] public int Depth { get; init; }
 
-    [Id(4)] public string?[] Uris { get; init; } = [];
+    /// <summary>Images present at <see cref="Revision"/> that were added or replaced after <see cref="BaseRevision"/>.</summary>
+    [Id(4)] public string[] Ids { get; init; } = [];
+
+    /// <summary>Row i (Depth vokens) belongs to Ids[i].</summary>
+    [Id(5)] public int[] Vokens { get; init; } = [];
+
+    [Id(6)] public string?[] Uris { get; init; } = [];
+
+    /// <summary>Ids removed after <see cref="BaseRevision"/> and absent at <see cref="Revision"/>.</summary>
+    [Id(7)] public string[] Removed { get; init; } = [];
+
+    public bool IsWhole => BaseRevision < 0;
+}
+
+/// <summary>A partition's image count and revision (what it reports to the catalog).</summary>
+[GenerateSerializer, Immutable]
+public sealed class PartitionInfo
+{
+    [Id(0)] public int Images { get; init; }
+
+    [Id(1)] public long Revision { get; init; }
 }
 
 /// <summary>Which partitions exist in an index (first vokens ascending) with their revisions and image counts.</summary>

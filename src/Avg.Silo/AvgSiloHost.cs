@@ -3,6 +3,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Storage;
 using Avg.Silo.Http;
 using Avg.Silo.Pages;
 using Avg.Silo.Telemetry;
@@ -81,6 +82,7 @@ public static class AvgSiloHost
             var redis = ParseRedis(options.Redis!);
             silo.UseRedisClustering(clustering => clustering.ConfigurationOptions = redis.Clone());
             silo.AddRedisGrainStorage(AvgStorage.Name, storage => storage.ConfigurationOptions = redis.Clone());
+            silo.Services.AddSingleton<IIndexLogStore>(new RedisIndexLogStore(redis.Clone()));
             silo.ConfigureEndpoints(AdvertisedAddress(options), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
         }
 

@@ -47,6 +47,8 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
             env["Avg__Roles"] = roles[s];
             env["Avg__Shards"] = "4";
             env["Avg__FailureDetectionSeconds"] = FailureDetectionSeconds.ToString(CultureInfo.InvariantCulture);
+            // Compact after a few images, so recovery below replays stored bases and the change records after them.
+            env["Avg__CompactionMinimum"] = "8";
             _processes.Add(ChildProcess.Start($"silo{s}", "dotnet", [siloDll], env, _logs.Path));
             http[s] = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{env["Avg__HttpPort"]}"), Timeout = TimeSpan.FromSeconds(30) };
         }
@@ -90,6 +92,13 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
             before[q] = await SearchAsync(http[q % 3], captions[q], options);
             before[q].ShouldBe(expected[q], $"query '{captions[q]}' over HTTP");
         }
+
+        // Partitions are stored as a base plus change records (docs/cluster.md, "Incremental partitions"): both exist now.
+        var bases = RedisKeys(redisPort, "avg:*:partition:*:base");
+        var logs = RedisKeys(redisPort, "avg:*:partition:*:log");
+        bases.ShouldNotBeEmpty("some partitions compacted");
+        logs.ShouldNotBeEmpty("some partitions have change records after their base");
+        output.WriteLine($"{bases.Length} partition bases, {logs.Length} partition change logs in Redis");
 
         // kill -9 one model silo: the survivors must take over its partitions, catalog and directory buckets from Redis.
         var victim = _processes[2];
@@ -197,4 +206,12 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
 
     private static async Task<JsonNode> StatsAsync(HttpClient http) =>
         JsonNode.Parse(await http.GetStringAsync(new Uri("/v1/stats", UriKind.Relative)))!;
+
+    private static string[] RedisKeys(int port, string pattern)
+    {
+        using var cli = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("redis-cli", ["-p", port.ToString(CultureInfo.InvariantCulture), "--scan", "--pattern", pattern]) { RedirectStandardOutput = true })!;
+        var keys = cli.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        cli.WaitForExit();
+        return keys;
+    }
 }

@@ -1,38 +1,100 @@
+using Avg.Cluster.Hosting;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Storage;
+using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Grains;
 
-/// <summary>One bucket of the image directory (key: bucket; extension: index version): which partition holds an id.</summary>
+/// <summary>
+/// One bucket of the image directory (key: bucket; extension: index version): which partition holds an id. Each
+/// assign stores one record of the ids whose partition changed, so writes are proportional to the batch; the
+/// stored log is compacted like a partition's.
+/// </summary>
 [PartitionSiloPlacementFilter]
-public sealed class ImageDirectoryGrain(
-    [PersistentState("directory", AvgStorage.Name)] IPersistentState<DirectoryState> state) : Grain, IImageDirectoryGrain
+public sealed class ImageDirectoryGrain(IIndexLogStore store, IOptions<AvgSiloOptions> options) : Grain, IImageDirectoryGrain
 {
+    private readonly Dictionary<string, int> _partitions = new(StringComparer.Ordinal);
+    private CompactingLog _log = null!;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var bucket = (int)this.GetPrimaryKeyLong(out var version);
+        var key = IndexLogKeys.DirectoryBucket(version ?? "", bucket);
+        _log = new CompactingLog(store, key, options.Value.CompactionMinimum);
+        var stored = await _log.ReadAsync();
+        if (stored.Base is { } baseRecord)
+        {
+            Apply(IndexLogRecords.DecodeDirectory(baseRecord, key));
+        }
+
+        foreach (var change in stored.Changes)
+        {
+            var entries = IndexLogRecords.DecodeDirectory(change, key);
+            Apply(entries);
+            _log.Replayed(entries.Length);
+        }
+    }
+
     public async Task<int[]> Assign(string[] ids, int[] partitions)
     {
         ArgumentNullException.ThrowIfNull(ids);
         ArgumentNullException.ThrowIfNull(partitions);
-        var map = state.State.Partitions;
-        var previous = new int[ids.Length];
-        for (var i = 0; i < ids.Length; i++)
+        if (ids.Length != partitions.Length)
         {
-            previous[i] = map.TryGetValue(ids[i], out var p) ? p : -1;
-            map[ids[i]] = partitions[i];
+            throw new AvgException($"Assign got {ids.Length} ids but {partitions.Length} partitions.");
         }
 
-        await state.WriteStateAsync();
+        // Each id's partition before this batch (an id given twice: its earlier entry in the batch counts).
+        var previous = new int[ids.Length];
+        var latest = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            previous[i] = latest.TryGetValue(ids[i], out var p) || _partitions.TryGetValue(ids[i], out p) ? p : -1;
+            latest[ids[i]] = partitions[i];
+        }
+
+        var changes = latest.Where(e => !_partitions.TryGetValue(e.Key, out var p) || p != e.Value).Select(e => (e.Key, e.Value)).ToArray();
+        await CommitAsync(changes);
         return previous;
     }
 
-    public Task<int> Lookup(string id) => Task.FromResult(state.State.Partitions.TryGetValue(id, out var p) ? p : -1);
+    public Task<int> Lookup(string id) => Task.FromResult(_partitions.TryGetValue(id, out var p) ? p : -1);
 
     public async Task<int> Remove(string id)
     {
-        if (!state.State.Partitions.Remove(id, out var p))
+        if (!_partitions.TryGetValue(id, out var p))
         {
             return -1;
         }
 
-        await state.WriteStateAsync();
+        await CommitAsync([(id, -1)]);
         return p;
+    }
+
+    private async Task CommitAsync((string Id, int Partition)[] changes)
+    {
+        if (changes.Length == 0)
+        {
+            return;
+        }
+
+        await _log.AppendAsync(IndexLogRecords.EncodeDirectory(changes, asBase: false), changes.Length);
+        Apply(changes);
+        await _log.CompactIfDueAsync(_partitions.Count, () => IndexLogRecords.EncodeDirectory(_partitions.Select(e => (e.Key, e.Value)).ToArray(), asBase: true));
+    }
+
+    private void Apply(IEnumerable<(string Id, int Partition)> entries)
+    {
+        foreach (var (id, partition) in entries)
+        {
+            if (partition < 0)
+            {
+                _partitions.Remove(id);
+            }
+            else
+            {
+                _partitions[id] = partition;
+            }
+        }
     }
 }

@@ -4,8 +4,10 @@ namespace Avg.Cluster.Grains;
 
 /// <summary>
 /// The root of the distributed trie (key: index version): which first vokens have a partition, with their image
-/// counts, revisions (for query silos' caches) and query counts. Persisted; snapshots are immutable and reused
-/// until the next change.
+/// counts, revisions (for query silos' caches) and query counts. A report costs no storage write unless a partition
+/// appears or empties (at most a few hundred times per index): counts and revisions live in memory and, on
+/// activation, are read back from the partitions themselves, so the catalog never serialises storage writes.
+/// Snapshots are immutable and reused until the next change.
 /// </summary>
 [PartitionSiloPlacementFilter]
 public sealed class IndexCatalogGrain(
@@ -13,28 +15,47 @@ public sealed class IndexCatalogGrain(
 {
     private CatalogSnapshot? _snapshot;
 
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Versions keep rising across activations (query silos intern snapshots by version).
+        state.State.Version = Math.Max(state.State.Version, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000);
+        var version = this.GetPrimaryKeyString();
+        var known = state.State.Partitions.Keys.ToArray();
+        var infos = await Task.WhenAll(known.Select(f => GrainFactory.GetGrain<IVokenTriePartitionGrain>(f, version).GetInfo()));
+        for (var i = 0; i < known.Length; i++)
+        {
+            var entry = state.State.Partitions[known[i]];
+            entry.Images = infos[i].Images;
+            entry.Revision = infos[i].Revision;
+        }
+    }
+
     public async Task Report(int firstVoken, int images, long revision)
     {
         var partitions = state.State.Partitions;
+        var existed = partitions.TryGetValue(firstVoken, out var entry);
+        if (existed && revision < entry!.Revision)
+        {
+            return;
+        }
+
         if (images <= 0)
         {
             partitions.Remove(firstVoken);
         }
         else
         {
-            var entry = partitions.TryGetValue(firstVoken, out var known) ? known : partitions[firstVoken] = new CatalogEntry();
-            if (revision < entry.Revision)
-            {
-                return;
-            }
-
+            entry ??= partitions[firstVoken] = new CatalogEntry();
             entry.Images = images;
             entry.Revision = revision;
         }
 
         state.State.Version++;
         _snapshot = null;
-        await state.WriteStateAsync();
+        if (existed != images > 0)
+        {
+            await state.WriteStateAsync();
+        }
     }
 
     public Task ReportQueries(int[] firstVokens, long[] queries)
@@ -49,7 +70,7 @@ public sealed class IndexCatalogGrain(
             }
         }
 
-        // Query counts are load figures, not index state: kept in memory, written with the next index change.
+        // Query counts are load figures, not index state: kept in memory, written when the partition set next changes.
         _snapshot = null;
         return Task.CompletedTask;
     }

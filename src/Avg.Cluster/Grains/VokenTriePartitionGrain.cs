@@ -1,23 +1,39 @@
+using Avg.Cluster.Hosting;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
+using Avg.Retrieval;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Grains;
 
 /// <summary>
-/// One partition of the voken trie (key: first voken; extension: index version). Holds the sub-trie as flat arrays
-/// and the ids and URIs at its leaves, persists them on every change, rebuilds the trie on activation, and tells the
-/// catalog its image count and revision.
+/// One partition of the voken trie (key: first voken; extension: index version). A change costs time and storage
+/// proportional to the change (docs/cluster.md, "Incremental partitions"): the images live in a dictionary, each
+/// change is appended to the partition's stored log as one record and kept in a short in-memory change list that
+/// query silos refresh from by delta (<see cref="GetChanges"/>); the sorted run and trie are built only when asked
+/// for (prefix look-ups, a whole-partition fetch). Activation replays the stored base and records.
 /// </summary>
 [PartitionSiloPlacementFilter]
 public sealed partial class VokenTriePartitionGrain(
-    [PersistentState("partition", AvgStorage.Name)] IPersistentState<PartitionState> state,
+    IIndexLogStore store,
+    IOptions<AvgSiloOptions> options,
     AvgMetrics metrics,
     ILogger<VokenTriePartitionGrain> logger) : Grain, IVokenTriePartitionGrain
 {
     private readonly Dictionary<string, (int[] Vokens, string? Uri)> _entries = new(StringComparer.Ordinal);
-    private PartitionIndex? _index;
-    private PartitionSnapshot? _snapshot;
+
+    /// <summary>Ids each revision after <see cref="_changesFrom"/> touched, oldest first: what <see cref="GetChanges"/> answers from.</summary>
+    private readonly Queue<(long Revision, string[] Ids)> _changes = new();
+    private long _changesFrom;
+    private int _changedIds;
+    private CompactingLog _log = null!;
+    private long _revision;
+    private int _depth;
+    private int _vocabularySize;
+    private (PartitionRun Run, VokenTrie Trie, Dictionary<string, int> RowOf)? _built;
+    private PartitionChanges? _whole;
 
     private int FirstVoken => (int)this.GetPrimaryKeyLong(out _);
 
@@ -30,22 +46,30 @@ public sealed partial class VokenTriePartitionGrain(
         }
     }
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        var s = state.State;
-        for (var i = 0; i < s.Ids.Length; i++)
+        var key = IndexLogKeys.Partition(IndexVersion, FirstVoken);
+        _log = new CompactingLog(store, key, options.Value.CompactionMinimum);
+        var stored = await _log.ReadAsync();
+        if (stored.Base is { } baseRecord)
         {
-            _entries[s.Ids[i]] = (s.Vokens.AsSpan(i * s.Depth, s.Depth).ToArray(), s.Uris[i]);
+            Replay(IndexLogRecords.DecodePartition(baseRecord, key));
         }
 
-        Rebuild();
+        foreach (var change in stored.Changes)
+        {
+            var record = IndexLogRecords.DecodePartition(change, key);
+            Replay(record);
+            _log.Replayed(record.Ids.Length + record.Removed.Length);
+        }
+
+        _changesFrom = _revision;
         if (_entries.Count > 0)
         {
-            Log.Restored(logger, FirstVoken, _entries.Count, s.Revision);
+            Log.Restored(logger, FirstVoken, _entries.Count, _revision, stored.Changes.Count);
         }
 
         metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
-        return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -57,6 +81,13 @@ public sealed partial class VokenTriePartitionGrain(
     public async Task<int> Upsert(IndexedImage[] images, int vocabularySize)
     {
         ArgumentNullException.ThrowIfNull(images);
+        if (images.Length == 0)
+        {
+            return _entries.Count;
+        }
+
+        var depth = _depth;
+        var batch = new Dictionary<string, IndexedImage>(StringComparer.Ordinal);
         foreach (var image in images)
         {
             if (image.Vokens.Length == 0 || image.Vokens[0] != FirstVoken)
@@ -64,117 +95,206 @@ public sealed partial class VokenTriePartitionGrain(
                 throw new AvgException($"Image '{image.Id}' (vokens [{string.Join(',', image.Vokens)}]) does not belong to partition {FirstVoken}.");
             }
 
-            if (state.State.Depth != 0 && image.Vokens.Length != state.State.Depth)
+            if (depth != 0 && image.Vokens.Length != depth)
             {
-                throw new AvgException($"Image '{image.Id}' has {image.Vokens.Length} vokens; partition {FirstVoken} holds sequences of {state.State.Depth}.");
+                throw new AvgException($"Image '{image.Id}' has {image.Vokens.Length} vokens; partition {FirstVoken} holds sequences of {depth}.");
             }
 
-            state.State.Depth = image.Vokens.Length;
-            _entries[image.Id] = (image.Vokens, image.Uri);
+            depth = image.Vokens.Length;
+            batch[image.Id] = image; // the last of an id wins, as it did when applied one by one
         }
 
-        state.State.VocabularySize = vocabularySize;
-        await CommitAsync();
+        var changed = batch.Values.Where(i => !_entries.TryGetValue(i.Id, out var known) || known.Uri != i.Uri || !known.Vokens.AsSpan().SequenceEqual(i.Vokens)).ToArray();
+        _vocabularySize = Math.Max(_vocabularySize, vocabularySize);
+        if (changed.Length == 0)
+        {
+            return _entries.Count;
+        }
+
+        var record = new PartitionRecord(
+            _revision + 1,
+            depth,
+            changed.Select(i => i.Id).ToArray(),
+            changed.SelectMany(i => i.Vokens).ToArray(),
+            changed.Select(i => i.Uri).ToArray(),
+            []);
+        await CommitAsync(record);
         return _entries.Count;
     }
 
     public async Task<int> Remove(string[] ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        var removed = ids.Count(_entries.Remove);
-        if (removed > 0)
+        var present = ids.Distinct(StringComparer.Ordinal).Where(_entries.ContainsKey).ToArray();
+        if (present.Length > 0)
         {
-            await CommitAsync();
+            await CommitAsync(new PartitionRecord(_revision + 1, _depth, [], [], [], present));
         }
 
-        return removed;
+        return present.Length;
     }
 
-    public Task<PartitionSnapshot> GetSnapshot()
+    public Task<PartitionChanges> GetChanges(long sinceRevision)
     {
-        _snapshot ??= new PartitionSnapshot
+        if (sinceRevision == _revision)
+        {
+            return Task.FromResult(new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = _revision, Depth = _depth });
+        }
+
+        if (sinceRevision < _changesFrom || sinceRevision > _revision)
+        {
+            return Task.FromResult(Whole());
+        }
+
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (revision, ids) in _changes)
+        {
+            if (revision > sinceRevision)
+            {
+                touched.UnionWith(ids);
+            }
+        }
+
+        var present = touched.Where(_entries.ContainsKey).ToArray();
+        return Task.FromResult(new PartitionChanges
         {
             FirstVoken = FirstVoken,
-            Revision = state.State.Revision,
-            Trie = _index!.TrieBytes(),
-            Ids = _index.Ids,
-            Uris = _index.Uris,
-        };
-        return Task.FromResult(_snapshot);
+            Revision = _revision,
+            BaseRevision = sinceRevision,
+            Depth = _depth,
+            Ids = present,
+            Vokens = present.SelectMany(id => _entries[id].Vokens).ToArray(),
+            Uris = present.Select(id => _entries[id].Uri).ToArray(),
+            Removed = touched.Where(id => !_entries.ContainsKey(id)).ToArray(),
+        });
     }
+
+    public Task<PartitionInfo> GetInfo() => Task.FromResult(new PartitionInfo { Images = _entries.Count, Revision = _revision });
 
     public Task<IndexedImage?> Find(string id) =>
         Task.FromResult(_entries.TryGetValue(id, out var entry) ? new IndexedImage { Id = id, Vokens = entry.Vokens, Uri = entry.Uri } : null);
 
     public Task<IndexedImage[]> Neighbours(string id, int k)
     {
-        var local = _index!.LocalOf(id);
-        if (local < 0)
+        var (run, trie, rowOf) = Built();
+        if (!rowOf.TryGetValue(id, out var row))
         {
             return Task.FromResult(Array.Empty<IndexedImage>());
         }
 
-        var nearest = PrefixNeighbours.Find(_index.Trie, _entries[id].Vokens, local, k);
-        return Task.FromResult(nearest.Select(n => new IndexedImage { Id = _index.Ids[n], Vokens = _entries[_index.Ids[n]].Vokens, Uri = _index.Uris[n] }).ToArray());
+        var nearest = PrefixNeighbours.Find(trie, run.RowVokens(row), row, k);
+        return Task.FromResult(nearest.Select(n => new IndexedImage { Id = run.Ids[n], Vokens = run.RowVokens((int)n).ToArray(), Uri = run.Uris[n] }).ToArray());
     }
 
     public Task<int[]> Expand(int[] prefix)
     {
         ArgumentNullException.ThrowIfNull(prefix);
-        var node = _index!.Trie.FindNode(prefix);
-        return Task.FromResult(node < 0 || _index.Trie.IsLeaf(node) ? [] : _index.Trie.ChildrenOf(node).Vokens.ToArray());
+        var trie = Built().Trie;
+        var node = trie.FindNode(prefix);
+        return Task.FromResult(node < 0 || trie.IsLeaf(node) ? [] : trie.ChildrenOf(node).Vokens.ToArray());
     }
 
     public Task<string[]> ImagesAt(int[] vokens)
     {
         ArgumentNullException.ThrowIfNull(vokens);
-        var leaf = _index!.Trie.Find(vokens);
+        var (run, trie, _) = Built();
+        var leaf = trie.Find(vokens);
         if (leaf < 0)
         {
             return Task.FromResult(Array.Empty<string>());
         }
 
-        var locals = _index.Trie.ImagesAt(leaf);
-        var ids = new string[locals.Length];
+        var rows = trie.ImagesAt(leaf);
+        var ids = new string[rows.Length];
         for (var i = 0; i < ids.Length; i++)
         {
-            ids[i] = _index.Ids[locals[i]];
+            ids[i] = run.Ids[rows[i]];
         }
 
         return Task.FromResult(ids);
     }
 
-    private async Task CommitAsync()
+    /// <summary>Stores the change, then applies it in memory (a failed write leaves memory as storage has it), compacts when due, and reports to the catalog.</summary>
+    private async Task CommitAsync(PartitionRecord record)
     {
-        Rebuild();
-        var s = state.State;
-        s.Revision++;
-        s.Ids = _index!.Ids;
-        s.Uris = _index.Uris;
-        var vokens = new int[_index.Ids.Length * s.Depth];
-        for (var i = 0; i < _index.Ids.Length; i++)
+        await _log.AppendAsync(IndexLogRecords.EncodePartition(record, asBase: false), record.Ids.Length + record.Removed.Length);
+        Replay(record);
+        _changes.Enqueue((record.Revision, [.. record.Ids, .. record.Removed]));
+        _changedIds += record.Ids.Length + record.Removed.Length;
+        while (_changes.Count > 0 && _changedIds > Math.Max(options.Value.CompactionMinimum, _entries.Count / 2))
         {
-            _entries[_index.Ids[i]].Vokens.CopyTo(vokens, i * s.Depth);
+            // Older changes are dropped once they outweigh half the partition: a cache that far behind fetches it whole.
+            var (revision, ids) = _changes.Dequeue();
+            _changedIds -= ids.Length;
+            _changesFrom = revision;
         }
 
-        s.Vokens = vokens;
-        await state.WriteStateAsync();
-        _snapshot = null;
+        await _log.CompactIfDueAsync(_entries.Count, () => IndexLogRecords.EncodePartition(WholeRecord(), asBase: true));
         metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
-        await GrainFactory.GetGrain<IIndexCatalogGrain>(IndexVersion).Report(FirstVoken, _entries.Count, s.Revision);
+        await GrainFactory.GetGrain<IIndexCatalogGrain>(IndexVersion).Report(FirstVoken, _entries.Count, _revision);
     }
 
-    private void Rebuild()
+    private void Replay(PartitionRecord record)
     {
-        var depth = Math.Max(1, state.State.Depth);
-        var vocabulary = Math.Max(FirstVoken + 1, state.State.VocabularySize);
-        _index = PartitionIndex.Build(_entries, depth, vocabulary);
-        _snapshot = null;
+        for (var i = 0; i < record.Ids.Length; i++)
+        {
+            _entries[record.Ids[i]] = (record.Vokens.AsSpan(i * record.Depth, record.Depth).ToArray(), record.Uris[i]);
+        }
+
+        foreach (var id in record.Removed)
+        {
+            _entries.Remove(id);
+        }
+
+        if (record.Depth > 0)
+        {
+            _depth = record.Depth;
+        }
+
+        _revision = record.Revision;
+        _built = null;
+        _whole = null;
+    }
+
+    private PartitionRecord WholeRecord()
+    {
+        var ids = _entries.Keys.ToArray();
+        return new PartitionRecord(_revision, _depth, ids, ids.SelectMany(id => _entries[id].Vokens).ToArray(), ids.Select(id => _entries[id].Uri).ToArray(), []);
+    }
+
+    private PartitionChanges Whole()
+    {
+        if (_whole is null)
+        {
+            var run = Built().Run;
+            _whole = new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = -1, Depth = _depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris };
+        }
+
+        return _whole;
+    }
+
+    private (PartitionRun Run, VokenTrie Trie, Dictionary<string, int> RowOf) Built()
+    {
+        if (_built is null)
+        {
+            var depth = Math.Max(1, _depth);
+            var record = WholeRecord();
+            var run = PartitionRun.Build(depth, record.Ids, record.Vokens, record.Uris);
+            var rowOf = new Dictionary<string, int>(run.Count, StringComparer.Ordinal);
+            for (var i = 0; i < run.Count; i++)
+            {
+                rowOf[run.Ids[i]] = i;
+            }
+
+            _built = (run, run.ToTrie(Math.Max(_vocabularySize, run.Count == 0 ? FirstVoken + 1 : run.Vokens.Max() + 1)), rowOf);
+        }
+
+        return _built.Value;
     }
 
     private static partial class Log
     {
-        [LoggerMessage(10, LogLevel.Debug, "Partition {FirstVoken} restored {Images} images from storage (revision {Revision})")]
-        public static partial void Restored(ILogger logger, int firstVoken, int images, long revision);
+        [LoggerMessage(10, LogLevel.Debug, "Partition {FirstVoken} restored {Images} images from storage (revision {Revision}, {Records} change records after the base)")]
+        public static partial void Restored(ILogger logger, int firstVoken, int images, long revision, int records);
     }
 }

@@ -1,5 +1,6 @@
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -24,6 +25,8 @@ public static class AvgClusterSiloExtensions
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         silo.Services.TryAddSingleton<AvgMetrics>();
         silo.Services.TryAddSingleton<PartitionCache>();
+        // Redis hosts register theirs first (Avg.Silo); without one, the logs live in grains, in memory.
+        silo.Services.TryAddSingleton<IIndexLogStore, GrainIndexLogStore>();
         silo.Services.TryAddSingleton<ModelHost>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();

@@ -71,6 +71,12 @@ public sealed class AvgSiloOptions
     public int MaxBatch { get; set; } = 16;
 
     /// <summary>
+    /// A partition or directory bucket folds its stored change records into a new base once they name at least this
+    /// many images and at least half as many as it holds (docs/cluster.md, "Incremental partitions").
+    /// </summary>
+    public int CompactionMinimum { get; set; } = 4096;
+
+    /// <summary>
     /// α of <c>VokenPrior</c>: the share of each voken's log train frequency taken off search scores (the bundle records
     /// the frequencies). 0, the default, ranks by the paper's sum of log-probabilities; docs/training.md measures 0.4.
     /// </summary>
@@ -141,6 +147,11 @@ public sealed class AvgSiloOptions
         if (FailureDetectionSeconds is < 0 or > 600)
         {
             throw new AvgException($"Avg__FailureDetectionSeconds must be between 0 (Orleans defaults) and 600, got {FailureDetectionSeconds}.");
+        }
+
+        if (CompactionMinimum < 1)
+        {
+            throw new AvgException($"Avg__CompactionMinimum must be at least 1, got {CompactionMinimum}.");
         }
 
         if (MaxBatch is < 1 or > 1024)

@@ -33,7 +33,11 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private AvgModel? _model;
     private GeneratorScorer? _scorer;
     private VokenPrior? _prior;
+    /// <summary>Most images of queued ingest the inference thread tokenizes between two turns of searches.</summary>
+    private const int IngestChunkImages = 1024;
+
     private long _forwardBatches;
+    private long _setAside;
     private long _searches;
 
     public ModelHost(IOptions<AvgSiloOptions> options, PartitionCache cache, AvgMetrics metrics, ILogger<ModelHost> logger)
@@ -55,6 +59,9 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
     /// <summary>Generator batches run (each may hold several queries) and queries answered.</summary>
     public (long Batches, long Searches) SearchCounters => (Interlocked.Read(ref _forwardBatches), Interlocked.Read(ref _searches));
+
+    /// <summary>Search batches set aside because a partition they reached was still being fetched.</summary>
+    public long SetAside => Interlocked.Read(ref _setAside);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -139,11 +146,25 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             return;
         }
 
-        var batch = new List<Job>();
+        // Fair scheduling: every turn runs all waiting searches, then at most one bounded ingest chunk, so a query
+        // waits behind one chunk at most however much ingest is queued, and ingest still moves between queries.
+        var searches = new List<SearchJob>();
+        var ingest = new Queue<TokenizeJob>();
         while (true)
         {
-            batch.Clear();
-            if (!_queue.Reader.TryRead(out var first))
+            while (_queue.Reader.TryRead(out var job))
+            {
+                if (job is SearchJob search)
+                {
+                    searches.Add(search);
+                }
+                else
+                {
+                    ingest.Enqueue((TokenizeJob)job);
+                }
+            }
+
+            if (searches.Count == 0 && ingest.Count == 0)
             {
                 // A dedicated thread, so waiting here blocks nothing else.
                 if (!_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
@@ -154,21 +175,26 @@ public sealed partial class ModelHost : IHostedService, IDisposable
                 continue;
             }
 
-            batch.Add(first);
-            while (batch.Count < _options.MaxBatch * 4 && _queue.Reader.TryRead(out var more))
-            {
-                batch.Add(more);
-            }
-
-            RunTokenize(batch.OfType<TokenizeJob>().Where(j => j.Features is not null).ToList(), images: false);
-            RunTokenize(batch.OfType<TokenizeJob>().Where(j => j.Pixels is not null).ToList(), images: true);
-            foreach (var group in batch.OfType<SearchJob>().GroupBy(j => (j.Catalog, j.IndexVersion, j.Options.Beam, Widths: string.Join(',', j.Options.LevelBeams ?? []), j.Options.Normalization)))
+            foreach (var group in searches.GroupBy(j => (j.Catalog, j.IndexVersion, j.Options.Beam, Widths: string.Join(',', j.Options.LevelBeams ?? []), j.Options.Normalization)))
             {
                 foreach (var chunk in group.Chunk(_options.MaxBatch))
                 {
                     RunSearch(chunk);
                 }
             }
+
+            searches.Clear();
+            var chunkJobs = new List<TokenizeJob>();
+            var images = 0;
+            while (ingest.Count > 0 && (chunkJobs.Count == 0 || images + ingest.Peek().Count <= IngestChunkImages))
+            {
+                var next = ingest.Dequeue();
+                chunkJobs.Add(next);
+                images += next.Count;
+            }
+
+            RunTokenize(chunkJobs.Where(j => j.Features is not null).ToList(), images: false);
+            RunTokenize(chunkJobs.Where(j => j.Pixels is not null).ToList(), images: true);
         }
     }
 
@@ -220,7 +246,13 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var clock = Stopwatch.StartNew();
             var model = _model!;
             var first = jobs[0];
-            var source = _cache.CreateSource(first.IndexVersion, first.Catalog);
+            var source = first.Source ?? _cache.CreateSource(first.IndexVersion, first.Catalog, model.Tokenizer.Options.CodebookSize);
+            source.Restart();
+            foreach (var job in jobs)
+            {
+                job.Source = source;
+            }
+
             var view = new PartitionedVokenTrie(model.Tokenizer.Options.Levels, model.Tokenizer.Options.CodebookSize, first.Catalog.FirstVokens, source);
             var options = first.Options with { K = jobs.Max(j => j.Options.K), Prior = _prior };
             var search = new ConstrainedBeamSearch(view, options);
@@ -236,6 +268,27 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             {
                 jobs[q].Completion.SetResult(new HostSearchOutcome(hits[q].Take(jobs[q].Options.K).ToArray(), source, elapsed, jobs.Length));
             }
+        }
+        catch (PartitionsPendingException pending)
+        {
+            // Set aside until its own partitions are here; the inference thread goes on with other work.
+            Interlocked.Increment(ref _setAside);
+            var source = jobs[0].Source;
+            pending.Pending.ContinueWith(
+                _ =>
+                {
+                    foreach (var job in jobs)
+                    {
+                        job.Source = source;
+                        if (!_queue.Writer.TryWrite(job))
+                        {
+                            job.Fail(new AvgException("The model host is shutting down."));
+                        }
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
         }
         catch (Exception e)
         {
@@ -308,6 +361,9 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         public string IndexVersion { get; } = indexVersion;
 
         public CatalogSnapshot Catalog { get; } = catalog;
+
+        /// <summary>The partitions of an earlier attempt that was set aside while they were fetched.</summary>
+        public PartitionSource? Source { get; set; }
     }
 
     private static partial class Log

@@ -1,42 +1,54 @@
 using System.Collections.Concurrent;
+using Avg.Cluster.Grains;
 using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
 
 namespace Avg.Cluster.Model;
 
-/// <summary>A partition as a query silo keeps it: its trie (local image ids 0..n−1) and the ids and URIs they stand for.</summary>
+/// <summary>A partition as a query silo keeps it: its sorted run of images and the trie over it (local image id = row).</summary>
 public sealed class CachedPartition
 {
-    public CachedPartition(PartitionSnapshot snapshot)
+    private CachedPartition(int firstVoken, long revision, PartitionRun run, VokenTrie trie)
     {
-        ArgumentNullException.ThrowIfNull(snapshot);
-        FirstVoken = snapshot.FirstVoken;
-        Revision = snapshot.Revision;
-        using var stream = new MemoryStream(snapshot.Trie, writable: false);
-        Trie = VokenTrie.ReadFrom(stream, $"partition {snapshot.FirstVoken}");
-        Ids = snapshot.Ids;
-        Uris = snapshot.Uris;
-        if (Trie.ImageCount != Ids.Length || Uris.Length != Ids.Length)
-        {
-            throw new AvgException($"Partition {FirstVoken} sent {Trie.ImageCount} trie images but {Ids.Length} ids and {Uris.Length} URIs.");
-        }
+        FirstVoken = firstVoken;
+        Revision = revision;
+        Run = run;
+        Trie = trie;
     }
 
     public int FirstVoken { get; }
 
     public long Revision { get; }
 
+    public PartitionRun Run { get; }
+
     public VokenTrie Trie { get; }
 
-    public string[] Ids { get; }
+    /// <summary>The partition as <paramref name="changes"/> make it from <paramref name="known"/> (null: nothing held, so the changes must be whole).</summary>
+    public static CachedPartition From(CachedPartition? known, PartitionChanges changes, int vocabularySize)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        if (!changes.IsWhole && (known is null || known.Revision != changes.BaseRevision))
+        {
+            throw new AvgException($"Partition {changes.FirstVoken} sent changes since revision {changes.BaseRevision}, but this silo holds {known?.Revision.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "nothing"}.");
+        }
 
-    public string?[] Uris { get; }
+        if (known is not null && changes.Revision == known.Revision)
+        {
+            return known;
+        }
+
+        var run = (known?.Run ?? PartitionRun.Empty(Math.Max(1, changes.Depth))).Apply(changes);
+        return new CachedPartition(changes.FirstVoken, changes.Revision, run, run.ToTrie(vocabularySize));
+    }
 }
 
 /// <summary>
-/// Per-silo cache of partition tries, invalidated by revision: a query reads the catalog (one grain call), then
-/// fetches only the partitions its beams reach whose cached revision is older than the catalog's. With a warm
-/// cache a query costs one grain call however many partitions it touches.
+/// Per-silo cache of partition tries, refreshed by delta: a query reads the catalog (one grain call), then refreshes
+/// only the partitions its beams reach whose cached revision is older than the catalog's, asking each for the
+/// changes since the revision held (<see cref="IVokenTriePartitionGrain.GetChanges"/>) and merging them into its
+/// sorted run off the inference thread. With a warm cache a query costs one grain call however many partitions it
+/// touches.
 /// </summary>
 public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
 {
@@ -45,10 +57,14 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
     private readonly ConcurrentDictionary<string, CatalogSnapshot> _catalogs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _queriesSinceReport = new();
     private long _fetches;
+    private long _wholeFetches;
     private long _hits;
 
-    /// <summary>Partition snapshots fetched from partition grains since start.</summary>
+    /// <summary>Partition refreshes (grain calls) since start: deltas and whole fetches.</summary>
     public long Fetches => Interlocked.Read(ref _fetches);
+
+    /// <summary>Refreshes that had to take the whole partition (nothing held, or too far behind).</summary>
+    public long WholeFetches => Interlocked.Read(ref _wholeFetches);
 
     /// <summary>Partition loads answered from the cache since start.</summary>
     public long Hits => Interlocked.Read(ref _hits);
@@ -61,10 +77,13 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
     }
 
     /// <summary>A partition source for one search over <paramref name="catalog"/>.</summary>
-    public PartitionSource CreateSource(string indexVersion, CatalogSnapshot catalog) => new(this, indexVersion, catalog);
+    public PartitionSource CreateSource(string indexVersion, CatalogSnapshot catalog, int vocabularySize) => new(this, indexVersion, catalog, vocabularySize);
 
-    /// <summary>The partition at least as new as <paramref name="revision"/>; fetched when the cache is older.</summary>
-    internal Task<CachedPartition> GetAsync(string version, int firstVoken, long revision, out bool fetched)
+    /// <summary>The cached partition as held now, if any (tests compare it with a whole fetch).</summary>
+    public CachedPartition? Held(string version, int firstVoken) => _partitions.TryGetValue((version, firstVoken), out var p) ? p : null;
+
+    /// <summary>The partition at least as new as <paramref name="revision"/>; refreshed when the cache is older.</summary>
+    internal Task<CachedPartition> GetAsync(string version, int firstVoken, long revision, int vocabularySize, out bool fetched)
     {
         _queriesSinceReport.AddOrUpdate(firstVoken, 1, (_, n) => n + 1);
         if (_partitions.TryGetValue((version, firstVoken), out var cached) && cached.Revision >= revision)
@@ -78,7 +97,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
         var lazy = _inFlight.GetOrAdd((version, firstVoken, revision), key => new Lazy<Task<CachedPartition>>(() =>
         {
             created = true;
-            return FetchAsync(key.Version, key.FirstVoken, key.Revision);
+            return RefreshAsync(key.Version, key.FirstVoken, key.Revision, vocabularySize);
         }));
         var task = lazy.Value;
         fetched = created;
@@ -102,16 +121,25 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
         return ([.. vokens], [.. counts]);
     }
 
-    private async Task<CachedPartition> FetchAsync(string version, int firstVoken, long revision)
+    private async Task<CachedPartition> RefreshAsync(string version, int firstVoken, long revision, int vocabularySize)
     {
         try
         {
+            // Off the caller's thread from the start: merging a delta is CPU work the inference thread must not do.
+            await Task.Yield();
             Interlocked.Increment(ref _fetches);
             metrics.RecordFanOutCall();
-            var snapshot = await grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version).GetSnapshot().ConfigureAwait(false);
-            var partition = new CachedPartition(snapshot);
-            _partitions.AddOrUpdate((version, firstVoken), partition, (_, known) => known.Revision >= partition.Revision ? known : partition);
-            return partition;
+            var grain = grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
+            var known = _partitions.TryGetValue((version, firstVoken), out var held) ? held : null;
+            var changes = await grain.GetChanges(known?.Revision ?? -1).ConfigureAwait(false);
+            if (changes.IsWhole)
+            {
+                Interlocked.Increment(ref _wholeFetches);
+                known = null;
+            }
+
+            var partition = CachedPartition.From(known, changes, vocabularySize);
+            return _partitions.AddOrUpdate((version, firstVoken), partition, (_, newer) => newer.Revision >= partition.Revision ? newer : partition);
         }
         finally
         {
@@ -127,25 +155,34 @@ public sealed class StaleCatalogException(int firstVoken)
     public int FirstVoken { get; } = firstVoken;
 }
 
+/// <summary>Thrown by <see cref="PartitionSource.Load"/> when a partition is still being fetched: the model host sets the search aside until <see cref="Pending"/> completes, then runs it again with this source.</summary>
+public sealed class PartitionsPendingException(Task pending) : Exception("Partitions are being fetched; the search runs again once they arrive.")
+{
+    public Task Pending { get; } = pending;
+}
+
 /// <summary>
 /// The partitions one search (or one batch of searches over the same catalog) reads: fetches start as soon as
-/// beam search knows its first vokens (<see cref="Prefetch"/>), overlapping the next generator step, and are waited
-/// for on the inference thread, never on the Orleans scheduler.
+/// beam search knows its first vokens (<see cref="Prefetch"/>), and the inference thread never waits for one: a
+/// search that reaches a partition not yet here is set aside (<see cref="PartitionsPendingException"/>) and run
+/// again when its own partitions have arrived, while other searches go on.
 /// </summary>
 public sealed class PartitionSource : IVokenPartitionSource
 {
     private readonly PartitionCache _cache;
     private readonly string _version;
     private readonly CatalogSnapshot _catalog;
+    private readonly int _vocabularySize;
     private readonly Dictionary<int, Task<CachedPartition>> _pending = [];
     private readonly Dictionary<int, CachedPartition> _loaded = [];
     private int _fetches;
 
-    internal PartitionSource(PartitionCache cache, string version, CatalogSnapshot catalog)
+    internal PartitionSource(PartitionCache cache, string version, CatalogSnapshot catalog, int vocabularySize)
     {
         _cache = cache;
         _version = version;
         _catalog = catalog;
+        _vocabularySize = vocabularySize;
     }
 
     public CatalogSnapshot Catalog => _catalog;
@@ -166,7 +203,13 @@ public sealed class PartitionSource : IVokenPartitionSource
 
     public VokenTrie Load(int firstVoken)
     {
-        var partition = Start(firstVoken).GetAwaiter().GetResult();
+        var task = Start(firstVoken);
+        if (!task.IsCompleted)
+        {
+            throw new PartitionsPendingException(Task.WhenAll(_pending.Values.Where(t => !t.IsCompleted)));
+        }
+
+        var partition = task.GetAwaiter().GetResult();
         if (partition.Trie.IsEmpty)
         {
             throw new StaleCatalogException(firstVoken);
@@ -176,12 +219,15 @@ public sealed class PartitionSource : IVokenPartitionSource
         return partition.Trie;
     }
 
+    /// <summary>Forgets what a search that was set aside loaded (its fetches stay).</summary>
+    internal void Restart() => _loaded.Clear();
+
     /// <summary>The id and URI of an image key from <see cref="PartitionedVokenTrie.ImagesAt"/>.</summary>
     public (string Id, string? Uri) Resolve(long imageKey)
     {
         var (firstVoken, local) = PartitionedVokenTrie.SplitImageKey(imageKey);
-        var partition = _loaded[firstVoken];
-        return (partition.Ids[local], partition.Uris[local]);
+        var run = _loaded[firstVoken].Run;
+        return (run.Ids[local], run.Uris[local]);
     }
 
     private Task<CachedPartition> Start(int firstVoken)
@@ -193,7 +239,7 @@ public sealed class PartitionSource : IVokenPartitionSource
 
         var index = Array.BinarySearch(_catalog.FirstVokens, firstVoken);
         var revision = index >= 0 ? _catalog.Revisions[index] : 0;
-        task = _cache.GetAsync(_version, firstVoken, revision, out var fetched);
+        task = _cache.GetAsync(_version, firstVoken, revision, _vocabularySize, out var fetched);
         if (fetched)
         {
             Interlocked.Increment(ref _fetches);

@@ -167,9 +167,11 @@ public sealed class VokenTrie : IVokenTrieView
         });
 
         var sortedIds = new long[count];
+        var sortedSeqs = new int[count * depth];
         for (var i = 0; i < count; i++)
         {
             sortedIds[i] = ids[order[i]];
+            seqs.AsSpan(order[i] * depth, depth).CopyTo(sortedSeqs.AsSpan(i * depth, depth));
         }
 
         var byId = (long[])sortedIds.Clone();
@@ -182,7 +184,54 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        // Level by level: nodeOf[i] is the node of sequence order[i] at the current depth. Because sequences are
+        return FromSorted(sortedIds, sortedSeqs, depth, vocabularySize);
+    }
+
+    /// <summary>
+    /// Builds the trie of rows already in lexicographic order of their sequences (count × depth, row-major), image
+    /// ids 0..count−1 in row order: no sort, linear time. A cluster partition keeps its images in this order.
+    /// </summary>
+    public static VokenTrie BuildSorted(ReadOnlySpan<int> vokens, int depth, int vocabularySize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        if (vokens.Length % depth != 0)
+        {
+            throw new ArgumentException($"{vokens.Length} vokens are not whole rows of {depth}.", nameof(vokens));
+        }
+
+        var count = vokens.Length / depth;
+        for (var i = 0; i < vokens.Length; i++)
+        {
+            if ((uint)vokens[i] >= (uint)vocabularySize)
+            {
+                throw new ArgumentException($"Row {i / depth} has voken {vokens[i]} at step {i % depth}; vokens must be in [0, {vocabularySize}).", nameof(vokens));
+            }
+        }
+
+        for (var i = 1; i < count; i++)
+        {
+            if (vokens.Slice((i - 1) * depth, depth).SequenceCompareTo(vokens.Slice(i * depth, depth)) > 0)
+            {
+                throw new ArgumentException($"Row {i} sorts before row {i - 1}; BuildSorted takes rows in lexicographic order.", nameof(vokens));
+            }
+        }
+
+        var ids = new long[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = i;
+        }
+
+        return FromSorted(ids, vokens.ToArray(), depth, vocabularySize);
+    }
+
+    /// <summary>The trie of rows sorted by (sequence, id).</summary>
+    private static VokenTrie FromSorted(long[] sortedIds, int[] seqs, int depth, int vocabularySize)
+    {
+        var count = sortedIds.Length;
+
+        // Level by level: nodeOf[i] is the node of sorted row i at the current depth. Because sequences are
         // sorted, a new node starts exactly where the parent or the voken changes, giving BFS ids in lexicographic order.
         var nodeVoken = new List<int>((count * depth) + 1) { -1 };
         var parentOf = new List<int>((count * depth) + 1) { -1 };
@@ -195,7 +244,7 @@ public sealed class VokenTrie : IVokenTrieView
             for (var i = 0; i < count; i++)
             {
                 var parent = nodeOf[i];
-                var voken = seqs[(order[i] * depth) + d];
+                var voken = seqs[(i * depth) + d];
                 if (parent != previousParent || voken != previousVoken)
                 {
                     current = nodeVoken.Count;

@@ -200,4 +200,27 @@ public class VokenTrieTests
             actual.ChildrenOf(node).FirstNode.ShouldBe(expected.ChildrenOf(node).FirstNode);
         }
     }
+
+    /// <summary>Rows already in sequence order build, without a sort, the trie <see cref="VokenTrie.Build(System.ReadOnlySpan{long}, System.ReadOnlySpan{int}, int, int)"/> gives with ids = rows.</summary>
+    [Property(MaxTest = 200)]
+    public void BuildSorted_equals_Build_of_the_rows(int seed)
+    {
+        var (entries, depth, vocabulary) = RandomTries.Entries(seed);
+        var sorted = entries.Select(e => e.Vokens).Order(Comparer<int[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b))).ToArray();
+        var rows = sorted.SelectMany(v => v).ToArray();
+        var expected = VokenTrie.Build(sorted.Select((v, i) => ((long)i, v)).ToList(), depth, vocabulary);
+        Bytes(VokenTrie.BuildSorted(rows, depth, vocabulary)).ShouldBe(Bytes(expected));
+        if (sorted.Length > 1 && !sorted[0].SequenceEqual(sorted[^1]))
+        {
+            var swapped = sorted.Reverse().SelectMany(v => v).ToArray();
+            Should.Throw<ArgumentException>(() => VokenTrie.BuildSorted(swapped, depth, vocabulary)).Message.ShouldContain("lexicographic order");
+        }
+    }
+
+    private static byte[] Bytes(VokenTrie trie)
+    {
+        using var stream = new MemoryStream();
+        trie.WriteTo(stream);
+        return stream.ToArray();
+    }
 }

@@ -1,0 +1,145 @@
+using Avg.Retrieval;
+
+namespace Avg.Cluster.Grains;
+
+/// <summary>
+/// A partition's images as one immutable sorted run: rows ordered by voken sequence, then by id in "shortlex" order
+/// (shorter first, then ordinal), so row i is local image i of the trie (<see cref="VokenTrie.BuildSorted"/>) and
+/// images sharing a leaf come out in a deterministic order — for decimal ids the same as ascending numbers, as the
+/// in-process trie orders them. Changes are merged in (<see cref="Apply"/>): linear copying, no sort of the run.
+/// </summary>
+public sealed class PartitionRun
+{
+    private PartitionRun(int depth, string[] ids, int[] vokens, string?[] uris)
+    {
+        Depth = depth;
+        Ids = ids;
+        Vokens = vokens;
+        Uris = uris;
+    }
+
+    /// <summary>M: vokens per row.</summary>
+    public int Depth { get; }
+
+    public int Count => Ids.Length;
+
+    public string[] Ids { get; }
+
+    /// <summary>Row i (Depth vokens) belongs to Ids[i].</summary>
+    public int[] Vokens { get; }
+
+    public string?[] Uris { get; }
+
+    public static PartitionRun Empty(int depth) => new(depth, [], [], []);
+
+    /// <summary>Ranking order of ids within a leaf.</summary>
+    public static int CompareIds(string? a, string? b) =>
+        a is null || b is null ? string.CompareOrdinal(a, b) : a.Length != b.Length ? a.Length.CompareTo(b.Length) : string.CompareOrdinal(a, b);
+
+    /// <summary>The run of these rows (ids distinct; <paramref name="vokens"/> is count × depth).</summary>
+    public static PartitionRun Build(int depth, IReadOnlyList<string> ids, ReadOnlySpan<int> vokens, IReadOnlyList<string?> uris)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(uris);
+        if (vokens.Length != ids.Count * depth || uris.Count != ids.Count)
+        {
+            throw new ArgumentException($"{ids.Count} ids need {ids.Count * depth} vokens and {ids.Count} URIs; got {vokens.Length} and {uris.Count}.");
+        }
+
+        var rows = vokens.ToArray();
+        var order = new int[ids.Count];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        Array.Sort(order, (a, b) =>
+        {
+            var c = rows.AsSpan(a * depth, depth).SequenceCompareTo(rows.AsSpan(b * depth, depth));
+            return c != 0 ? c : CompareIds(ids[a], ids[b]);
+        });
+
+        var sortedIds = new string[order.Length];
+        var sortedVokens = new int[rows.Length];
+        var sortedUris = new string?[order.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            sortedIds[i] = ids[order[i]];
+            sortedUris[i] = uris[order[i]];
+            rows.AsSpan(order[i] * depth, depth).CopyTo(sortedVokens.AsSpan(i * depth, depth));
+            if (i > 0 && sortedIds[i] == sortedIds[i - 1])
+            {
+                throw new ArgumentException($"Image '{sortedIds[i]}' appears twice in one partition run.", nameof(ids));
+            }
+        }
+
+        return new PartitionRun(depth, sortedIds, sortedVokens, sortedUris);
+    }
+
+    /// <summary>
+    /// This run brought to <paramref name="changes"/>' revision: rows of changed or removed ids dropped, the changed
+    /// rows merged in at their places. Linear in the run (copies and one set look-up per row) plus a sort of the changes.
+    /// A whole-partition <paramref name="changes"/> replaces the run.
+    /// </summary>
+    public PartitionRun Apply(PartitionChanges changes)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        var depth = changes.Depth == 0 ? Depth : changes.Depth;
+        var added = Build(depth, changes.Ids, changes.Vokens, changes.Uris);
+        if (changes.IsWhole)
+        {
+            return added;
+        }
+
+        if (added.Count == 0 && changes.Removed.Length == 0)
+        {
+            return this;
+        }
+
+        if (depth != Depth && Count > 0)
+        {
+            throw new AvgException($"Partition changes have {depth} vokens per image; the cached partition has {Depth}.");
+        }
+
+        var dropped = new HashSet<string>(changes.Ids, StringComparer.Ordinal);
+        dropped.UnionWith(changes.Removed);
+        var capacity = Count + added.Count;
+        var ids = new string[capacity];
+        var vokens = new int[capacity * depth];
+        var uris = new string?[capacity];
+        int at = 0, mine = 0, theirs = 0;
+        while (mine < Count || theirs < added.Count)
+        {
+            if (mine < Count && dropped.Contains(Ids[mine]))
+            {
+                mine++;
+                continue;
+            }
+
+            var takeMine = theirs == added.Count || (mine < Count && CompareRows(this, mine, added, theirs) < 0);
+            var (run, row) = takeMine ? (this, mine++) : (added, theirs++);
+            ids[at] = run.Ids[row];
+            uris[at] = run.Uris[row];
+            run.Vokens.AsSpan(row * depth, depth).CopyTo(vokens.AsSpan(at * depth, depth));
+            at++;
+        }
+
+        Array.Resize(ref ids, at);
+        Array.Resize(ref uris, at);
+        Array.Resize(ref vokens, at * depth);
+        return new PartitionRun(depth, ids, vokens, uris);
+    }
+
+    /// <summary>The trie over the rows (local image id = row).</summary>
+    public VokenTrie ToTrie(int vocabularySize) => VokenTrie.BuildSorted(Vokens, Depth, vocabularySize);
+
+    /// <summary>The vokens of row <paramref name="row"/>.</summary>
+    public ReadOnlySpan<int> RowVokens(int row) => Vokens.AsSpan(row * Depth, Depth);
+
+    private static int CompareRows(PartitionRun a, int i, PartitionRun b, int j)
+    {
+        var c = a.RowVokens(i).SequenceCompareTo(b.RowVokens(j));
+        return c != 0 ? c : CompareIds(a.Ids[i], b.Ids[j]);
+    }
+}

@@ -1,0 +1,239 @@
+using System.Globalization;
+using Avg.Cluster.Grains;
+using Avg.Cluster.Hosting;
+using Avg.Cluster.Model;
+using Avg.Cluster.Storage;
+using Avg.Cluster.Telemetry;
+using Avg.Retrieval;
+using Microsoft.Extensions.Logging;
+using Orleans.TestingHost;
+
+namespace Avg.Cluster.Tests;
+
+/// <summary>
+/// Partitions and directory buckets change incrementally (docs/cluster.md, "Incremental partitions"): random add,
+/// replace and delete sequences give the same partition as one built from scratch, a query silo's cache refreshed
+/// by delta equals a whole fetch, and a partition rebuilt from its stored base and change records (with
+/// compactions between) equals the one that wrote them.
+/// </summary>
+public sealed class IncrementalPartitionTests : IAsyncLifetime
+{
+    private const int Depth = 3;
+    private const int Vocabulary = 6;
+    private const string Version = "incremental-test";
+    private InProcessTestCluster _cluster = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddMemoryGrainStorage(AvgStorage.Name);
+            // Partitions only (no model); a tiny compaction threshold, so the random sequences compact many times.
+            silo.AddAvgCluster(new AvgSiloOptions { Roles = AvgSiloOptions.PartitionsRole, CompactionMinimum = 4 });
+        });
+        builder.ConfigureSiloHost((_, host) => host.Logging.SetMinimumLevel(LogLevel.Warning));
+        _cluster = builder.Build();
+        await _cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.StopAllSilosAsync();
+        await _cluster.DisposeAsync();
+    }
+
+    /// <summary>Property: for 300 random sequences of changes, merging each change into the run equals building the final set from scratch, trie included.</summary>
+    [Fact]
+    public void Merged_run_equals_run_built_from_scratch()
+    {
+        for (var seed = 0; seed < 300; seed++)
+        {
+            var random = new Random(seed);
+            var model = new Dictionary<string, (int[] Vokens, string? Uri)>(StringComparer.Ordinal);
+            var run = PartitionRun.Empty(Depth);
+            for (var step = 0; step < 12; step++)
+            {
+                var changes = RandomChange(random, model, revision: step + 1, baseRevision: step);
+                run = run.Apply(changes);
+                var rebuilt = Rebuild(model);
+                run.Ids.ShouldBe(rebuilt.Ids, $"seed {seed} step {step}");
+                run.Vokens.ShouldBe(rebuilt.Vokens, $"seed {seed} step {step}");
+                run.Uris.ShouldBe(rebuilt.Uris, $"seed {seed} step {step}");
+                TrieBytes(run.ToTrie(Vocabulary)).ShouldBe(TrieBytes(rebuilt.ToTrie(Vocabulary)), $"seed {seed} step {step}");
+            }
+        }
+    }
+
+    /// <summary>Images sharing a sequence keep the in-process order: decimal ids ascending as numbers.</summary>
+    [Fact]
+    public void Images_sharing_a_sequence_rank_by_numeric_id()
+    {
+        var run = PartitionRun.Build(2, ["10", "9", "100", "2"], [1, 1, 1, 1, 1, 1, 1, 0], [null, null, null, null]);
+        run.Ids.ShouldBe(["2", "9", "10", "100"]);
+        var trie = run.ToTrie(2);
+        trie.ImagesAt(trie.Find([1, 1])).ToArray().ShouldBe([1L, 2, 3]);
+    }
+
+    [Fact]
+    public void Records_round_trip_and_damage_is_a_clear_error()
+    {
+        var record = new PartitionRecord(7, 2, ["a", "bb"], [1, 2, 3, 300], ["u", null], ["gone"]);
+        foreach (var asBase in new[] { false, true })
+        {
+            var decoded = IndexLogRecords.DecodePartition(IndexLogRecords.EncodePartition(record, asBase), "p");
+            decoded.Revision.ShouldBe(7);
+            decoded.Ids.ShouldBe(record.Ids);
+            decoded.Vokens.ShouldBe(record.Vokens);
+            decoded.Uris.ShouldBe(record.Uris);
+            decoded.Removed.ShouldBe(record.Removed);
+            IndexLogRecords.DecodeDirectory(IndexLogRecords.EncodeDirectory([("x", 3), ("y", -1)], asBase), "d").ShouldBe([("x", 3), ("y", -1)]);
+        }
+
+        var bytes = IndexLogRecords.EncodePartition(record, asBase: false);
+        Should.Throw<AvgException>(() => IndexLogRecords.DecodePartition(bytes[..^3], "partition 5")).Message.ShouldContain("partition 5 is damaged");
+        Should.Throw<AvgException>(() => IndexLogRecords.DecodeDirectory(bytes, "bucket 1")).Message.ShouldContain("not an index log record");
+    }
+
+    /// <summary>
+    /// Random upserts, replaces and removes through the partition grain: after each, a cache refreshed by delta equals a
+    /// whole fetch and the set built from scratch; the grain reactivated from its stored log (bases and records,
+    /// compacted along the way) answers the same, and the cache goes on by delta or whole fetch as the grain decides.
+    /// </summary>
+    [Fact]
+    public async Task Partition_grain_by_delta_equals_whole_fetch_and_survives_reactivation()
+    {
+        for (var seed = 0; seed < 6; seed++)
+        {
+            var random = new Random(100 + seed);
+            var firstVoken = seed % Vocabulary;
+            var grain = _cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, Version + seed);
+            var cache = new PartitionCache(_cluster.Client, new AvgMetrics());
+            var model = new Dictionary<string, (int[] Vokens, string? Uri)>(StringComparer.Ordinal);
+            for (var step = 0; step < 25; step++)
+            {
+                var changes = RandomChange(random, model, 0, 0, firstVoken);
+                if (changes.Ids.Length > 0)
+                {
+                    await grain.Upsert(changes.Ids.Select((id, i) => new IndexedImage { Id = id, Vokens = changes.Vokens[(i * Depth)..((i + 1) * Depth)], Uri = changes.Uris[i] }).ToArray(), Vocabulary);
+                }
+
+                if (changes.Removed.Length > 0)
+                {
+                    await grain.Remove(changes.Removed);
+                }
+
+                if (step % 9 == 8)
+                {
+                    await _cluster.DeactivateAsync(grain);
+                }
+
+                var info = await grain.GetInfo();
+                info.Images.ShouldBe(model.Count);
+                var byDelta = await cache.GetAsync(Version + seed, firstVoken, info.Revision, Vocabulary, out _);
+                byDelta.Revision.ShouldBe(info.Revision);
+                var whole = CachedPartition.From(null, await grain.GetChanges(-1), Vocabulary);
+                var rebuilt = Rebuild(model);
+                foreach (var run in new[] { byDelta.Run, whole.Run })
+                {
+                    run.Ids.ShouldBe(rebuilt.Ids, $"seed {seed} step {step}");
+                    run.Vokens.ShouldBe(rebuilt.Vokens, $"seed {seed} step {step}");
+                    run.Uris.ShouldBe(rebuilt.Uris, $"seed {seed} step {step}");
+                }
+
+                TrieBytes(byDelta.Trie).ShouldBe(TrieBytes(whole.Trie));
+            }
+
+            cache.Fetches.ShouldBeGreaterThan(cache.WholeFetches, "most refreshes are deltas");
+        }
+    }
+
+    [Fact]
+    public async Task Directory_bucket_survives_reactivation_after_compactions()
+    {
+        var bucket = _cluster.Client.GetGrain<IImageDirectoryGrain>(3, Version);
+        var random = new Random(5);
+        var model = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var step = 0; step < 40; step++)
+        {
+            var ids = Enumerable.Range(0, random.Next(1, 6)).Select(_ => random.Next(30).ToString(CultureInfo.InvariantCulture)).ToArray();
+            var partitions = ids.Select(_ => random.Next(Vocabulary)).ToArray();
+            var expectedPrevious = new int[ids.Length];
+            for (var i = 0; i < ids.Length; i++)
+            {
+                expectedPrevious[i] = model.TryGetValue(ids[i], out var p) ? p : -1;
+                model[ids[i]] = partitions[i];
+            }
+
+            (await bucket.Assign(ids, partitions)).ShouldBe(expectedPrevious);
+            var gone = random.Next(30).ToString(CultureInfo.InvariantCulture);
+            (await bucket.Remove(gone)).ShouldBe(model.Remove(gone, out var was) ? was : -1);
+            if (step % 13 == 12)
+            {
+                await _cluster.DeactivateAsync(bucket);
+            }
+        }
+
+        await _cluster.DeactivateAsync(bucket);
+        for (var id = 0; id < 30; id++)
+        {
+            var key = id.ToString(CultureInfo.InvariantCulture);
+            (await bucket.Lookup(key)).ShouldBe(model.TryGetValue(key, out var p) ? p : -1, $"id {key}");
+        }
+    }
+
+    /// <summary>
+    /// A change to the model state: new images, replaced vokens or URIs, removals (ids from a small pool, so
+    /// replaces and re-adds are common), returned as the net changes a partition would send.
+    /// </summary>
+    private static PartitionChanges RandomChange(Random random, Dictionary<string, (int[] Vokens, string? Uri)> model, long revision, long baseRevision, int? firstVoken = null)
+    {
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        var upserted = new Dictionary<string, (int[] Vokens, string? Uri)>(StringComparer.Ordinal);
+        var removed = new List<string>();
+        for (var n = random.Next(0, 8); n > 0; n--)
+        {
+            var id = random.Next(40).ToString(CultureInfo.InvariantCulture);
+            if (!touched.Add(id))
+            {
+                continue;
+            }
+
+            if (random.NextDouble() < 0.3 && model.Remove(id))
+            {
+                removed.Add(id);
+                continue;
+            }
+
+            var vokens = Enumerable.Range(0, Depth).Select(d => d == 0 && firstVoken is { } f ? f : random.Next(Vocabulary)).ToArray();
+            var uri = random.NextDouble() < 0.5 ? null : "u" + random.Next(3).ToString(CultureInfo.InvariantCulture);
+            model[id] = (vokens, uri);
+            upserted[id] = (vokens, uri);
+        }
+
+        var ids = upserted.Keys.ToArray();
+        return new PartitionChanges
+        {
+            Revision = revision,
+            BaseRevision = baseRevision,
+            Depth = Depth,
+            Ids = ids,
+            Vokens = ids.SelectMany(id => upserted[id].Vokens).ToArray(),
+            Uris = ids.Select(id => upserted[id].Uri).ToArray(),
+            Removed = [.. removed],
+        };
+    }
+
+    private static PartitionRun Rebuild(Dictionary<string, (int[] Vokens, string? Uri)> model)
+    {
+        var ids = model.Keys.ToArray();
+        return PartitionRun.Build(Depth, ids, ids.SelectMany(id => model[id].Vokens).ToArray(), ids.Select(id => model[id].Uri).ToArray());
+    }
+
+    private static byte[] TrieBytes(VokenTrie trie)
+    {
+        using var stream = new MemoryStream();
+        trie.WriteTo(stream);
+        return stream.ToArray();
+    }
+}
