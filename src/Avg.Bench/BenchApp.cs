@@ -59,10 +59,15 @@ public static class BenchApp
         var cache = new Option<string>("--cache") { Description = "Folder for generated images and encoded vectors (reused).", DefaultValueFactory = _ => Path.Combine(".cache", "avg-bench") };
         var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
         var priorWeight = new Option<double>("--prior-weight") { Description = "Search with the train voken frequencies divided out at this weight α (as avg eval --prior-weight); 0 = the paper's score.", DefaultValueFactory = _ => 0 };
+        var chart = new Option<string?>("--chart") { Description = "Also draw queries/s and R@10 against index size, one line per method, into this SVG file." };
+        var hnswDefaults = new HnswOptions();
+        var connectivity = new Option<int>("--hnsw-connectivity") { Description = "HNSW M: neighbours per node (2M on the base layer).", DefaultValueFactory = _ => hnswDefaults.Connectivity };
+        var expansionAdd = new Option<int>("--hnsw-expansion-add") { Description = "HNSW efConstruction: candidates examined per inserted image.", DefaultValueFactory = _ => hnswDefaults.ExpansionAdd };
+        var expansionSearch = new Option<int>("--hnsw-expansion-search") { Description = "HNSW ef: candidates examined per query.", DefaultValueFactory = _ => hnswDefaults.ExpansionSearch };
         var balanced = new Option<bool>("--balanced") { Description = "Index each size with balanced assignment of the last voken (fewer shared sequences)." };
 
-        var command = new Command("query", "Single-stream query latency and throughput of AVG against two-tower exact search, per index size.");
-        foreach (var option in new Option[] { bundle, sizes, queries, beam, levelBeams, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, json })
+        var command = new Command("query", "Single-stream query latency, throughput and R@10 of AVG against two-tower exact search and HNSW, per index size.");
+        foreach (var option in new Option[] { bundle, sizes, queries, beam, levelBeams, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, connectivity, expansionAdd, expansionSearch, json, chart })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -83,12 +88,21 @@ public static class BenchApp
                 PriorWeight = parse.GetValue(priorWeight),
                 Cache = parse.GetValue(cache)!,
                 JsonPath = parse.GetValue(json),
+                ChartPath = parse.GetValue(chart),
+                Hnsw = new HnswOptions
+                {
+                    Connectivity = parse.GetValue(connectivity),
+                    ExpansionAdd = parse.GetValue(expansionAdd),
+                    ExpansionSearch = parse.GetValue(expansionSearch),
+                },
             };
             var report = new QueryBenchmark(options, error).Run();
             var text = report.ToJsonString(Indented);
             await output.WriteLineAsync(text).ConfigureAwait(false);
             if (options.JsonPath is { } path)
                 await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            if (options.ChartPath is { } chartPath)
+                await File.WriteAllTextAsync(chartPath, QueryChart.Svg(report), cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;

@@ -16,6 +16,9 @@ namespace Avg.Bench;
 /// </summary>
 public sealed class QueryBenchmark
 {
+    // R@10 is reported whenever k ≥ 10, whatever k is, so runs with different --k compare.
+    private const int RecallDepth = 10;
+
     private readonly QueryBenchmarkOptions options;
     private readonly TextWriter log;
 
@@ -46,13 +49,27 @@ public sealed class QueryBenchmark
         var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
         var ids = Enumerable.Range(0, largest).Select(i => (long)i).ToArray();
         var sizes = new JsonArray();
-        double? firstAvgP50 = null, lastAvgP50 = null, firstTwoTowerP50 = null, lastTwoTowerP50 = null;
+        var avgP50 = new List<double>();
+        var twoTowerP50 = new List<double>();
+        var hnswP50 = new List<double>();
+        // Sizes are prefixes of one image list, so one HNSW index grows from size to size: inserting rows 0..n−1 in
+        // order is the same work as building the n-image index afresh, and build_s adds up to that.
+        using var hnswIndex = new HnswImageIndex(width, options.Hnsw);
+        var hnswBuildSeconds = 0.0;
         foreach (var n in options.Sizes.Distinct().Order())
         {
+            clock.Restart();
             // Balancing depends on the whole indexed set, so each size is balanced on its own.
             var indexVokens = options.Balanced ? model.Tokenizer.EncodeBalanced(vectors[..(n * width)]) : vokens[..(n * model.Config.Levels)];
             var trie = VokenTrie.Build(ids.AsSpan(0, n), indexVokens, model.Config.Levels, model.Config.CodebookSize);
+            var trieSeconds = clock.Elapsed.TotalSeconds;
+            clock.Restart();
             var exact = new ExactDotProductSearch(vectors.AsSpan(0, n * width), width);
+            var exactSeconds = clock.Elapsed.TotalSeconds;
+            log.WriteLine(Invariant($"[{n} images] hnsw: inserting images {hnswIndex.Count}..{n - 1}"));
+            clock.Restart();
+            hnswIndex.Add(vectors.AsSpan((int)hnswIndex.Count * width, (n - (int)hnswIndex.Count) * width));
+            hnswBuildSeconds += clock.Elapsed.TotalSeconds;
             using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = options.Beam, LevelBeams = options.LevelBeams, K = options.K, Prior = prior });
 
             log.WriteLine(Invariant($"[{n} images] avg: {options.Queries} single-stream queries at {Width()}"));
@@ -62,6 +79,9 @@ public sealed class QueryBenchmark
             var twoTower = SingleStream(queries, truth, q => exact.Search(model.EncodeTexts([q]), options.K));
             var twoTowerBatched = Batched(queries, batch =>
                 exact.SearchBatch(model.EncodeTexts(batch), options.K));
+            log.WriteLine(Invariant($"[{n} images] hnsw: {options.Queries} single-stream queries"));
+            var hnsw = SingleStream(queries, truth, q => hnswIndex.Search(model.EncodeTexts([q]), options.K));
+            var hnswBatched = Batched(queries, batch => SearchRows(hnswIndex, model.EncodeTexts(batch), width));
 
             var row = new JsonObject
             {
@@ -69,16 +89,17 @@ public sealed class QueryBenchmark
                 ["trie_nodes"] = trie.NodeCount,
                 ["distinct_sequences"] = trie.SequenceCount,
                 ["collision_rate"] = Math.Round(trie.CollisionRate, 4),
-                ["avg"] = ToJson(avg, avgBatched, (double)SerializedBytes(trie) / n),
-                ["two_tower"] = ToJson(twoTower, twoTowerBatched, width * sizeof(float)),
+                ["avg"] = ToJson(avg, avgBatched, (double)SerializedBytes(trie) / n, trieSeconds),
+                ["two_tower"] = ToJson(twoTower, twoTowerBatched, width * sizeof(float), exactSeconds),
+                ["hnsw"] = ToJson(hnsw, hnswBatched, (double)hnswIndex.SerializedBytes() / n, hnswBuildSeconds),
                 ["avg_over_two_tower_qps"] = Math.Round(avg.Latency.QueriesPerSecond / twoTower.Latency.QueriesPerSecond, 3),
+                ["avg_over_hnsw_qps"] = Math.Round(avg.Latency.QueriesPerSecond / hnsw.Latency.QueriesPerSecond, 3),
             };
             sizes.Add(row);
-            log.WriteLine(Invariant($"[{n} images] avg {avg.Latency.QueriesPerSecond:F1} q/s p50 {avg.Latency.P50Ms:F2} ms p99 {avg.Latency.P99Ms:F2} ms | two_tower {twoTower.Latency.QueriesPerSecond:F1} q/s p50 {twoTower.Latency.P50Ms:F2} ms p99 {twoTower.Latency.P99Ms:F2} ms"));
-            firstAvgP50 ??= avg.Latency.P50Ms;
-            firstTwoTowerP50 ??= twoTower.Latency.P50Ms;
-            lastAvgP50 = avg.Latency.P50Ms;
-            lastTwoTowerP50 = twoTower.Latency.P50Ms;
+            log.WriteLine(Invariant($"[{n} images] {Line("avg", avg)} | {Line("two_tower", twoTower)} | {Line("hnsw", hnsw)} (built in {hnswBuildSeconds:F1}s)"));
+            avgP50.Add(avg.Latency.P50Ms);
+            twoTowerP50.Add(twoTower.Latency.P50Ms);
+            hnswP50.Add(hnsw.Latency.P50Ms);
         }
 
         return new JsonObject
@@ -98,9 +119,20 @@ public sealed class QueryBenchmark
             ["seed"] = options.Seed,
             ["balanced"] = options.Balanced,
             ["prior_weight"] = options.PriorWeight,
+            ["hnsw_options"] = new JsonObject
+            {
+                ["library"] = HnswImageIndex.Library,
+                ["metric"] = "ip",
+                ["scalar"] = "f32",
+                ["connectivity"] = options.Hnsw.Connectivity,
+                ["expansion_add"] = options.Hnsw.ExpansionAdd,
+                ["expansion_search"] = options.Hnsw.ExpansionSearch,
+                ["simd"] = hnswIndex.HardwareAcceleration,
+            },
             ["sizes"] = sizes,
-            ["flatness"] = Math.Round(lastAvgP50!.Value / firstAvgP50!.Value, 3),
-            ["two_tower_growth"] = Math.Round(lastTwoTowerP50!.Value / firstTwoTowerP50!.Value, 3),
+            ["flatness"] = Growth(avgP50),
+            ["two_tower_growth"] = Growth(twoTowerP50),
+            ["hnsw_growth"] = Growth(hnswP50),
             ["index_build"] = new JsonObject
             {
                 ["images"] = largest,
@@ -125,7 +157,8 @@ public sealed class QueryBenchmark
     private delegate ScoredImage[][] BatchQuery(IReadOnlyList<string> queries);
 
     /// <param name="ResultsHash">Digest of every ranked id and score bit: equal before and after a change to the hot path means identical results.</param>
-    private sealed record MethodRun(LatencySummary Latency, double RecallAtK, double ManagedBytesPerQuery, string ResultsHash);
+    /// <param name="RecallAt10">The caption's own image in the first 10 results; null when <c>--k</c> is below 10.</param>
+    private sealed record MethodRun(LatencySummary Latency, double RecallAtK, double? RecallAt10, double ManagedBytesPerQuery, string ResultsHash);
 
     /// <summary>
     /// Queries the smallest index's images by one of their own captions, spread evenly over them and over the five
@@ -161,7 +194,8 @@ public sealed class QueryBenchmark
         allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
         var ids = ranked.Select(r => r.Select(s => s.ImageId).ToArray()).ToArray();
         var recall = Recall.AtK(ids, truth, options.K);
-        return new MethodRun(LatencySummary.FromTicks(ticks), recall, (double)allocated / queries.Length, Digest(ranked));
+        double? recallAt10 = options.K >= RecallDepth ? Recall.AtK(ids, truth, RecallDepth) : null;
+        return new MethodRun(LatencySummary.FromTicks(ticks), recall, recallAt10, (double)allocated / queries.Length, Digest(ranked));
     }
 
     /// <summary>Queries per second when <see cref="QueryBenchmarkOptions.Batch"/> queries are searched together; null when skipped.</summary>
@@ -173,6 +207,14 @@ public sealed class QueryBenchmark
         for (var start = 0; start < queries.Length; start += options.Batch)
             search(queries.AsSpan(start, Math.Min(options.Batch, queries.Length - start)).ToArray());
         return queries.Length / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>HNSW has no batched search in the wrapper: a batch is its rows searched in turn (text encoding is batched).</summary>
+    private ScoredImage[][] SearchRows(HnswImageIndex index, float[] queries, int width)
+    {
+        var results = new ScoredImage[queries.Length / width][];
+        for (var q = 0; q < results.Length; q++) results[q] = index.Search(queries[(q * width)..((q + 1) * width)], options.K);
+        return results;
     }
 
     private static ScoredImage[] Scored(IReadOnlyList<SearchHit> hits)
@@ -208,7 +250,7 @@ public sealed class QueryBenchmark
         return stream.Length;
     }
 
-    private JsonObject ToJson(MethodRun run, double? batchedQps, double bytesPerImage) => new()
+    private JsonObject ToJson(MethodRun run, double? batchedQps, double bytesPerImage, double buildSeconds) => new()
     {
         ["qps"] = Math.Round(run.Latency.QueriesPerSecond, 2),
         ["p50_ms"] = Math.Round(run.Latency.P50Ms, 3),
@@ -218,10 +260,18 @@ public sealed class QueryBenchmark
         ["max_ms"] = Math.Round(run.Latency.MaxMs, 3),
         ["bytes_per_image"] = Math.Round(bytesPerImage, 2),
         [Invariant($"r{options.K}")] = Math.Round(run.RecallAtK, 4),
+        ["r_at_10"] = run.RecallAt10 is { } r ? Math.Round(r, 4) : null,
+        ["build_s"] = Math.Round(buildSeconds, 3),
         ["managed_alloc_bytes_per_query"] = Math.Round(run.ManagedBytesPerQuery, 0),
         ["results_sha256"] = run.ResultsHash,
         ["batched_qps"] = batchedQps is { } qps ? Math.Round(qps, 2) : null,
     };
+
+    /// <summary>Latency at the largest size ÷ at the smallest: ≈ 1 when the cost does not grow with the image set.</summary>
+    private static double Growth(List<double> p50s) => Math.Round(p50s[^1] / p50s[0], 3);
+
+    private static string Line(string method, MethodRun run) =>
+        Invariant($"{method} {run.Latency.QueriesPerSecond:F1} q/s p50 {run.Latency.P50Ms:F2} ms p99 {run.Latency.P99Ms:F2} ms R@10 {run.RecallAt10:F3}");
 
     private string Width() => options.LevelBeams is { } widths ? "level beams " + string.Join(",", widths) : Invariant($"beam {options.Beam}");
 

@@ -40,6 +40,12 @@ public sealed record QueryBenchmarkOptions
 
     public string? JsonPath { get; init; }
 
+    /// <summary>Where to write the SVG chart of queries/s and R@10 against index size; null for none.</summary>
+    public string? ChartPath { get; init; }
+
+    /// <summary>Graph parameters of the HNSW peer.</summary>
+    public HnswOptions Hnsw { get; init; } = new();
+
     /// <summary>Index each size with balanced assignment of the last voken (fewer images sharing a sequence).</summary>
     public bool Balanced { get; init; }
 
@@ -64,6 +70,9 @@ public sealed record QueryBenchmarkOptions
         if (Warmup < 0) throw new AvgException(Invariant($"--warmup must be 0 or more, got {Warmup}"));
         if (Batch < 0) throw new AvgException(Invariant($"--batch must be 0 (skip) or more, got {Batch}"));
         if (!Avg.Retrieval.VokenPrior.IsValidWeight(PriorWeight)) throw new AvgException(Invariant($"--prior-weight must be a number ≥ 0, got {PriorWeight}"));
+        if (Hnsw.Connectivity < 2) throw new AvgException(Invariant($"--hnsw-connectivity must be at least 2, got {Hnsw.Connectivity}"));
+        if (Hnsw.ExpansionAdd < 1) throw new AvgException(Invariant($"--hnsw-expansion-add must be at least 1, got {Hnsw.ExpansionAdd}"));
+        if (Hnsw.ExpansionSearch < 1) throw new AvgException(Invariant($"--hnsw-expansion-search must be at least 1, got {Hnsw.ExpansionSearch}"));
         if (Threads < 0) throw new AvgException(Invariant($"--threads must be 0 (runtime default) or more, got {Threads}"));
         if (!Directory.Exists(Bundle)) throw new AvgException($"--bundle {Bundle}: no such folder; train one with `avg train` or `avg demo --quick`");
         return this;
