@@ -13,6 +13,7 @@ public static class BenchApp
     {
         var root = new RootCommand("AVG Cluster benchmarks: measurements that take minutes, kept out of the tests.");
         root.Subcommands.Add(QueryCommand(output, error));
+        root.Subcommands.Add(ScaleCommand(output, error));
         return root;
     }
 
@@ -41,6 +42,49 @@ public static class BenchApp
             await error.WriteLineAsync(AvgException.UnexpectedFailureLine(e)).ConfigureAwait(false);
             return 1;
         }
+    }
+
+    private static Command ScaleCommand(TextWriter output, TextWriter error)
+    {
+        var defaults = new ScaleBenchmarkOptions { Bundle = "" };
+        var bundle = new Option<string>("--bundle") { Description = "Model bundle the silo serves (with its image encoder, to make the Shapes vectors).", Required = true };
+        var sizes = new Option<string>("--sizes") { Description = "Index sizes in images, comma-separated; the cluster ingests up to each in turn.", DefaultValueFactory = _ => string.Join(',', defaults.Sizes) };
+        var queries = new Option<int>("--queries") { Description = "Timed single-stream queries per size (the concurrent figure runs twice as many).", DefaultValueFactory = _ => defaults.Queries };
+        var clients = new Option<int>("--clients") { Description = "Concurrent HTTP clients of the throughput figure.", DefaultValueFactory = _ => defaults.Clients };
+        var batch = new Option<int>("--batch") { Description = "Images per ingest request (1…1000).", DefaultValueFactory = _ => defaults.Batch };
+        var parallel = new Option<int>("--parallel") { Description = "Ingest requests in flight at once.", DefaultValueFactory = _ => defaults.Parallel };
+        var seed = new Option<int>("--seed") { Description = "Shapes-world seed of the indexed images and query captions.", DefaultValueFactory = _ => defaults.Seed };
+        var cache = new Option<string>("--cache") { Description = "Folder for generated images, encoded vectors and the silo's log (reused).", DefaultValueFactory = _ => defaults.Cache };
+        var noInProcess = new Option<bool>("--no-in-process") { Description = "Skip the in-process comparison (AVG, two-tower exact, HNSW)." };
+        var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
+        var chart = new Option<string?>("--chart") { Description = "Also draw queries/s and R@10 against index size (in-process methods and the cluster over HTTP) into this SVG file." };
+        var command = new Command("scale", "The cluster at scale in one run: HTTP ingest with Redis up to each size with queries running, then idle HTTP search, Redis bytes and silo RSS; then the same vectors in-process.");
+        foreach (var option in new Option[] { bundle, sizes, queries, clients, batch, parallel, seed, cache, noInProcess, json, chart })
+            command.Options.Add(option);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new ScaleBenchmarkOptions
+            {
+                Bundle = parse.GetValue(bundle)!,
+                Sizes = ParseCounts(parse.GetValue(sizes)!, "--sizes", "a whole number of images; give e.g. 10000,100000"),
+                Queries = parse.GetValue(queries),
+                Clients = parse.GetValue(clients),
+                Batch = parse.GetValue(batch),
+                Parallel = parse.GetValue(parallel),
+                Seed = parse.GetValue(seed),
+                Cache = parse.GetValue(cache)!,
+                InProcess = !parse.GetValue(noInProcess),
+                JsonPath = parse.GetValue(json),
+                ChartPath = parse.GetValue(chart),
+            };
+            var report = await new ScaleBenchmark(options, error).RunAsync().ConfigureAwait(false);
+            var text = report.ToJsonString(Indented);
+            await output.WriteLineAsync(text).ConfigureAwait(false);
+            if (options.JsonPath is { } path)
+                await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
     }
 
     private static Command QueryCommand(TextWriter output, TextWriter error)

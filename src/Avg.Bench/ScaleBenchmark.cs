@@ -1,0 +1,623 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Avg.Cluster.Hosting;
+using Avg.Models.Pipeline;
+
+namespace Avg.Bench;
+
+/// <summary>Settings of the scale benchmark (docs/benchmarks.md, "avg-bench scale").</summary>
+public sealed record ScaleBenchmarkOptions
+{
+    public required string Bundle { get; init; }
+
+    /// <summary>Index sizes, ascending: the cluster ingests up to each in turn (one growing index) and is measured there.</summary>
+    public IReadOnlyList<int> Sizes { get; init; } = [10_000, 100_000, 300_000, 1_000_000];
+
+    /// <summary>Timed single-stream queries per size (idle); the concurrent figure runs twice as many.</summary>
+    public int Queries { get; init; } = 200;
+
+    /// <summary>Concurrent HTTP clients of the throughput figure.</summary>
+    public int Clients { get; init; } = 8;
+
+    /// <summary>Images per ingest request.</summary>
+    public int Batch { get; init; } = 500;
+
+    /// <summary>Ingest requests in flight at once.</summary>
+    public int Parallel { get; init; } = 4;
+
+    public int Seed { get; init; } = 7;
+
+    public string Cache { get; init; } = Path.Combine(".cache", "avg-bench");
+
+    /// <summary>Also measure in-process AVG, two-tower exact search and HNSW at the same sizes (avg-bench query).</summary>
+    public bool InProcess { get; init; } = true;
+
+    public HnswOptions Hnsw { get; init; } = new();
+
+    public string? JsonPath { get; init; }
+
+    public string? ChartPath { get; init; }
+
+    public ScaleBenchmarkOptions Validate()
+    {
+        if (Sizes.Count == 0) throw new AvgException("--sizes needs at least one index size, e.g. 10000,100000");
+        if (Sizes.Any(s => s < 1)) throw new AvgException("--sizes: every size must be at least 1 image");
+        if (Queries < 1) throw new AvgException(Invariant($"--queries must be at least 1, got {Queries}"));
+        if (Clients < 1) throw new AvgException(Invariant($"--clients must be at least 1, got {Clients}"));
+        if (Batch is < 1 or > 1000) throw new AvgException(Invariant($"--batch must be between 1 and 1000 (the HTTP API's limit), got {Batch}"));
+        if (Parallel < 1) throw new AvgException(Invariant($"--parallel must be at least 1, got {Parallel}"));
+        return this;
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// The cluster at scale, in one run: one silo process with Redis ingests the Shapes image vectors over HTTP up to
+/// each size in turn while a query client runs (single-stream, then <see cref="ScaleBenchmarkOptions.Clients"/>
+/// clients for the last tenth of each step); at each size it is measured idle (single-stream and concurrent HTTP
+/// search, R@10), with Redis bytes per image and the silo's RSS. Then the same vectors and queries in-process
+/// (<see cref="QueryBenchmark"/>: AVG, two-tower exact, HNSW). Ratios come from this one run.
+/// </summary>
+public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log)
+{
+    private readonly ScaleBenchmarkOptions _options = options.Validate();
+
+    public async Task<JsonObject> RunAsync()
+    {
+        var sizes = _options.Sizes.Distinct().Order().ToArray();
+        var largest = sizes[^1];
+        float[] vectors;
+        int width;
+        ShapesIndexImages images;
+        using (var model = AvgModel.Load(_options.Bundle, "cpu"))
+        {
+            images = ShapesIndexImages.Ensure(_options.Cache, _options.Seed, model.Config.ImageSize, largest, log);
+            vectors = images.Encode(model, largest, log, out _);
+            width = vectors.Length / largest;
+        }
+
+        var queries = Enumerable.Range(0, _options.Queries).Select(i =>
+        {
+            var image = (int)((long)i * sizes[0] / _options.Queries % sizes[0]);
+            return (Text: images.Caption(image, i % Shapes.ShapesWorld.CaptionsPerImage), Truth: image.ToString(CultureInfo.InvariantCulture));
+        }).ToArray();
+
+        var ports = LoopbackPorts.Take(4);
+        Directory.CreateDirectory(_options.Cache);
+        var siloLog = Path.GetFullPath(Path.Combine(_options.Cache, "scale-silo.log"));
+        using var redis = StartRedis(ports[0]);
+        using var silo = StartSilo(ports, siloLog);
+        using var http = new HttpClient { BaseAddress = new Uri(Invariant($"http://127.0.0.1:{ports[3]}")), Timeout = TimeSpan.FromMinutes(5) };
+        await WaitReadyAsync(http, silo.Process).ConfigureAwait(false);
+        var redisBaseline = RedisUsedMemory(ports[0]);
+
+        var ingest = new Ingest(http, vectors, width, _options, log);
+        var rows = new JsonArray();
+        var indexed = 0;
+        foreach (var size in sizes)
+        {
+            log.WriteLine(Invariant($"[{size} images] ingesting {indexed}..{size - 1} over HTTP with queries running"));
+            var during = await ingest.RunAsync(indexed, size, token => DuringIngestAsync(http, queries, ingest, token)).ConfigureAwait(false);
+            indexed = size;
+            var (single, singleRecall) = await SingleStreamAsync(http, queries).ConfigureAwait(false);
+            var concurrent = await ConcurrentAsync(http, queries).ConfigureAwait(false);
+            var redisBytes = RedisUsedMemory(ports[0]) - redisBaseline;
+            var (rss, peak) = Rss(silo.Process);
+            var row = new JsonObject
+            {
+                ["images"] = size,
+                ["ingest_images_per_second"] = Math.Round(ingest.Rate(during.From, size), 1),
+                ["http_idle"] = new JsonObject
+                {
+                    ["single_stream"] = single.ToJson(),
+                    ["r_at_10"] = Math.Round(singleRecall, 4),
+                    ["concurrent"] = concurrent.ToJson(),
+                },
+                ["http_during_ingest"] = new JsonObject
+                {
+                    ["single_stream"] = during.Single?.ToJson(),
+                    ["concurrent"] = during.Concurrent?.ToJson(),
+                },
+                ["redis_bytes_per_image"] = Math.Round((double)redisBytes / size, 1),
+                ["silo_rss_mb"] = Math.Round(rss / 1048576.0, 1),
+                ["silo_peak_rss_mb"] = Math.Round(peak / 1048576.0, 1),
+            };
+            rows.Add(row);
+            log.WriteLine(Invariant($"[{size} images] idle p50 {single.P50:F1} ms p99 {single.P99:F1} ms, {concurrent.Qps:F1} q/s with {_options.Clients} clients, R@10 {singleRecall:F3}; during ingest p99 {during.Single?.P99 ?? double.NaN:F1} ms; Redis {(double)redisBytes / size:F1} B/image; silo RSS {rss / 1048576.0:F0} MB"));
+        }
+
+        await StopAsync(silo).ConfigureAwait(false);
+        var (errors, sample) = SiloLogErrors(siloLog);
+        var report = new JsonObject
+        {
+            ["bundle"] = Path.GetFullPath(_options.Bundle),
+            ["machine"] = Invariant($"{Environment.ProcessorCount} cores, {Environment.OSVersion}"),
+            ["batch"] = _options.Batch,
+            ["parallel_requests"] = _options.Parallel,
+            ["clients"] = _options.Clients,
+            ["queries"] = _options.Queries,
+            ["beam"] = 20,
+            ["k"] = 10,
+            ["threads"] = 1,
+            ["ingest_tenths_images_per_second"] = new JsonArray(ingest.Tenths(largest).Select(r => (JsonNode)Math.Round(r, 1)).ToArray()),
+            ["failed_requests"] = ingest.Failed + _failedQueries,
+            ["silo_log_errors"] = errors,
+            ["silo_log_error_sample"] = new JsonArray(sample.Select(s => (JsonNode)s).ToArray()),
+            ["silo_log"] = siloLog,
+            ["cluster"] = rows,
+        };
+
+        if (_options.InProcess)
+        {
+            log.WriteLine("in-process: the same vectors and queries through avg, two-tower exact search and HNSW");
+            var inProcess = new QueryBenchmark(new QueryBenchmarkOptions
+            {
+                Bundle = _options.Bundle, Sizes = sizes, Queries = _options.Queries, Batch = 0, Threads = 1, Seed = _options.Seed, Cache = _options.Cache, Hnsw = _options.Hnsw,
+            }, log).Run();
+            report["in_process"] = inProcess;
+        }
+
+        report["targets"] = Targets(report);
+        if (_options.ChartPath is { } chart)
+        {
+            await File.WriteAllTextAsync(chart, QueryChart.Svg(ChartReport(report))).ConfigureAwait(false);
+        }
+
+        return report;
+    }
+
+    private long _failedQueries;
+
+    /// <summary>The ratios, from this run.</summary>
+    private static JsonObject Targets(JsonObject report)
+    {
+        var rows = JsonNode.Parse(report["cluster"]!.ToJsonString())!.AsArray();
+        var tenths = report["ingest_tenths_images_per_second"]!.AsArray().Select(t => t!.GetValue<double>()).ToArray();
+        double P50(JsonNode row) => row["http_idle"]!["single_stream"]!["p50_ms"]!.GetValue<double>();
+        var targets = new JsonObject
+        {
+            ["ingest_last_over_first_tenth"] = tenths.Length == 10 ? Math.Round(tenths[^1] / tenths[0], 3) : null,
+            ["http_p50_largest_over_smallest"] = Math.Round(P50(rows[^1]!) / P50(rows[0]!), 3),
+            ["p99_during_ingest_over_idle"] = new JsonArray(rows.Select(r => (JsonNode?)(r!["http_during_ingest"]!["single_stream"] is JsonObject during
+                ? Math.Round(during["p99_ms"]!.GetValue<double>() / r["http_idle"]!["single_stream"]!["p99_ms"]!.GetValue<double>(), 3)
+                : null)).ToArray()),
+            ["redis_bytes_per_image_max"] = rows.Max(r => r!["redis_bytes_per_image"]!.GetValue<double>()),
+            ["failed_requests"] = report["failed_requests"]!.GetValue<long>(),
+            ["silo_log_errors"] = report["silo_log_errors"]!.GetValue<int>(),
+        };
+        if (report["in_process"]?["sizes"] is JsonArray inProcess)
+        {
+            targets["avg_over_two_tower_qps"] = new JsonArray(inProcess.Select(r => (JsonNode?)new JsonObject
+            {
+                ["images"] = r!["images"]!.GetValue<int>(),
+                ["ratio"] = r["avg_over_two_tower_qps"]!.GetValue<double>(),
+            }).ToArray());
+        }
+
+        return targets;
+    }
+
+    /// <summary>The in-process report's rows, each with the cluster's HTTP figures as one more method.</summary>
+    private static JsonObject ChartReport(JsonObject report)
+    {
+        var chart = JsonNode.Parse((report["in_process"] ?? new JsonObject { ["sizes"] = new JsonArray() }).ToJsonString())!.AsObject();
+        var rows = chart["sizes"]!.AsArray();
+        foreach (var cluster in report["cluster"]!.AsArray())
+        {
+            var images = cluster!["images"]!.GetValue<int>();
+            var row = rows.FirstOrDefault(r => r!["images"]!.GetValue<int>() == images)?.AsObject();
+            if (row is null)
+            {
+                rows.Add(row = new JsonObject { ["images"] = images });
+            }
+
+            row["avg_http"] = new JsonObject
+            {
+                ["qps"] = cluster["http_idle"]!["single_stream"]!["qps"]!.GetValue<double>(),
+                ["r_at_10"] = cluster["http_idle"]!["r_at_10"]!.GetValue<double>(),
+            };
+        }
+
+        chart["bundle"] = report["bundle"]!.GetValue<string>();
+        chart["beam"] ??= 20;
+        chart["k"] ??= 10;
+        chart["queries"] ??= report["queries"]!.GetValue<int>();
+        chart["threads"] ??= 1;
+        return chart;
+    }
+
+    private async Task<(Latencies Latencies, double Recall)> SingleStreamAsync(HttpClient http, (string Text, string Truth)[] queries)
+    {
+        for (var i = 0; i < 10; i++)
+        {
+            await SearchAsync(http, queries[i % queries.Length].Text).ConfigureAwait(false);
+        }
+
+        var latencies = new Latencies();
+        var found = 0;
+        foreach (var (text, truth) in queries)
+        {
+            var clock = Stopwatch.StartNew();
+            var ids = await SearchAsync(http, text).ConfigureAwait(false);
+            latencies.Add(clock.Elapsed.TotalMilliseconds);
+            found += ids.Contains(truth) ? 1 : 0;
+        }
+
+        latencies.Seconds = latencies.Sum / 1000;
+        return (latencies, (double)found / queries.Length);
+    }
+
+    private async Task<Latencies> ConcurrentAsync(HttpClient http, (string Text, string Truth)[] queries)
+    {
+        var latencies = new Latencies();
+        var next = -1;
+        var total = queries.Length * 2;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, _options.Clients).Select(async _ =>
+        {
+            int q;
+            while ((q = Interlocked.Increment(ref next)) < total)
+            {
+                var one = Stopwatch.StartNew();
+                await SearchAsync(http, queries[q % queries.Length].Text).ConfigureAwait(false);
+                latencies.Add(one.Elapsed.TotalMilliseconds);
+            }
+        })).ConfigureAwait(false);
+        latencies.Seconds = clock.Elapsed.TotalSeconds;
+        return latencies;
+    }
+
+    /// <summary>One client queries back to back while ingest runs; all clients join for its last tenth.</summary>
+    private async Task<(Latencies? Single, Latencies? Concurrent)> DuringIngestAsync(HttpClient http, (string Text, string Truth)[] queries, Ingest ingest, CancellationToken stop)
+    {
+        var single = new Latencies();
+        var concurrent = new Latencies();
+        var concurrentClock = new Stopwatch();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, _options.Clients).Select(async worker =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var together = ingest.StepProgress >= 0.9;
+                if (!together && worker > 0)
+                {
+                    await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (together && !concurrentClock.IsRunning)
+                {
+                    lock (concurrentClock)
+                    {
+                        if (!concurrentClock.IsRunning)
+                        {
+                            concurrentClock.Start();
+                        }
+                    }
+                }
+
+                var one = Stopwatch.StartNew();
+                await SearchAsync(http, queries[Interlocked.Increment(ref next) % queries.Length].Text).ConfigureAwait(false);
+                (together ? concurrent : single).Add(one.Elapsed.TotalMilliseconds);
+            }
+        })).ConfigureAwait(false);
+        single.Seconds = single.Sum / 1000;
+        concurrent.Seconds = concurrentClock.Elapsed.TotalSeconds;
+        return (single.Count > 0 ? single : null, concurrent.Count > 0 ? concurrent : null);
+    }
+
+    private async Task<string[]> SearchAsync(HttpClient http, string query)
+    {
+        using var response = await http.PostAsync(new Uri("/v1/search", UriKind.Relative), JsonContent(new JsonObject { ["query"] = query, ["k"] = 10, ["beam"] = 20 })).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            Interlocked.Increment(ref _failedQueries);
+            log.WriteLine(Invariant($"search answered {(int)response.StatusCode}: {text[..Math.Min(text.Length, 300)]}"));
+            return [];
+        }
+
+        return JsonNode.Parse(text)!["results"]!.AsArray().Select(i => i!["imageId"]!.GetValue<string>()).ToArray();
+    }
+
+    private static ByteArrayContent JsonContent(JsonNode body)
+    {
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        return content;
+    }
+
+    private static ChildProcess StartRedis(int port)
+    {
+        var redis = ChildProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], new Dictionary<string, string>(), null);
+        for (var i = 0; i < 100; i++)
+        {
+            try
+            {
+                RedisUsedMemory(port);
+                return redis;
+            }
+            catch (AvgException)
+            {
+                Thread.Sleep(100);
+            }
+        }
+
+        redis.Dispose();
+        throw new AvgException("redis-server did not answer within 10 s; install it (apt-get install -y redis-server)");
+    }
+
+    private ChildProcess StartSilo(int[] ports, string logPath)
+    {
+        // The silo is this same executable in a child process (avg-bench silo), so its RSS is its own.
+        var exe = Environment.ProcessPath ?? throw new AvgException("cannot tell this program's path to start the silo");
+        var arguments = new List<string>();
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
+        {
+            arguments.Add(typeof(ScaleBenchmark).Assembly.Location);
+        }
+
+        arguments.Add("silo");
+        var environment = new Dictionary<string, string>
+        {
+            ["Avg__Bundle"] = Path.GetFullPath(_options.Bundle),
+            ["Avg__Redis"] = Invariant($"127.0.0.1:{ports[0]}"),
+            ["Avg__ClusterId"] = Invariant($"scale-{ports[0]}"),
+            ["Avg__AdvertisedIp"] = "127.0.0.1",
+            ["Avg__SiloPort"] = ports[1].ToString(CultureInfo.InvariantCulture),
+            ["Avg__GatewayPort"] = ports[2].ToString(CultureInfo.InvariantCulture),
+            ["Avg__HttpPort"] = ports[3].ToString(CultureInfo.InvariantCulture),
+            ["Avg__Device"] = "cpu",
+            ["Logging__LogLevel__Default"] = "Warning",
+        };
+        log.WriteLine($"starting the silo (log: {logPath})");
+        return ChildProcess.Start(exe, arguments, environment, logPath);
+    }
+
+    private static async Task WaitReadyAsync(HttpClient http, Process silo)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            if (silo.HasExited)
+            {
+                throw new AvgException(Invariant($"the silo exited with code {silo.ExitCode} before it was ready; see its log"));
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri("/health/ready", UriKind.Relative)).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(200).ConfigureAwait(false);
+        }
+
+        throw new AvgException("the silo did not become ready within 2 minutes; see its log");
+    }
+
+    private static async Task StopAsync(ChildProcess silo)
+    {
+        if (!silo.Process.HasExited)
+        {
+            _ = Process.Start("kill", ["-TERM", silo.Process.Id.ToString(CultureInfo.InvariantCulture)]);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await silo.Process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                silo.Process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    /// <summary>Lines the silo logged at Error or Critical (the console logger's "fail:" and "crit:").</summary>
+    private static (int Count, string[] Sample) SiloLogErrors(string path)
+    {
+        var lines = File.Exists(path) ? File.ReadAllLines(path) : [];
+        var errors = lines.Select((line, i) => (line, i)).Where(x => x.line.StartsWith("fail:", StringComparison.Ordinal) || x.line.StartsWith("crit:", StringComparison.Ordinal)).ToArray();
+        return (errors.Length, errors.Take(5).Select(x => string.Join(" | ", lines.Skip(x.i).Take(3))).ToArray());
+    }
+
+    private static long RedisUsedMemory(int port)
+    {
+        using var cli = Process.Start(new ProcessStartInfo("redis-cli", ["-p", port.ToString(CultureInfo.InvariantCulture), "info", "memory"]) { RedirectStandardOutput = true })
+            ?? throw new AvgException("redis-cli did not start");
+        var text = cli.StandardOutput.ReadToEnd();
+        cli.WaitForExit();
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("used_memory:", StringComparison.Ordinal))
+            ?? throw new AvgException("redis-cli info memory printed no used_memory");
+        return long.Parse(line["used_memory:".Length..].Trim(), CultureInfo.InvariantCulture);
+    }
+
+    private static (long Rss, long Peak) Rss(Process process)
+    {
+        long Field(string name) => File.ReadLines(Invariant($"/proc/{process.Id}/status"))
+            .Where(l => l.StartsWith(name, StringComparison.Ordinal))
+            .Select(l => long.Parse(l[name.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024)
+            .FirstOrDefault();
+        return (Field("VmRSS:"), Field("VmHWM:"));
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Latencies of one phase, thread-safe to add to.</summary>
+    private sealed class Latencies
+    {
+        private readonly ConcurrentBag<double> _ms = [];
+
+        public int Count => _ms.Count;
+
+        public double Sum => _ms.Sum();
+
+        /// <summary>Wall time of the phase (for queries/s).</summary>
+        public double Seconds { get; set; }
+
+        public double Qps => Seconds > 0 ? Count / Seconds : 0;
+
+        public double P50 => LatencySummary.Percentile(_ms.Order().ToArray(), 50);
+
+        public double P99 => LatencySummary.Percentile(_ms.Order().ToArray(), 99);
+
+        public void Add(double ms) => _ms.Add(ms);
+
+        public JsonObject ToJson() => new()
+        {
+            ["queries"] = Count,
+            ["qps"] = Math.Round(Qps, 1),
+            ["p50_ms"] = Math.Round(P50, 2),
+            ["p99_ms"] = Math.Round(P99, 2),
+        };
+    }
+
+    /// <summary>Feature-vector ingest over HTTP, batch by batch, with the time each batch completed.</summary>
+    private sealed class Ingest(HttpClient http, float[] vectors, int width, ScaleBenchmarkOptions options, TextWriter log)
+    {
+        private readonly ConcurrentBag<(double At, int Images, int Upto)> _done = [];
+        /// <summary>Runs only while a step ingests: the measurements between steps are not ingest time.</summary>
+        private readonly Stopwatch _clock = new();
+        private long _failed;
+        private int _stepFrom;
+        private int _stepTo;
+        private int _stepDone;
+
+        public long Failed => Interlocked.Read(ref _failed);
+
+        /// <summary>Share of the current step's images indexed so far.</summary>
+        public double StepProgress => _stepTo > _stepFrom ? (double)Volatile.Read(ref _stepDone) / (_stepTo - _stepFrom) : 1;
+
+        /// <summary>Indexes images [from, to) while <paramref name="alongside"/> runs; returns what it measured.</summary>
+        public async Task<(int From, Latencies? Single, Latencies? Concurrent)> RunAsync(int from, int to, Func<CancellationToken, Task<(Latencies? Single, Latencies? Concurrent)>> alongside)
+        {
+            (_stepFrom, _stepTo, _stepDone) = (from, to, 0);
+            _clock.Start();
+            using var stop = new CancellationTokenSource();
+            var queries = alongside(stop.Token);
+            var next = from - options.Batch;
+            var lastReport = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, options.Parallel).Select(async _ =>
+            {
+                int start;
+                while ((start = Interlocked.Add(ref next, options.Batch)) < to)
+                {
+                    var count = Math.Min(options.Batch, to - start);
+                    await SendAsync(start, count).ConfigureAwait(false);
+                    var done = Interlocked.Add(ref _stepDone, count);
+                    _done.Add((_clock.Elapsed.TotalSeconds, count, start + count));
+                    if (lastReport.Elapsed.TotalSeconds >= 10)
+                    {
+                        lastReport.Restart();
+                        log.WriteLine(Invariant($"ingest {from + done}/{to} images ({Rate(from, from + done):F0} images/s over this step)"));
+                    }
+                }
+            })).ConfigureAwait(false);
+            _clock.Stop();
+            await stop.CancelAsync().ConfigureAwait(false);
+            var (single, concurrent) = await queries.ConfigureAwait(false);
+            return (from, single, concurrent);
+        }
+
+        /// <summary>Images/s between the moments images <paramref name="from"/> and <paramref name="to"/> were reached (by count indexed).</summary>
+        public double Rate(int from, int to)
+        {
+            var done = _done.OrderBy(d => d.At).ToArray();
+            double TimeAt(int images)
+            {
+                var total = 0;
+                foreach (var d in done)
+                {
+                    total += d.Images;
+                    if (total >= images)
+                    {
+                        return d.At;
+                    }
+                }
+
+                return done.Length > 0 ? done[^1].At : 0;
+            }
+
+            var start = from == 0 ? 0 : TimeAt(from);
+            var seconds = TimeAt(to) - start;
+            return seconds > 0 ? (to - from) / seconds : 0;
+        }
+
+        /// <summary>Images/s over each tenth of the images indexed (by count), first to last, on the ingest clock.</summary>
+        public double[] Tenths(int total)
+        {
+            var rates = new double[10];
+            var images = 0;
+            var tenth = 0;
+            var start = 0.0;
+            foreach (var d in _done.OrderBy(d => d.At))
+            {
+                images += d.Images;
+                while (tenth < 10 && images >= (long)(tenth + 1) * total / 10)
+                {
+                    rates[tenth] = (total / 10.0) / Math.Max(d.At - start, 1e-6);
+                    start = d.At;
+                    tenth++;
+                }
+            }
+
+            return rates;
+        }
+
+        private async Task SendAsync(int start, int count)
+        {
+            var body = new MemoryStream();
+            using (var json = new Utf8JsonWriter(body))
+            {
+                json.WriteStartObject();
+                json.WriteStartArray("images");
+                for (var i = start; i < start + count; i++)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("id", i.ToString(CultureInfo.InvariantCulture));
+                    json.WriteStartArray("features");
+                    foreach (var f in vectors.AsSpan(i * width, width))
+                    {
+                        json.WriteNumberValue(f);
+                    }
+
+                    json.WriteEndArray();
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            for (var attempt = 1; ; attempt++)
+            {
+                using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
+                content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+                using var response = await http.PostAsync(new Uri("/v1/images", UriKind.Relative), content).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+
+                Interlocked.Increment(ref _failed);
+                var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+                log.WriteLine(Invariant($"ingest of images {start}..{start + count - 1} answered {(int)response.StatusCode} (attempt {attempt}): {text[..Math.Min(text.Length, 300)]}"));
+                if (attempt == 3)
+                {
+                    throw new AvgException(Invariant($"ingest of images {start}..{start + count - 1} failed 3 times; see the silo log"));
+                }
+            }
+        }
+    }
+}
