@@ -46,9 +46,9 @@ public sealed class DualEncoder : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Symmetric InfoNCE: row k of <paramref name="images"/> matches row k of <paramref name="ids"/>; all other rows are negatives.</summary>
     public override Tensor forward(Tensor images, Tensor ids)
     {
-        var logits = logitScale.clamp_max(maxLogScale).exp() * image.call(images).matmul(text.call(ids).t());
-        var targets = torch.arange(logits.shape[0], device: logits.device);
-        return (nn.functional.cross_entropy(logits, targets) + nn.functional.cross_entropy(logits.t(), targets)) / 2;
+        var logits = logitScale.ClampMax(maxLogScale).exp() * image.call(images).matmul(text.call(ids).t());
+        var targets = HeldScalars.Arange(logits.shape[0], logits.device);
+        return nn.functional.cross_entropy(logits, targets).Plus(nn.functional.cross_entropy(logits.t(), targets)).DividedBy(2);
     }
 
     /// <summary>B×3×H×W floats in [0, 1] → B×d unit vectors.</summary>
@@ -121,5 +121,5 @@ internal static class ImageBatches
 
     public static Tensor ToFloat(byte[] buffer, int count, ImageData images, Device device) =>
         torch.tensor(buffer.AsSpan(0, count * images.ImageBytes).ToArray(), [count, ImageData.Channels, images.Height, images.Width], ScalarType.Byte)
-            .to(device).to_type(ScalarType.Float32) / MaxPixel;
+            .to(device).to_type(ScalarType.Float32).DividedBy(MaxPixel);
 }

@@ -1,3 +1,4 @@
+using Avg.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,7 +35,7 @@ public sealed class ImageEncoder : nn.Module<Tensor, Tensor>
     /// <returns>B×d unit vectors.</returns>
     public override Tensor forward(Tensor images)
     {
-        var features = blocks.call((images - PixelMean) / PixelStd).mean([2, 3]);
+        var features = blocks.call(images.Minus(PixelMean).DividedBy(PixelStd)).mean([2, 3]);
         return nn.functional.normalize(projection.call(features), dim: 1);
     }
 }

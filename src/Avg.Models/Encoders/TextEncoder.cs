@@ -1,3 +1,4 @@
+using Avg.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,7 +19,7 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
         : base(nameof(TextEncoder))
     {
         tokens = nn.Embedding(vocabularySize, width, padding_idx: Text.TextVocabulary.PadId);
-        positions = nn.Parameter(torch.randn(maxLength, width) * 0.02);
+        positions = nn.Parameter(torch.randn(maxLength, width).Times(0.02));
         layers = nn.ModuleList(Enumerable.Range(0, layerCount).Select(_ => new PreNormTransformerLayer(width, heads)).ToArray());
         finalNorm = nn.LayerNorm(width);
         projection = nn.Linear(width, embeddingDim);
@@ -55,11 +56,11 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor ids)
     {
         ids = TrimPadding(ids);
-        var keep = ids.ne(Text.TextVocabulary.PadId);                       // B×L
-        var x = tokens.call(ids) + positions[..(int)ids.shape[1]];
+        var keep = ids.Ne(Text.TextVocabulary.PadId);                       // B×L
+        var x = tokens.call(ids).Plus(positions[..(int)ids.shape[1]]);
         foreach (var layer in layers) x = layer.call(x, keep);
         var weights = keep.unsqueeze(2).to_type(x.dtype);
-        var pooled = (finalNorm.call(x) * weights).sum(1) / weights.sum(1).clamp_min(1);
+        var pooled = (finalNorm.call(x) * weights).sum(1) / weights.sum(1).ClampMin(1);
         return nn.functional.normalize(projection.call(pooled), dim: 1);
     }
 
@@ -69,8 +70,8 @@ public sealed class TextEncoder : nn.Module<Tensor, Tensor>
     /// </summary>
     private static Tensor TrimPadding(Tensor ids)
     {
-        var positions = torch.arange(1, ids.shape[1] + 1, device: ids.device).unsqueeze(0);
-        var used = ids.ne(Text.TextVocabulary.PadId).to_type(ScalarType.Int64).mul(positions).max().item<long>();
+        var positions = HeldScalars.Arange(1, ids.shape[1] + 1, ids.device).unsqueeze(0);
+        var used = ids.Ne(Text.TextVocabulary.PadId).to_type(ScalarType.Int64).mul(positions).max().item<long>();
         return used > 0 && used < ids.shape[1] ? ids.narrow(1, 0, used) : ids;
     }
 }
@@ -105,10 +106,10 @@ public sealed class PreNormTransformerLayer : nn.Module<Tensor, Tensor, Tensor>
     {
         var (batch, length, width) = (x.shape[0], x.shape[1], x.shape[2]);
         var split = qkv.call(attentionNorm.call(x)).view(batch, length, 3, heads, width / heads).permute(2, 0, 3, 1, 4);
-        var bias = torch.zeros_like(keep, dtype: x.dtype).masked_fill(keep.logical_not(), MaskedScore).view(batch, 1, 1, length);
+        var bias = torch.zeros_like(keep, dtype: x.dtype).MaskedFill(keep.logical_not(), MaskedScore).view(batch, 1, 1, length);
         var attended = nn.functional.scaled_dot_product_attention(split[0], split[1], split[2], attn_mask: bias);
-        x = x + output.call(attended.transpose(1, 2).reshape(batch, length, width));
-        return x + mlp.call(mlpNorm.call(x));
+        x = x.Plus(output.call(attended.transpose(1, 2).reshape(batch, length, width)));
+        return x.Plus(mlp.call(mlpNorm.call(x)));
     }
 }
 

@@ -68,12 +68,12 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         if (codebookWidth != Options.Dim)
         {
             var generator = new Generator((ulong)seed);
-            var projection = randn(codebookWidth, Options.Dim, generator: generator) / Math.Sqrt(Options.Dim);
+            var projection = randn(codebookWidth, Options.Dim, generator: generator).DividedBy(Math.Sqrt(Options.Dim));
             codes = codes.matmul(projection);
         }
         // Centre and rescale so the copied codes sit at the embedding's scale (std 0.02), keeping their directions.
         codes = codes - codes.mean([0L], keepdim: true);
-        codes = codes / (codes.std() + 1e-8) * 0.02;
+        codes = (codes / codes.std().Plus(1e-8)).Times(0.02);
         vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).copy_(codes.to(vokenEmbedding.weight.device));
     }
 
@@ -90,7 +90,7 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
             throw new ArgumentException($"embedding tables of {tokens.Length} and {positions.Length} values are not rows of width {width}");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var projection = width == Options.Dim ? null : randn(width, Options.Dim, generator: new Generator((ulong)seed)) / Math.Sqrt(Options.Dim);
+        var projection = width == Options.Dim ? null : randn(width, Options.Dim, generator: new Generator((ulong)seed)).DividedBy(Math.Sqrt(Options.Dim));
         foreach (var (table, target) in new[] { (tokens, textEmbedding), (positions, textPositions) })
         {
             var rows = (int)Math.Min(table.Length / width, target.weight!.shape[0]);
@@ -146,13 +146,13 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
     public (Tensor Memory, Tensor Mask) Encode(Tensor textIds)
     {
         ArgumentNullException.ThrowIfNull(textIds);
-        var used = textIds.ne(0).any(0).nonzero();
+        var used = textIds.Ne(0).any(0).nonzero();
         var keep = used.shape[0] == 0 ? 1 : used.max().item<long>() + 1;
         if (keep < textIds.shape[1]) textIds = textIds.narrow(1, 0, keep);
         var length = textIds.shape[1];
-        var positions = arange(length, device: textIds.device);
-        var x = drop.call(textEmbedding.call(textIds) + textPositions.call(positions));
-        var mask = textIds.eq(0).to(float32).mul(MaskedOut).unsqueeze(1).unsqueeze(1);
+        var positions = HeldScalars.Arange(length, textIds.device);
+        var x = drop.call(textEmbedding.call(textIds).Plus(textPositions.call(positions)));
+        var mask = textIds.Eq(0).to(float32).Times(MaskedOut).unsqueeze(1).unsqueeze(1);
         foreach (var layer in encoder) x = layer.call(x, mask);
         return (encoderNorm.call(x), mask);
     }
@@ -186,10 +186,10 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(prefixes);
         ArgumentNullException.ThrowIfNull(cache);
         var batch = prefixes.shape[0];
-        var start = full(batch, 1, StartToken, dtype: int64, device: prefixes.device);
+        var start = HeldScalars.Full(batch, 1, StartToken, prefixes.device, int64);
         var inputs = prefixes.shape[1] == 0 ? start : cat([start, prefixes], 1);
-        var positions = arange(inputs.shape[1], device: prefixes.device);
-        var x = drop.call(vokenEmbedding.call(inputs) + vokenPositions.call(positions));
+        var positions = HeldScalars.Arange(inputs.shape[1], prefixes.device);
+        var x = drop.call(vokenEmbedding.call(inputs).Plus(vokenPositions.call(positions)));
         for (var i = 0; i < decoder.Count; i++)
         {
             var (keys, values, mask) = rows is null
@@ -202,7 +202,7 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         x = decoderNorm.call(x);
         if (lastPositionOnly) x = x.squeeze(1);
         return head is null
-            ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()) * Math.Pow(Options.Dim, -0.5)
+            ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()).Times(Math.Pow(Options.Dim, -0.5))
             : head.call(x);
     }
 

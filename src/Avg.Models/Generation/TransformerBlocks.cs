@@ -1,3 +1,4 @@
+using Avg.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,7 +18,7 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => x * rsqrt(x.pow(2).mean([-1L], keepdim: true) + eps) * weight;
+    public override Tensor forward(Tensor x) => x * rsqrt(x.Pow(2).mean([-1L], keepdim: true).Plus(eps)) * weight;
 }
 
 /// <summary>Multi-head attention with separate projections so cross-attention keys/values can be computed once per query.</summary>
@@ -97,8 +98,8 @@ internal sealed class EncoderLayer : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor paddingMask)
     {
         var h = norm1.call(x);
-        x = x + drop.call(attention.call(h, h, paddingMask));
-        return x + drop.call(ff.call(norm2.call(x)));
+        x = x.Plus(drop.call(attention.call(h, h, paddingMask)));
+        return x.Plus(drop.call(ff.call(norm2.call(x))));
     }
 }
 
@@ -134,11 +135,11 @@ internal sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public Tensor Step(Tensor x, Tensor crossKeys, Tensor crossValues, Tensor memoryMask)
     {
         var t = x.shape[1];
-        var causal = triu(full(t, t, double.NegativeInfinity, device: x.device), 1);
+        var causal = triu(HeldScalars.Full(t, t, double.NegativeInfinity, x.device), 1);
         var h = norm1.call(x);
-        x = x + drop.call(self.call(h, h, causal));
-        x = x + drop.call(cross.Attend(norm2.call(x), crossKeys, crossValues, memoryMask));
-        return x + drop.call(ff.call(norm3.call(x)));
+        x = x.Plus(drop.call(self.call(h, h, causal)));
+        x = x.Plus(drop.call(cross.Attend(norm2.call(x), crossKeys, crossValues, memoryMask)));
+        return x.Plus(drop.call(ff.call(norm3.call(x))));
     }
 
     /// <summary><see cref="Step"/> for the last position only (B × 1 × d): it attends to every position, so no causal mask.</summary>
@@ -146,8 +147,8 @@ internal sealed class DecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
     {
         var h = norm1.call(x);
         var last = x.narrow(1, x.shape[1] - 1, 1);
-        last = last + drop.call(self.call(h.narrow(1, h.shape[1] - 1, 1), h, null));
-        last = last + drop.call(cross.Attend(norm2.call(last), crossKeys, crossValues, memoryMask));
-        return last + drop.call(ff.call(norm3.call(last)));
+        last = last.Plus(drop.call(self.call(h.narrow(1, h.shape[1] - 1, 1), h, null)));
+        last = last.Plus(drop.call(cross.Attend(norm2.call(last), crossKeys, crossValues, memoryMask)));
+        return last.Plus(drop.call(ff.call(norm3.call(last))));
     }
 }

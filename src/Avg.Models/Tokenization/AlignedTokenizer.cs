@@ -35,7 +35,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
         Options = options;
         torch.manual_seed(seed);
         encoder = ResidualMlp(options.InputDim, options.HiddenDim);
-        codebook = nn.Parameter(torch.randn(options.CodebookSize, options.InputDim) / Math.Sqrt(options.InputDim));
+        codebook = nn.Parameter(torch.randn(options.CodebookSize, options.InputDim).DividedBy(Math.Sqrt(options.InputDim)));
         decoder = ResidualMlp(options.InputDim, options.HiddenDim);
         RegisterComponents();
         Device = device ?? torch.CPU;
@@ -65,15 +65,15 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
         var (partials, vokens, residuals) = Quantize(z);
         // Straight-through both ways (DESIGN §1.2): the forward value is ẑ^(M); recon and align gradients reach
         // the codebook through ẑ and the encoder through z, as if quantisation were the identity.
-        var straightThrough = partials[^1] + (z - z.detach());
+        var straightThrough = partials[^1].Plus(z - z.detach());
         return new QuantizedBatch(z, partials, vokens, Reconstruct(straightThrough), residuals);
     }
 
     /// <summary>z = v + MLP(v); the last layer starts at zero so z starts equal to v.</summary>
-    public Tensor Latent(Tensor vectors) => vectors + encoder.call(vectors);
+    public Tensor Latent(Tensor vectors) => vectors.Plus(encoder.call(vectors));
 
     /// <summary>v̂ = ẑ + MLP(ẑ) (paper eq. 3); starts as the identity.</summary>
-    public Tensor Reconstruct(Tensor quantized) => quantized + decoder.call(quantized);
+    public Tensor Reconstruct(Tensor quantized) => quantized.Plus(decoder.call(quantized));
 
     /// <summary>Paper eq. 2: r_1 = z, voken_j = argmin_c ||r_j − c||, r_{j+1} = r_j − C[voken_j]; returns ẑ^(1..M), vokens (B×M) and r_1..r_M.</summary>
     public (IReadOnlyList<Tensor> PartialSums, Tensor Vokens, IReadOnlyList<Tensor> Residuals) Quantize(Tensor z)
@@ -90,7 +90,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
             Tensor index;
             using (torch.no_grad()) index = KMeans.Nearest(residual, codebook);
             var chosen = codebook.index_select(0, index);
-            partial = partial + chosen;
+            partial = partial.Plus(chosen);
             partials.Add(partial);
             codes.Add(index);
             residual = residual - chosen.detach();
@@ -131,7 +131,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
             var (_, codes, residuals) = Quantize(z);
             codes.to_type(ScalarType.Int32).to(torch.CPU).contiguous().data<int>().CopyTo(vokens.AsSpan(start * Options.Levels, rows * Options.Levels));
             var lastResidual = residuals[^1];
-            var squared = (lastResidual.unsqueeze(1) - codebook.unsqueeze(0)).pow(2).sum(2);
+            var squared = (lastResidual.unsqueeze(1) - codebook.unsqueeze(0)).Pow(2).sum(2);
             var (values, indices) = squared.topk(k, dim: 1, largest: false, sorted: true);
             values.to(torch.CPU).contiguous().data<float>().CopyTo(distances.AsSpan(start * k, rows * k));
             indices.to_type(ScalarType.Int32).to(torch.CPU).contiguous().data<int>().CopyTo(nearest.AsSpan(start * k, rows * k));

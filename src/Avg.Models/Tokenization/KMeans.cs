@@ -1,3 +1,4 @@
+using Avg.Models.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,10 +22,10 @@ public static class KMeans
         for (var iteration = 0; iteration < iterations; iteration++)
         {
             var assignment = Nearest(x, centroids);
-            var sums = torch.zeros_like(centroids).index_add_(0, assignment, x, 1);
+            var sums = torch.zeros_like(centroids).IndexAddInPlace(0, assignment, x);
             var counts = torch.bincount(assignment, minlength: k).to_type(x.dtype).unsqueeze(1);
-            var empty = counts.squeeze(1).eq(0);
-            centroids = torch.where(empty.unsqueeze(1), centroids, sums / counts.clamp_min(1));
+            var empty = counts.squeeze(1).Eq(0);
+            centroids = torch.where(empty.unsqueeze(1), centroids, sums / counts.ClampMin(1));
             var emptyCount = (int)empty.sum().item<long>();
             if (emptyCount > 0)
             {
@@ -40,7 +41,7 @@ public static class KMeans
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(centroids);
-        var distances = centroids.pow(2).sum(1).unsqueeze(0) - 2 * x.matmul(centroids.t());   // ||x||² is constant per row
+        var distances = centroids.Pow(2).sum(1).unsqueeze(0) - x.matmul(centroids.t()).Times(2);   // ||x||² is constant per row
         return distances.argmin(1);
     }
 
