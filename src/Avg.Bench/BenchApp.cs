@@ -55,11 +55,12 @@ public static class BenchApp
         var parallel = new Option<int>("--parallel") { Description = "Ingest requests in flight at once.", DefaultValueFactory = _ => defaults.Parallel };
         var seed = new Option<int>("--seed") { Description = "Shapes-world seed of the indexed images and query captions.", DefaultValueFactory = _ => defaults.Seed };
         var cache = new Option<string>("--cache") { Description = "Folder for generated images, encoded vectors and the silo's log (reused).", DefaultValueFactory = _ => defaults.Cache };
+        var refreshMs = new Option<int>("--refresh-ms") { Description = "The silo's Avg__RefreshMs: how stale (ms) a partition a query reads may be while it refreshes; 0 = always fresh.", DefaultValueFactory = _ => 0 };
         var noInProcess = new Option<bool>("--no-in-process") { Description = "Skip the in-process comparison (AVG, two-tower exact, HNSW)." };
         var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
         var chart = new Option<string?>("--chart") { Description = "Also draw queries/s and R@10 against index size (in-process methods and the cluster over HTTP) into this SVG file." };
         var command = new Command("scale", "The cluster at scale in one run: HTTP ingest with Redis up to each size with queries running, then idle HTTP search, Redis bytes and silo RSS; then the same vectors in-process.");
-        foreach (var option in new Option[] { bundle, sizes, queries, clients, batch, parallel, seed, cache, noInProcess, json, chart })
+        foreach (var option in new Option[] { bundle, sizes, queries, clients, batch, parallel, seed, cache, refreshMs, noInProcess, json, chart })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -74,6 +75,7 @@ public static class BenchApp
                 Seed = parse.GetValue(seed),
                 Cache = parse.GetValue(cache)!,
                 InProcess = !parse.GetValue(noInProcess),
+                RefreshMs = parse.GetValue(refreshMs),
                 JsonPath = parse.GetValue(json),
                 ChartPath = parse.GetValue(chart),
             };

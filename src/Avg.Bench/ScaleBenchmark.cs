@@ -38,6 +38,12 @@ public sealed record ScaleBenchmarkOptions
 
     public HnswOptions Hnsw { get; init; } = new();
 
+    /// <summary>TorchSharp threads of the silo's model host (Avg__Threads); 0, the silo's default, is all cores but one.</summary>
+    public int SiloThreads { get; init; }
+
+    /// <summary>The silo's Avg__RefreshMs (near-real-time search); 0, its default, is always fresh.</summary>
+    public int RefreshMs { get; init; }
+
     public string? JsonPath { get; init; }
 
     public string? ChartPath { get; init; }
@@ -49,6 +55,7 @@ public sealed record ScaleBenchmarkOptions
         if (Queries < 1) throw new AvgException(Invariant($"--queries must be at least 1, got {Queries}"));
         if (Clients < 1) throw new AvgException(Invariant($"--clients must be at least 1, got {Clients}"));
         if (Batch is < 1 or > 1000) throw new AvgException(Invariant($"--batch must be between 1 and 1000 (the HTTP API's limit), got {Batch}"));
+        if (RefreshMs is < 0 or > 60_000) throw new AvgException(Invariant($"--refresh-ms must be between 0 and 60000, got {RefreshMs}"));
         if (Parallel < 1) throw new AvgException(Invariant($"--parallel must be at least 1, got {Parallel}"));
         return this;
     }
@@ -139,6 +146,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             ["machine"] = Invariant($"{Environment.ProcessorCount} cores, {Environment.OSVersion}"),
             ["batch"] = _options.Batch,
             ["parallel_requests"] = _options.Parallel,
+            ["silo_threads"] = _options.SiloThreads,
+            ["refresh_ms"] = _options.RefreshMs,
             ["clients"] = _options.Clients,
             ["queries"] = _options.Queries,
             ["beam"] = 20,
@@ -322,7 +331,10 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             return [];
         }
 
-        return JsonNode.Parse(text)!["results"]!.AsArray().Select(i => i!["imageId"]!.GetValue<string>()).ToArray();
+        var parsed = JsonNode.Parse(text)!;
+        if (Environment.GetEnvironmentVariable("AVG_SCALE_TRACE") is not null && parsed["timing"] is { } timing && timing["totalMs"]!.GetValue<double>() > 80)
+            log.WriteLine("slow: " + timing.ToJsonString());
+        return parsed["results"]!.AsArray().Select(i => i!["imageId"]!.GetValue<string>()).ToArray();
     }
 
     private static ByteArrayContent JsonContent(JsonNode body)
@@ -354,15 +366,16 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
 
     private ChildProcess StartSilo(int[] ports, string logPath)
     {
-        // The silo is this same executable in a child process (avg-bench silo), so its RSS is its own.
-        var exe = Environment.ProcessPath ?? throw new AvgException("cannot tell this program's path to start the silo");
-        var arguments = new List<string>();
-        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
+        // The real avg-silo (built beside this program through the project reference), in its own process with its
+        // own runtime settings (server GC), so its RSS and pauses are a silo's.
+        var siloDll = Path.Combine(AppContext.BaseDirectory, "avg-silo.dll");
+        if (!File.Exists(siloDll))
         {
-            arguments.Add(typeof(ScaleBenchmark).Assembly.Location);
+            throw new AvgException($"{siloDll} is missing; build src/Avg.Bench (it builds avg-silo beside it)");
         }
 
-        arguments.Add("silo");
+        var exe = "dotnet";
+        var arguments = new List<string> { siloDll };
         var environment = new Dictionary<string, string>
         {
             ["Avg__Bundle"] = Path.GetFullPath(_options.Bundle),
@@ -373,6 +386,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             ["Avg__GatewayPort"] = ports[2].ToString(CultureInfo.InvariantCulture),
             ["Avg__HttpPort"] = ports[3].ToString(CultureInfo.InvariantCulture),
             ["Avg__Device"] = "cpu",
+            ["Avg__Threads"] = _options.SiloThreads.ToString(CultureInfo.InvariantCulture),
+            ["Avg__RefreshMs"] = _options.RefreshMs.ToString(CultureInfo.InvariantCulture),
             ["Logging__LogLevel__Default"] = "Warning",
         };
         log.WriteLine($"starting the silo (log: {logPath})");

@@ -6,6 +6,12 @@ namespace Avg.Cluster;
 /// Owns the sub-trie of one first voken (key: first voken; key extension: index version) and the ids and URIs at
 /// its leaves; persisted as a base plus appended change records, replayed on activation. Adds, deletes, prefix expansion and leaf look-ups go through it.
 /// </summary>
+/// <remarks>
+/// Reads are <see cref="AlwaysInterleaveAttribute"/>: they touch only memory and never await, so they run between the
+/// turns of a change that is waiting on storage instead of queueing behind it (a query refreshing its cache during
+/// ingest does not wait for the partition's pending writes). A change applies to memory in one turn after its record
+/// is stored, so a read sees the state before or after it, never half of it.
+/// </remarks>
 public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
 {
     /// <summary>Adds or replaces images (all starting with this partition's voken); returns the partition's image count.</summary>
@@ -18,26 +24,26 @@ public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
     /// What changed since <paramref name="sinceRevision"/> (a revision a query silo holds), or the whole partition
     /// when that revision is −1 or older than the changes the partition keeps: a cache refreshes by delta.
     /// </summary>
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<PartitionChanges> GetChanges(long sinceRevision);
 
     /// <summary>Image count and revision; answered even while the partition is busy (the catalog asks it on activation).</summary>
     [AlwaysInterleave]
     Task<PartitionInfo> GetInfo();
 
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<IndexedImage?> Find(string id);
 
     /// <summary>Up to <paramref name="k"/> other images nearest to <paramref name="id"/> by shared voken prefix, nearest first; empty when the id is not here.</summary>
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<IndexedImage[]> Neighbours(string id, int k);
 
     /// <summary>Vokens that may follow <paramref name="prefix"/> (which starts with this partition's voken).</summary>
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<int[]> Expand(int[] prefix);
 
     /// <summary>Images whose full voken sequence is <paramref name="vokens"/>, in ranking order.</summary>
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<string[]> ImagesAt(int[] vokens);
 }
 
@@ -50,7 +56,7 @@ public interface IIndexCatalogGrain : IGrainWithStringKey
     /// <summary>Query silos report how many queries touched each partition since their last report.</summary>
     Task ReportQueries(int[] firstVokens, long[] queries);
 
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<CatalogSnapshot> GetSnapshot();
 }
 
@@ -61,7 +67,7 @@ public interface IImageDirectoryGrain : IGrainWithIntegerCompoundKey
     Task<int[]> Assign(string[] ids, int[] partitions);
 
     /// <summary>The partition of an id, or -1.</summary>
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<int> Lookup(string id);
 
     /// <summary>Forgets an id; returns the partition it was in, or -1.</summary>
@@ -73,7 +79,7 @@ public interface ITokenizationShardGrain : IGrainWithIntegerKey
 {
     Task<IndexedImage[]> Ingest(IngestItem[] items);
 
-    [ReadOnly]
+    [AlwaysInterleave]
     Task<ShardStats> GetStats();
 }
 

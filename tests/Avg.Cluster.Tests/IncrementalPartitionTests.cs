@@ -148,6 +148,35 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         }
     }
 
+    /// <summary>With a refresh interval a query reads the copy it holds while the refresh runs; without one it waits for the change.</summary>
+    [Fact]
+    public async Task Refresh_interval_serves_the_held_copy_while_it_refreshes()
+    {
+        const int firstVoken = 2;
+        var version = Version + "-refresh";
+        var grain = _cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
+        await grain.Upsert([new IndexedImage { Id = "1", Vokens = [firstVoken, 0, 0] }], Vocabulary);
+        var nearRealTime = new PartitionCache(_cluster.Client, new AvgMetrics(), TimeSpan.FromMinutes(10));
+        var fresh = new PartitionCache(_cluster.Client, new AvgMetrics());
+        var first = (await grain.GetInfo()).Revision;
+        (await nearRealTime.GetAsync(version, firstVoken, first, Vocabulary, out _)).Run.Count.ShouldBe(1);
+        (await fresh.GetAsync(version, firstVoken, first, Vocabulary, out _)).Run.Count.ShouldBe(1);
+
+        await grain.Upsert([new IndexedImage { Id = "2", Vokens = [firstVoken, 1, 0] }], Vocabulary);
+        var second = (await grain.GetInfo()).Revision;
+        (await fresh.GetAsync(version, firstVoken, second, Vocabulary, out _)).Run.Ids.ShouldBe(["1", "2"], "no interval: the query waits for the change");
+        var stale = await nearRealTime.GetAsync(version, firstVoken, second, Vocabulary, out _);
+        stale.Revision.ShouldBe(first, "within the interval the held copy answers at once");
+        nearRealTime.StaleReads.ShouldBe(1);
+        for (var i = 0; i < 100 && nearRealTime.Held(version, firstVoken)!.Revision < second; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        nearRealTime.Held(version, firstVoken)!.Run.Ids.ShouldBe(["1", "2"], "the background refresh brought the change");
+        fresh.StaleReads.ShouldBe(0);
+    }
+
     [Fact]
     public async Task Directory_bucket_survives_reactivation_after_compactions()
     {

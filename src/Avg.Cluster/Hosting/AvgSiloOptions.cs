@@ -40,8 +40,15 @@ public sealed class AvgSiloOptions
     /// <summary><c>auto</c>, <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>.</summary>
     public string Device { get; set; } = "auto";
 
-    /// <summary>TorchSharp threads of the model host; 0 = all cores.</summary>
+    /// <summary>
+    /// TorchSharp threads of the model host; 0 = all cores but one (at least 1). The silo's HTTP server, grains and GC
+    /// need a core: on 2 cores, two intra-op threads stalled queries (idle HTTP p99 808 ms against 23.5 ms with one,
+    /// docs/benchmarks.md, "avg-bench scale").
+    /// </summary>
     public int Threads { get; set; }
+
+    /// <summary>The threads the model host runs with: <see cref="Threads"/>, or all cores but one when it is 0.</summary>
+    public int EffectiveThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount - 1);
 
     /// <summary>Tokenization shards that ingest batches are spread over.</summary>
     public int Shards { get; set; } = 4;
@@ -69,6 +76,14 @@ public sealed class AvgSiloOptions
 
     /// <summary>Most queries (or image batches) the model host runs in one forward pass.</summary>
     public int MaxBatch { get; set; } = 16;
+
+    /// <summary>
+    /// Near-real-time search: a query may read a cached partition up to this many milliseconds after it was last
+    /// refreshed although the partition has changed since, while the refresh runs in the background; queries during
+    /// ingest then do not wait for partition fetches. 0, the default, refreshes a changed partition before a query
+    /// reads it (every query sees every image indexed before it started).
+    /// </summary>
+    public int RefreshMs { get; set; }
 
     /// <summary>
     /// A partition or directory bucket folds its stored change records into a new base once they name at least this
@@ -136,7 +151,7 @@ public sealed class AvgSiloOptions
 
         if (Threads < 0)
         {
-            throw new AvgException($"Avg__Threads must be 0 (all cores) or more, got {Threads}.");
+            throw new AvgException($"Avg__Threads must be 0 (all cores but one) or more, got {Threads}.");
         }
 
         if (ShutdownSeconds < 0)
@@ -147,6 +162,11 @@ public sealed class AvgSiloOptions
         if (FailureDetectionSeconds is < 0 or > 600)
         {
             throw new AvgException($"Avg__FailureDetectionSeconds must be between 0 (Orleans defaults) and 600, got {FailureDetectionSeconds}.");
+        }
+
+        if (RefreshMs is < 0 or > 60_000)
+        {
+            throw new AvgException($"Avg__RefreshMs must be between 0 (always fresh) and 60000, got {RefreshMs}.");
         }
 
         if (CompactionMinimum < 1)

@@ -122,7 +122,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         try
         {
             var clock = Stopwatch.StartNew();
-            _model = AvgModel.Load(_options.Bundle!, _options.Device, _options.Threads);
+            _model = AvgModel.Load(_options.Bundle!, _options.Device, _options.EffectiveThreads);
             _scorer = new GeneratorScorer(_model.Generator);
             _prior = _options.PriorWeight > 0 ? _model.VokenPrior(_options.PriorWeight) : null;
             var info = new BundleInfo

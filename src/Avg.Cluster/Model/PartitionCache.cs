@@ -1,4 +1,8 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using Avg.Cluster.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
@@ -24,6 +28,9 @@ public sealed class CachedPartition
 
     public VokenTrie Trie { get; }
 
+    /// <summary><see cref="Stopwatch.GetTimestamp"/> when this copy was made or last found current.</summary>
+    public long FetchedAt { get; internal set; } = Stopwatch.GetTimestamp();
+
     /// <summary>The partition as <paramref name="changes"/> make it from <paramref name="known"/> (null: nothing held, so the changes must be whole).</summary>
     public static CachedPartition From(CachedPartition? known, PartitionChanges changes, int vocabularySize)
     {
@@ -35,6 +42,7 @@ public sealed class CachedPartition
 
         if (known is not null && changes.Revision == known.Revision)
         {
+            known.FetchedAt = Stopwatch.GetTimestamp();
             return known;
         }
 
@@ -50,7 +58,7 @@ public sealed class CachedPartition
 /// sorted run off the inference thread. With a warm cache a query costs one grain call however many partitions it
 /// touches.
 /// </summary>
-public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
+public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, TimeSpan refreshInterval)
 {
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), CachedPartition> _partitions = new();
     private readonly ConcurrentDictionary<(string Version, int FirstVoken, long Revision), Lazy<Task<CachedPartition>>> _inFlight = new();
@@ -59,6 +67,23 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
     private long _fetches;
     private long _wholeFetches;
     private long _hits;
+    private long _staleReads;
+
+    /// <summary>The cache of a silo: refresh interval from <see cref="AvgSiloOptions.RefreshMs"/>.</summary>
+    [ActivatorUtilitiesConstructor]
+    public PartitionCache(IGrainFactory grains, AvgMetrics metrics, IOptions<AvgSiloOptions> options)
+        : this(grains, metrics, TimeSpan.FromMilliseconds(options?.Value.RefreshMs ?? 0))
+    {
+    }
+
+    /// <summary>A cache that always refreshes a partition that changed before a query reads it.</summary>
+    public PartitionCache(IGrainFactory grains, AvgMetrics metrics)
+        : this(grains, metrics, TimeSpan.Zero)
+    {
+    }
+
+    /// <summary>Queries that read a partition older than the catalog's while its refresh ran in the background.</summary>
+    public long StaleReads => Interlocked.Read(ref _staleReads);
 
     /// <summary>Partition refreshes (grain calls) since start: deltas and whole fetches.</summary>
     public long Fetches => Interlocked.Read(ref _fetches);
@@ -101,6 +126,13 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics)
         }));
         var task = lazy.Value;
         fetched = created;
+        if (cached is not null && !task.IsCompleted && Stopwatch.GetElapsedTime(cached.FetchedAt) < refreshInterval)
+        {
+            // Near-real-time: a copy refreshed within the interval answers now; the refresh goes on in the background.
+            Interlocked.Increment(ref _staleReads);
+            return Task.FromResult(cached);
+        }
+
         return task;
     }
 
