@@ -40,29 +40,6 @@ internal sealed class RedisIndexLogStore(ConfigurationOptions configuration) : I
         }
     }
 
-    public async Task<long?> BytesUnderAsync(string prefix)
-    {
-        var connection = await _connection.Value.ConfigureAwait(false);
-        var db = connection.GetDatabase();
-        long total = 0;
-        foreach (var endpoint in connection.GetEndPoints())
-        {
-            var server = connection.GetServer(endpoint);
-            if (server.IsReplica)
-            {
-                continue;
-            }
-
-            await foreach (var key in server.KeysAsync(pattern: prefix + "*").ConfigureAwait(false))
-            {
-                var usage = await db.ExecuteAsync("MEMORY", "USAGE", key).ConfigureAwait(false);
-                total += usage.IsNull ? 0 : (long)usage;
-            }
-        }
-
-        return total;
-    }
-
     public void Dispose()
     {
         if (_connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully)

@@ -21,18 +21,7 @@ public sealed class ImageDirectoryGrain(IIndexLogStore store, IOptions<AvgSiloOp
         var bucket = (int)this.GetPrimaryKeyLong(out var version);
         var key = IndexLogKeys.DirectoryBucket(version ?? "", bucket);
         _log = new CompactingLog(store, key, options.Value.CompactionMinimum);
-        var stored = await _log.ReadAsync();
-        if (stored.Base is { } baseRecord)
-        {
-            Apply(IndexLogRecords.DecodeDirectory(baseRecord, key));
-        }
-
-        foreach (var change in stored.Changes)
-        {
-            var entries = IndexLogRecords.DecodeDirectory(change, key);
-            Apply(entries);
-            _log.Replayed(entries.Length);
-        }
+        await _log.ReplayAsync(IndexLogRecords.DecodeDirectory, Apply, entries => entries.Length);
     }
 
     public async Task<int[]> Assign(string[] ids, int[] partitions)
@@ -83,7 +72,7 @@ public sealed class ImageDirectoryGrain(IIndexLogStore store, IOptions<AvgSiloOp
         await _log.CompactIfDueAsync(_partitions.Count, () => IndexLogRecords.EncodeDirectory(_partitions.Select(e => (e.Key, e.Value)).ToArray(), asBase: true));
     }
 
-    private void Apply(IEnumerable<(string Id, int Partition)> entries)
+    private void Apply((string Id, int Partition)[] entries)
     {
         foreach (var (id, partition) in entries)
         {

@@ -50,23 +50,11 @@ public sealed partial class VokenTriePartitionGrain(
     {
         var key = IndexLogKeys.Partition(IndexVersion, FirstVoken);
         _log = new CompactingLog(store, key, options.Value.CompactionMinimum);
-        var stored = await _log.ReadAsync();
-        if (stored.Base is { } baseRecord)
-        {
-            Replay(IndexLogRecords.DecodePartition(baseRecord, key));
-        }
-
-        foreach (var change in stored.Changes)
-        {
-            var record = IndexLogRecords.DecodePartition(change, key);
-            Replay(record);
-            _log.Replayed(record.Ids.Length + record.Removed.Length);
-        }
-
+        var records = await _log.ReplayAsync(IndexLogRecords.DecodePartition, Replay, r => r.Ids.Length + r.Removed.Length);
         _changesFrom = _revision;
         if (_entries.Count > 0)
         {
-            Log.Restored(logger, FirstVoken, _entries.Count, _revision, stored.Changes.Count);
+            Log.Restored(logger, FirstVoken, _entries.Count, _revision, records);
         }
 
         metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);

@@ -37,7 +37,6 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private const int IngestChunkImages = 1024;
 
     private long _forwardBatches;
-    private long _setAside;
     private long _searches;
 
     public ModelHost(IOptions<AvgSiloOptions> options, PartitionCache cache, AvgMetrics metrics, ILogger<ModelHost> logger)
@@ -59,9 +58,6 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
     /// <summary>Generator batches run (each may hold several queries) and queries answered.</summary>
     public (long Batches, long Searches) SearchCounters => (Interlocked.Read(ref _forwardBatches), Interlocked.Read(ref _searches));
-
-    /// <summary>Search batches set aside because a partition they reached was still being fetched.</summary>
-    public long SetAside => Interlocked.Read(ref _setAside);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -272,7 +268,6 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         catch (PartitionsPendingException pending)
         {
             // Set aside until its own partitions are here; the inference thread goes on with other work.
-            Interlocked.Increment(ref _setAside);
             var source = jobs[0].Source;
             pending.Pending.ContinueWith(
                 _ =>

@@ -10,18 +10,29 @@ internal sealed class CompactingLog(IIndexLogStore store, string key, int minimu
     private int _records;
     private long _imagesSinceBase;
 
-    public string Key => key;
-
-    /// <summary>Base and change records as stored (call once, on activation).</summary>
-    public async Task<StoredLog> ReadAsync()
+    /// <summary>
+    /// Reads the stored log (once, on activation) and hands its records to <paramref name="apply"/>, base first; the
+    /// change records' images are counted so compaction resumes where it was. Returns how many change records there were.
+    /// </summary>
+    public async Task<int> ReplayAsync<T>(Func<byte[], string, T> decode, Action<T> apply, Func<T, int> images)
     {
-        var log = await store.ReadAsync(key).ConfigureAwait(false);
+        // No ConfigureAwait(false): apply changes grain state, so it runs in the calling grain's context.
+        var log = await store.ReadAsync(key);
         _records = log.Changes.Count;
-        return log;
-    }
+        if (log.Base is { } baseRecord)
+        {
+            apply(decode(baseRecord, key));
+        }
 
-    /// <summary>Counts replayed records' images (after <see cref="ReadAsync"/>), so compaction resumes where it was.</summary>
-    public void Replayed(int images) => _imagesSinceBase += images;
+        foreach (var change in log.Changes)
+        {
+            var record = decode(change, key);
+            apply(record);
+            _imagesSinceBase += images(record);
+        }
+
+        return log.Changes.Count;
+    }
 
     /// <summary>Stores one change record naming <paramref name="images"/> images (before the holder applies it in memory).</summary>
     public async Task AppendAsync(byte[] record, int images)
@@ -42,9 +53,5 @@ internal sealed class CompactingLog(IIndexLogStore store, string key, int minimu
         await store.CompactAsync(key, makeBase(), _records).ConfigureAwait(false);
         _records = 0;
         _imagesSinceBase = 0;
-        Compactions++;
     }
-
-    /// <summary>Bases written by this activation.</summary>
-    public int Compactions { get; private set; }
 }

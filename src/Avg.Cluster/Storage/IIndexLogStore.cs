@@ -25,8 +25,6 @@ public interface IIndexLogStore
     /// <summary>Replaces the base with <paramref name="newBase"/> and drops the first <paramref name="changesCovered"/> change records, atomically.</summary>
     Task CompactAsync(string key, byte[] newBase, int changesCovered);
 
-    /// <summary>Bytes this store holds for keys starting with <paramref name="prefix"/> (for the scale benchmark); null when unknown.</summary>
-    Task<long?> BytesUnderAsync(string prefix) => Task.FromResult<long?>(null);
 }
 
 /// <summary>Storage keys of the index logs.</summary>
