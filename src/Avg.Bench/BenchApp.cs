@@ -113,7 +113,8 @@ public static class BenchApp
         var balanced = new Option<bool>("--balanced") { Description = "Index each size with balanced assignment of the last voken (fewer shared sequences)." };
 
         var command = new Command("query", "Single-stream query latency, throughput and R@10 of AVG against two-tower exact search and HNSW, per index size.");
-        foreach (var option in new Option[] { bundle, sizes, queries, beam, levelBeams, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, connectivity, expansionAdd, expansionSearch, json, chart })
+        var collisionWeight = new Option<double>("--collision-weight") { Description = "w of the collision ranking measured as avg_ranked (bundles with fine codebooks).", DefaultValueFactory = _ => Avg.Retrieval.SearchOptions.DefaultCollisionWeight };
+        foreach (var option in new Option[] { bundle, sizes, queries, beam, levelBeams, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, collisionWeight, connectivity, expansionAdd, expansionSearch, json, chart })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -132,6 +133,7 @@ public static class BenchApp
                 Seed = parse.GetValue(seed),
                 Balanced = parse.GetValue(balanced),
                 PriorWeight = parse.GetValue(priorWeight),
+                CollisionWeight = parse.GetValue(collisionWeight),
                 Cache = parse.GetValue(cache)!,
                 JsonPath = parse.GetValue(json),
                 ChartPath = parse.GetValue(chart),

@@ -44,12 +44,25 @@ public sealed class QueryBenchmark
         var vokens = model.Tokenize(vectors);
         var tokenizeSeconds = clock.Elapsed.TotalSeconds;
         log.WriteLine(Invariant($"tokenized {largest} images in {tokenizeSeconds:F1}s"));
+        // The collision ranking's fine codes, when the bundle has them: the same index plus L bytes per image.
+        RowFineCodes? fine = null;
+        if (model.CollisionRankingUnavailable is { } why)
+        {
+            log.WriteLine($"avg_ranked skipped: {why}");
+        }
+        else
+        {
+            clock.Restart();
+            fine = new RowFineCodes(model.FineCodes(vectors, vokens), model.Fine!.Levels);
+            log.WriteLine(Invariant($"fine codes of {largest} images in {clock.Elapsed.TotalSeconds:F1}s"));
+        }
 
         var (queries, truth) = PickQueries(images);
         var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
         var ids = Enumerable.Range(0, largest).Select(i => (long)i).ToArray();
         var sizes = new JsonArray();
         var avgP50 = new List<double>();
+        var rankedP50 = new List<double>();
         var twoTowerP50 = new List<double>();
         var hnswP50 = new List<double>();
         // Sizes are prefixes of one image list, so one HNSW index grows from size to size: inserting rows 0..n−1 in
@@ -75,6 +88,18 @@ public sealed class QueryBenchmark
             log.WriteLine(Invariant($"[{n} images] avg: {options.Queries} single-stream queries at {Width()}"));
             var avg = SingleStream(queries, truth, q => Scored(searcher.Search([q])[0]));
             var avgBatched = Batched(queries, batch => searcher.Search(batch).Select(Scored).ToArray());
+            MethodRun? ranked = null;
+            double? rankedBatched = null;
+            if (fine is not null)
+            {
+                using var rankingSearcher = model.CreateSearcher(trie, new SearchOptions
+                {
+                    Beam = options.Beam, LevelBeams = options.LevelBeams, K = options.K, Prior = prior, CollisionWeight = options.CollisionWeight,
+                }, fine);
+                log.WriteLine(Invariant($"[{n} images] avg_ranked: {options.Queries} single-stream queries, collision weight {options.CollisionWeight}"));
+                ranked = SingleStream(queries, truth, q => Scored(rankingSearcher.Search([q])[0]));
+                rankedBatched = Batched(queries, batch => rankingSearcher.Search(batch).Select(Scored).ToArray());
+            }
             log.WriteLine(Invariant($"[{n} images] two_tower: {options.Queries} single-stream queries"));
             var twoTower = SingleStream(queries, truth, q => exact.Search(model.EncodeTexts([q]), options.K));
             var twoTowerBatched = Batched(queries, batch =>
@@ -90,12 +115,20 @@ public sealed class QueryBenchmark
                 ["distinct_sequences"] = trie.SequenceCount,
                 ["collision_rate"] = Math.Round(trie.CollisionRate, 4),
                 ["avg"] = ToJson(avg, avgBatched, (double)SerializedBytes(trie) / n, trieSeconds),
+                ["avg_ranked"] = ranked is null ? null : ToJson(ranked, rankedBatched, ((double)SerializedBytes(trie) / n) + model.Fine!.Levels, trieSeconds),
                 ["two_tower"] = ToJson(twoTower, twoTowerBatched, width * sizeof(float), exactSeconds),
                 ["hnsw"] = ToJson(hnsw, hnswBatched, (double)hnswIndex.SerializedBytes() / n, hnswBuildSeconds),
                 ["avg_over_two_tower_qps"] = Math.Round(avg.Latency.QueriesPerSecond / twoTower.Latency.QueriesPerSecond, 3),
                 ["avg_over_hnsw_qps"] = Math.Round(avg.Latency.QueriesPerSecond / hnsw.Latency.QueriesPerSecond, 3),
+                ["avg_ranked_over_two_tower_qps"] = ranked is null ? null : Math.Round(ranked.Latency.QueriesPerSecond / twoTower.Latency.QueriesPerSecond, 3),
             };
             sizes.Add(row);
+            if (ranked is not null)
+            {
+                rankedP50.Add(ranked.Latency.P50Ms);
+                log.WriteLine(Invariant($"[{n} images] {Line("avg_ranked", ranked)}"));
+            }
+
             log.WriteLine(Invariant($"[{n} images] {Line("avg", avg)} | {Line("two_tower", twoTower)} | {Line("hnsw", hnsw)} (built in {hnswBuildSeconds:F1}s)"));
             avgP50.Add(avg.Latency.P50Ms);
             twoTowerP50.Add(twoTower.Latency.P50Ms);
@@ -119,6 +152,8 @@ public sealed class QueryBenchmark
             ["seed"] = options.Seed,
             ["balanced"] = options.Balanced,
             ["prior_weight"] = options.PriorWeight,
+            ["collision_weight"] = fine is null ? null : options.CollisionWeight,
+            ["fine_levels"] = model.Fine?.Levels ?? 0,
             ["hnsw_options"] = new JsonObject
             {
                 ["library"] = HnswImageIndex.Library,
@@ -131,6 +166,7 @@ public sealed class QueryBenchmark
             },
             ["sizes"] = sizes,
             ["flatness"] = Growth(avgP50),
+            ["avg_ranked_growth"] = rankedP50.Count > 0 ? Growth(rankedP50) : null,
             ["two_tower_growth"] = Growth(twoTowerP50),
             ["hnsw_growth"] = Growth(hnswP50),
             ["index_build"] = new JsonObject
@@ -158,7 +194,7 @@ public sealed class QueryBenchmark
 
     /// <param name="ResultsHash">Digest of every ranked id and score bit: equal before and after a change to the hot path means identical results.</param>
     /// <param name="RecallAt10">The caption's own image in the first 10 results; null when <c>--k</c> is below 10.</param>
-    private sealed record MethodRun(LatencySummary Latency, double RecallAtK, double? RecallAt10, double ManagedBytesPerQuery, string ResultsHash);
+    private sealed record MethodRun(LatencySummary Latency, double RecallAtK, double RecallAt1, double? RecallAt5, double? RecallAt10, double ManagedBytesPerQuery, string ResultsHash);
 
     /// <summary>
     /// Queries the smallest index's images by one of their own captions, spread evenly over them and over the five
@@ -195,7 +231,8 @@ public sealed class QueryBenchmark
         var ids = ranked.Select(r => r.Select(s => s.ImageId).ToArray()).ToArray();
         var recall = Recall.AtK(ids, truth, options.K);
         double? recallAt10 = options.K >= RecallDepth ? Recall.AtK(ids, truth, RecallDepth) : null;
-        return new MethodRun(LatencySummary.FromTicks(ticks), recall, recallAt10, (double)allocated / queries.Length, Digest(ranked));
+        double? recallAt5 = options.K >= 5 ? Recall.AtK(ids, truth, 5) : null;
+        return new MethodRun(LatencySummary.FromTicks(ticks), recall, Recall.AtK(ids, truth, 1), recallAt5, recallAt10, (double)allocated / queries.Length, Digest(ranked));
     }
 
     /// <summary>Queries per second when <see cref="QueryBenchmarkOptions.Batch"/> queries are searched together; null when skipped.</summary>
@@ -260,6 +297,8 @@ public sealed class QueryBenchmark
         ["max_ms"] = Math.Round(run.Latency.MaxMs, 3),
         ["bytes_per_image"] = Math.Round(bytesPerImage, 2),
         [Invariant($"r{options.K}")] = Math.Round(run.RecallAtK, 4),
+        ["r_at_1"] = Math.Round(run.RecallAt1, 4),
+        ["r_at_5"] = run.RecallAt5 is { } r5 ? Math.Round(r5, 4) : null,
         ["r_at_10"] = run.RecallAt10 is { } r ? Math.Round(r, 4) : null,
         ["build_s"] = Math.Round(buildSeconds, 3),
         ["managed_alloc_bytes_per_query"] = Math.Round(run.ManagedBytesPerQuery, 0),

@@ -15,7 +15,7 @@ public static class QueryChart
 
     // HNSW is dashed: where it finds what exact search finds, the two-tower line shows through the gaps.
     private static readonly (string Method, string Colour, string Dash)[] Methods =
-        [("avg", "#d62728", "none"), ("two_tower", "#1f77b4", "none"), ("hnsw", "#2ca02c", "7 4"), ("avg_http", "#ff7f0e", "2 3")];
+        [("avg", "#d62728", "none"), ("avg_ranked", "#9467bd", "none"), ("two_tower", "#1f77b4", "none"), ("hnsw", "#2ca02c", "7 4"), ("avg_http", "#ff7f0e", "2 3")];
 
     /// <summary>The chart of a report from <see cref="QueryBenchmark.Run"/> (or its JSON read back).</summary>
     public static string Svg(JsonObject report)

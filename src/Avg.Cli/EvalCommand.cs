@@ -24,6 +24,8 @@ internal static class EvalCommand
         var exhaustive = new Option<bool>("--exhaustive") { Description = "Also rank by scoring every sequence of the index (no beam; ~7 queries/s on a 1,000-image split, ~50× slower than beam 20): the generator's ranking without search error." };
         var normalization = new Option<string>("--normalization") { Description = "Beam search step log-probabilities: over all vokens, the model's own (full), or renormalised over the vokens the trie allows (allowed).", DefaultValueFactory = _ => "full" };
         var priorWeight = new Option<double>("--prior-weight") { Description = "Divide the train frequency of each voken out of the search score at this weight α (score − α·log P_train); 0 is the paper's score. docs/training.md measures 0.4.", DefaultValueFactory = _ => 0 };
+        var collisionWeight = new Option<double>("--collision-weight") { Description = "w of the collision ranking for the *_ranked figures of bundles with fine codes: images of the leaves reached ranked by score + w·(query·reconstructed image).", DefaultValueFactory = _ => SearchOptions.DefaultCollisionWeight };
+        var collisionSweep = new Option<string?>("--collision-sweep") { Description = "Also evaluate these collision-ranking weights on the first bundle, e.g. 0,1,5,10,20,50." };
         var json = new Option<string?>("--json") { Description = "Write the report to this file." };
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors, for bundles trained on features." };
         var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors, for bundles trained on features." };
@@ -31,7 +33,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, split, beam, levelBeams, sweep, balanced, diagnostics, exhaustive, normalization, priorWeight, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, split, beam, levelBeams, sweep, balanced, diagnostics, exhaustive, normalization, priorWeight, collisionWeight, collisionSweep, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -54,7 +56,10 @@ internal static class EvalCommand
                 Exhaustive = parse.GetValue(exhaustive),
                 Normalization = StepNormalizationNames.Parse(parse.GetValue(normalization), "--normalization"),
                 PriorWeight = parse.GetValue(priorWeight),
+                CollisionWeight = parse.GetValue(collisionWeight),
+                CollisionSweep = ParseWeights(parse.GetValue(collisionSweep), "--collision-sweep"),
             };
+            if (!double.IsFinite(options.CollisionWeight) || options.CollisionWeight < 0) throw new AvgException($"--collision-weight must be a number ≥ 0, got {options.CollisionWeight.ToString(CultureInfo.InvariantCulture)}");
             if (!VokenPrior.IsValidWeight(options.PriorWeight)) throw new AvgException($"--prior-weight must be a number ≥ 0, got {options.PriorWeight.ToString(CultureInfo.InvariantCulture)}");
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = KarpathyReader.Load(parse.GetValue(data)!);
@@ -116,6 +121,15 @@ internal static class EvalCommand
     }
 
     private static string Percent(JsonNode? value) => string.Create(CultureInfo.InvariantCulture, $"{(double)value! * 100,6:F1}");
+
+    internal static List<double> ParseWeights(string? text, string option)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return [];
+        return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(part =>
+            double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v >= 0
+                ? v
+                : throw new AvgException($"{option}: '{part}' is not a number ≥ 0")).ToList();
+    }
 
     internal static List<int> ParseList(string? text, string option)
     {

@@ -14,12 +14,13 @@ internal static class TrainCommand
         var d = new AvgTrainingOptions();
         var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
         var output = new Option<string>("--out") { Description = "Bundle folder to write (replaced when training succeeds).", Required = true };
-        var stage = new Option<TrainingStage>("--stage") { Description = "all, or one of encoder | tokenizer | generator (earlier stages then come from --from).", DefaultValueFactory = _ => TrainingStage.All };
+        var stage = new Option<TrainingStage>("--stage") { Description = "all, or one of encoder | tokenizer | generator | fine (earlier stages then come from --from; fine only fits the collision ranking's codebooks, with the --from bundle's settings).", DefaultValueFactory = _ => TrainingStage.All };
         var from = new Option<string?>("--from") { Description = "Bundle to take the stages before --stage from." };
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors (.npy float32, a row per image): skips the built-in encoder." };
         var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors (.npy float32, a row per caption)." };
         var codebook = new Option<int>("--codebook") { Description = "Codebook size N.", DefaultValueFactory = _ => d.CodebookSize };
         var levels = new Option<int>("--levels") { Description = "Vokens per image M.", DefaultValueFactory = _ => d.Levels };
+        var fineLevels = new Option<int>("--fine-levels") { Description = "Fine codes per image for ranking images that share a voken sequence (one byte each in the index; 0 = none).", DefaultValueFactory = _ => d.FineLevels };
         var encoderEpochs = new Option<int>("--encoder-epochs") { Description = "Dual encoder epochs.", DefaultValueFactory = _ => d.EncoderEpochs };
         var tokenizerEpochs = new Option<int>("--tokenizer-epochs") { Description = "Tokenizer epochs.", DefaultValueFactory = _ => d.TokenizerEpochs };
         var generatorEpochs = new Option<int>("--generator-epochs") { Description = "Generator epochs.", DefaultValueFactory = _ => d.GeneratorEpochs };
@@ -48,7 +49,7 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for every stage.", DefaultValueFactory = _ => d.Seed };
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
-        foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, encoderEpochs, tokenizerEpochs,
+        foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
                      generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
             command.Options.Add(option);
 
@@ -63,6 +64,7 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
                 CodebookSize = parse.GetValue(codebook),
                 Levels = parse.GetValue(levels),
+                FineLevels = parse.GetValue(fineLevels),
                 EncoderEpochs = parse.GetValue(encoderEpochs),
                 TokenizerEpochs = parse.GetValue(tokenizerEpochs),
                 GeneratorEpochs = parse.GetValue(generatorEpochs),

@@ -23,6 +23,9 @@ public sealed class BundleInfo
     [Id(5)] public bool AcceptsImages { get; init; }
 
     [Id(6)] public string Device { get; init; } = "cpu";
+
+    /// <summary>L: fine codes per image for ranking within collisions; 0 when the bundle has none.</summary>
+    [Id(7)] public int FineLevels { get; init; }
 }
 
 /// <summary>One image to index: its id, exactly one of decoded pixels or a feature vector, and an optional URI.</summary>
@@ -49,6 +52,9 @@ public sealed class IndexedImage
     [Id(1)] public int[] Vokens { get; init; } = [];
 
     [Id(2)] public string? Uri { get; init; }
+
+    /// <summary>Fine codes (a few bytes after the identifier) that rank the image among those sharing its vokens; empty without them.</summary>
+    [Id(3)] public byte[] Fine { get; init; } = [];
 
     /// <summary>The partition (first voken) that owns the image.</summary>
     public int Partition => Vokens[0];
@@ -83,6 +89,12 @@ public sealed class PartitionChanges
 
     /// <summary>Ids removed after <see cref="BaseRevision"/> and absent at <see cref="Revision"/>.</summary>
     [Id(7)] public string[] Removed { get; init; } = [];
+
+    /// <summary>L: fine codes per image in <see cref="Fine"/>; 0 when the partition holds none.</summary>
+    [Id(8)] public int FineLevels { get; init; }
+
+    /// <summary>Row i (FineLevels bytes) belongs to Ids[i].</summary>
+    [Id(9)] public byte[] Fine { get; init; } = [];
 
     public bool IsWhole => BaseRevision < 0;
 }

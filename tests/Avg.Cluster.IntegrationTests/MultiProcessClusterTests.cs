@@ -62,7 +62,7 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
 
         // Index the test split through the partitions-only silo's HTTP API (it forwards to the model silos' shards).
         var test = dataset.Images.Where(i => i.Split == Split.Test).ToArray();
-        var indexed = new List<(string Id, int[] Vokens)>();
+        var indexed = new List<(string Id, int[] Vokens, byte[] Fine)>();
         foreach (var batch in test.Chunk(20))
         {
             var response = await http[2].PostAsJsonAsync("/v1/images", new
@@ -71,7 +71,8 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
             });
             var text = await response.Content.ReadAsStringAsync();
             response.StatusCode.ShouldBe(HttpStatusCode.OK, text);
-            indexed.AddRange(JsonNode.Parse(text)!["indexed"]!.AsArray().Select(n => ((string)n!["id"]!, n["vokens"]!.AsArray().Select(v => (int)v!).ToArray())));
+            indexed.AddRange(JsonNode.Parse(text)!["indexed"]!.AsArray().Select(n => ((string)n!["id"]!, n["vokens"]!.AsArray().Select(v => (int)v!).ToArray(),
+                n["fine"]!.AsArray().Select(v => (byte)(int)v!).ToArray())));
         }
 
         indexed.Count.ShouldBe(test.Length);
@@ -82,8 +83,10 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
         // Search over HTTP (each silo in turn) equals the in-process search over the whole trie.
         var trie = VokenTrie.Build(indexed.Select(i => (long.Parse(i.Id, CultureInfo.InvariantCulture), i.Vokens)).ToList(), indexed[0].Vokens.Length, TinyShapesBundle.Training.CodebookSize);
         using var model = AvgModel.Load(bundle, "cpu");
-        var options = new SearchOptions { K = 10, Beam = 8 };
-        using var searcher = model.CreateSearcher(trie, options);
+        // The silos rank within collisions by default: so does the in-process search, with the fine codes ingest returned.
+        var options = new SearchOptions { K = 10, Beam = 8, CollisionWeight = SearchOptions.DefaultCollisionWeight };
+        indexed.ShouldAllBe(i => i.Fine.Length == model.Fine!.Levels);
+        using var searcher = model.CreateSearcher(trie, options, new FineCodeTable(indexed.Select(i => (long.Parse(i.Id, CultureInfo.InvariantCulture), i.Fine))));
         var captions = test.Select(i => i.Captions[0]).ToArray();
         var expected = captions.Select(c => searcher.Search([c])[0].Select(h => h.ImageId.ToString(CultureInfo.InvariantCulture)).ToArray()).ToArray();
         var before = new string[captions.Length][];

@@ -24,6 +24,9 @@ public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<Th
         var captions = fixture.Dataset.Images.Where(i => i.Split == Split.Test).SelectMany(i => i.Captions).ToArray();
         captions.Length.ShouldBeGreaterThanOrEqualTo(200);
         using var model = AvgModel.Load(fixture.Bundle, "cpu");
+        model.Fine.ShouldNotBeNull("the test bundle has fine codebooks, so the cluster ranks within collisions");
+        fixture.Indexed.ShouldAllBe(i => i.Fine.Length == model.Fine!.Levels);
+        var fine = new FineCodeTable(fixture.Indexed.Select(i => (long.Parse(i.Id, CultureInfo.InvariantCulture), i.Fine)));
         var query = fixture.Grains.GetGrain<IQueryGrain>(0);
         var compared = 0;
         var exactOrder = 0;
@@ -33,7 +36,7 @@ public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<Th
             var (k, beam) = (c % 3 == 0 ? 10 : 5, c % 2 == 0 ? 8 : 4);
             // Every fifth caption keeps a width per level: wider in the middle, two leaves at the end.
             int[]? levelBeams = c % 5 == 1 ? Enumerable.Range(0, trie.Depth).Select(t => t == trie.Depth - 1 ? 2 : beam * (t + 1)).ToArray() : null;
-            using var searcher = model.CreateSearcher(trie, new SearchOptions { K = k, Beam = beam, LevelBeams = levelBeams });
+            using var searcher = model.CreateSearcher(trie, new SearchOptions { K = k, Beam = beam, LevelBeams = levelBeams, CollisionWeight = SearchOptions.DefaultCollisionWeight }, fine);
             var expected = searcher.Search([captions[c]])[0];
             var actual = await query.Search(new SearchRequest { Query = captions[c], K = k, Beam = beam, LevelBeams = levelBeams });
 

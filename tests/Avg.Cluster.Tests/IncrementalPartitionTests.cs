@@ -19,6 +19,7 @@ namespace Avg.Cluster.Tests;
 public sealed class IncrementalPartitionTests : IAsyncLifetime
 {
     private const int Depth = 3;
+    private const int FineLevels = 2;
     private const int Vocabulary = 6;
     private const string Version = "incremental-test";
     private InProcessTestCluster _cluster = null!;
@@ -50,7 +51,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         for (var seed = 0; seed < 300; seed++)
         {
             var random = new Random(seed);
-            var model = new Dictionary<string, (int[] Vokens, string? Uri)>(StringComparer.Ordinal);
+            var model = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
             var run = PartitionRun.Empty(Depth);
             for (var step = 0; step < 12; step++)
             {
@@ -60,6 +61,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
                 run.Ids.ShouldBe(rebuilt.Ids, $"seed {seed} step {step}");
                 run.Vokens.ShouldBe(rebuilt.Vokens, $"seed {seed} step {step}");
                 run.Uris.ShouldBe(rebuilt.Uris, $"seed {seed} step {step}");
+                run.Fine.ShouldBe(rebuilt.Fine, $"seed {seed} step {step}");
                 TrieBytes(run.ToTrie(Vocabulary)).ShouldBe(TrieBytes(rebuilt.ToTrie(Vocabulary)), $"seed {seed} step {step}");
             }
         }
@@ -90,6 +92,20 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
             IndexLogRecords.DecodeDirectory(IndexLogRecords.EncodeDirectory([("x", 3), ("y", -1)], asBase), "d").ShouldBe([("x", 3), ("y", -1)]);
         }
 
+        var withFine = record with { FineLevels = 2, FineCodes = [9, 255, 0, 7] };
+        foreach (var asBase in new[] { false, true })
+        {
+            var decoded = IndexLogRecords.DecodePartition(IndexLogRecords.EncodePartition(withFine, asBase), "p");
+            decoded.Ids.ShouldBe(record.Ids);
+            decoded.Vokens.ShouldBe(record.Vokens);
+            decoded.FineLevels.ShouldBe(2);
+            decoded.Fine.ShouldBe(withFine.Fine);
+        }
+
+        // Records without fine codes keep the format they had before fine codes existed, so stored indexes stay readable.
+        IndexLogRecords.EncodePartition(record, asBase: false)[0].ShouldBe((byte)1);
+        IndexLogRecords.DecodePartition(IndexLogRecords.EncodePartition(record, asBase: false), "p").FineLevels.ShouldBe(0);
+        Should.Throw<AvgException>(() => IndexLogRecords.DecodePartition(IndexLogRecords.EncodePartition(withFine, asBase: false)[..^2], "partition 6")).Message.ShouldContain("partition 6 is damaged");
         var bytes = IndexLogRecords.EncodePartition(record, asBase: false);
         Should.Throw<AvgException>(() => IndexLogRecords.DecodePartition(bytes[..^3], "partition 5")).Message.ShouldContain("partition 5 is damaged");
         Should.Throw<AvgException>(() => IndexLogRecords.DecodeDirectory(bytes, "bucket 1")).Message.ShouldContain("not an index log record");
@@ -109,13 +125,13 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
             var firstVoken = seed % Vocabulary;
             var grain = _cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, Version + seed);
             var cache = new PartitionCache(_cluster.Client, new AvgMetrics());
-            var model = new Dictionary<string, (int[] Vokens, string? Uri)>(StringComparer.Ordinal);
+            var model = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
             for (var step = 0; step < 25; step++)
             {
                 var changes = RandomChange(random, model, 0, 0, firstVoken);
                 if (changes.Ids.Length > 0)
                 {
-                    await grain.Upsert(changes.Ids.Select((id, i) => new IndexedImage { Id = id, Vokens = changes.Vokens[(i * Depth)..((i + 1) * Depth)], Uri = changes.Uris[i] }).ToArray(), Vocabulary);
+                    await grain.Upsert(changes.Ids.Select((id, i) => new IndexedImage { Id = id, Vokens = changes.Vokens[(i * Depth)..((i + 1) * Depth)], Uri = changes.Uris[i], Fine = changes.Fine[(i * FineLevels)..((i + 1) * FineLevels)] }).ToArray(), Vocabulary);
                 }
 
                 if (changes.Removed.Length > 0)
@@ -139,6 +155,11 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
                     run.Ids.ShouldBe(rebuilt.Ids, $"seed {seed} step {step}");
                     run.Vokens.ShouldBe(rebuilt.Vokens, $"seed {seed} step {step}");
                     run.Uris.ShouldBe(rebuilt.Uris, $"seed {seed} step {step}");
+                    run.Fine.ShouldBe(rebuilt.Fine, $"seed {seed} step {step}");
+                    if (run.Count > 0)
+                    {
+                        run.FineLevels.ShouldBe(FineLevels);
+                    }
                 }
 
                 TrieBytes(byDelta.Trie).ShouldBe(TrieBytes(whole.Trie));
@@ -215,10 +236,10 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
     /// A change to the model state: new images, replaced vokens or URIs, removals (ids from a small pool, so
     /// replaces and re-adds are common), returned as the net changes a partition would send.
     /// </summary>
-    private static PartitionChanges RandomChange(Random random, Dictionary<string, (int[] Vokens, string? Uri)> model, long revision, long baseRevision, int? firstVoken = null)
+    private static PartitionChanges RandomChange(Random random, Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> model, long revision, long baseRevision, int? firstVoken = null)
     {
         var touched = new HashSet<string>(StringComparer.Ordinal);
-        var upserted = new Dictionary<string, (int[] Vokens, string? Uri)>(StringComparer.Ordinal);
+        var upserted = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
         var removed = new List<string>();
         for (var n = random.Next(0, 8); n > 0; n--)
         {
@@ -236,8 +257,10 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
 
             var vokens = Enumerable.Range(0, Depth).Select(d => d == 0 && firstVoken is { } f ? f : random.Next(Vocabulary)).ToArray();
             var uri = random.NextDouble() < 0.5 ? null : "u" + random.Next(3).ToString(CultureInfo.InvariantCulture);
-            model[id] = (vokens, uri);
-            upserted[id] = (vokens, uri);
+            // Few fine values, so a replace that changes only the fine codes happens too.
+            var fine = Enumerable.Range(0, FineLevels).Select(_ => (byte)random.Next(3)).ToArray();
+            model[id] = (vokens, uri, fine);
+            upserted[id] = (vokens, uri, fine);
         }
 
         var ids = upserted.Keys.ToArray();
@@ -249,14 +272,16 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
             Ids = ids,
             Vokens = ids.SelectMany(id => upserted[id].Vokens).ToArray(),
             Uris = ids.Select(id => upserted[id].Uri).ToArray(),
+            FineLevels = FineLevels,
+            Fine = ids.SelectMany(id => upserted[id].Fine).ToArray(),
             Removed = [.. removed],
         };
     }
 
-    private static PartitionRun Rebuild(Dictionary<string, (int[] Vokens, string? Uri)> model)
+    private static PartitionRun Rebuild(Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> model)
     {
         var ids = model.Keys.ToArray();
-        return PartitionRun.Build(Depth, ids, ids.SelectMany(id => model[id].Vokens).ToArray(), ids.Select(id => model[id].Uri).ToArray());
+        return PartitionRun.Build(Depth, ids, ids.SelectMany(id => model[id].Vokens).ToArray(), ids.Select(id => model[id].Uri).ToArray(), FineLevels, ids.SelectMany(id => model[id].Fine).ToArray());
     }
 
     private static byte[] TrieBytes(VokenTrie trie)

@@ -10,8 +10,10 @@ namespace Avg.Cluster.Grains;
 /// </summary>
 public sealed class PartitionRun
 {
-    private PartitionRun(int depth, string[] ids, int[] vokens, string?[] uris)
+    private PartitionRun(int depth, string[] ids, int[] vokens, string?[] uris, int fineLevels, byte[] fine)
     {
+        FineLevels = fineLevels;
+        Fine = fine;
         Depth = depth;
         Ids = ids;
         Vokens = vokens;
@@ -30,21 +32,28 @@ public sealed class PartitionRun
 
     public string?[] Uris { get; }
 
-    public static PartitionRun Empty(int depth) => new(depth, [], [], []);
+    /// <summary>L: fine codes per row (0: none).</summary>
+    public int FineLevels { get; }
+
+    /// <summary>Row i (FineLevels bytes) belongs to Ids[i].</summary>
+    public byte[] Fine { get; }
+
+    public static PartitionRun Empty(int depth) => new(depth, [], [], [], 0, []);
 
     /// <summary>Ranking order of ids within a leaf.</summary>
     public static int CompareIds(string? a, string? b) =>
         a is null || b is null ? string.CompareOrdinal(a, b) : a.Length != b.Length ? a.Length.CompareTo(b.Length) : string.CompareOrdinal(a, b);
 
     /// <summary>The run of these rows (ids distinct; <paramref name="vokens"/> is count × depth).</summary>
-    public static PartitionRun Build(int depth, IReadOnlyList<string> ids, ReadOnlySpan<int> vokens, IReadOnlyList<string?> uris)
+    public static PartitionRun Build(int depth, IReadOnlyList<string> ids, ReadOnlySpan<int> vokens, IReadOnlyList<string?> uris, int fineLevels = 0, ReadOnlySpan<byte> fine = default)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(fineLevels);
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
         ArgumentNullException.ThrowIfNull(ids);
         ArgumentNullException.ThrowIfNull(uris);
-        if (vokens.Length != ids.Count * depth || uris.Count != ids.Count)
+        if (vokens.Length != ids.Count * depth || uris.Count != ids.Count || fine.Length != ids.Count * fineLevels)
         {
-            throw new ArgumentException($"{ids.Count} ids need {ids.Count * depth} vokens and {ids.Count} URIs; got {vokens.Length} and {uris.Count}.");
+            throw new ArgumentException($"{ids.Count} ids need {ids.Count * depth} vokens, {ids.Count} URIs and {ids.Count * fineLevels} fine codes; got {vokens.Length}, {uris.Count} and {fine.Length}.");
         }
 
         var rows = vokens.ToArray();
@@ -63,18 +72,20 @@ public sealed class PartitionRun
         var sortedIds = new string[order.Length];
         var sortedVokens = new int[rows.Length];
         var sortedUris = new string?[order.Length];
+        var sortedFine = new byte[fine.Length];
         for (var i = 0; i < order.Length; i++)
         {
             sortedIds[i] = ids[order[i]];
             sortedUris[i] = uris[order[i]];
             rows.AsSpan(order[i] * depth, depth).CopyTo(sortedVokens.AsSpan(i * depth, depth));
+            fine.Slice(order[i] * fineLevels, fineLevels).CopyTo(sortedFine.AsSpan(i * fineLevels, fineLevels));
             if (i > 0 && sortedIds[i] == sortedIds[i - 1])
             {
                 throw new ArgumentException($"Image '{sortedIds[i]}' appears twice in one partition run.", nameof(ids));
             }
         }
 
-        return new PartitionRun(depth, sortedIds, sortedVokens, sortedUris);
+        return new PartitionRun(depth, sortedIds, sortedVokens, sortedUris, fineLevels, sortedFine);
     }
 
     /// <summary>
@@ -86,7 +97,7 @@ public sealed class PartitionRun
     {
         ArgumentNullException.ThrowIfNull(changes);
         var depth = changes.Depth == 0 ? Depth : changes.Depth;
-        var added = Build(depth, changes.Ids, changes.Vokens, changes.Uris);
+        var added = Build(depth, changes.Ids, changes.Vokens, changes.Uris, changes.Ids.Length == 0 ? FineLevels : changes.FineLevels, changes.Fine);
         if (changes.IsWhole)
         {
             return added;
@@ -102,12 +113,19 @@ public sealed class PartitionRun
             throw new AvgException($"Partition changes have {depth} vokens per image; the cached partition has {Depth}.");
         }
 
+        var levels = Count > 0 ? FineLevels : added.FineLevels;
+        if (added.Count > 0 && added.FineLevels != levels)
+        {
+            throw new AvgException($"Partition changes have {added.FineLevels} fine codes per image; the cached partition has {levels}.");
+        }
+
         var dropped = new HashSet<string>(changes.Ids, StringComparer.Ordinal);
         dropped.UnionWith(changes.Removed);
         var capacity = Count + added.Count;
         var ids = new string[capacity];
         var vokens = new int[capacity * depth];
         var uris = new string?[capacity];
+        var fine = new byte[capacity * levels];
         int at = 0, mine = 0, theirs = 0;
         while (mine < Count || theirs < added.Count)
         {
@@ -122,13 +140,15 @@ public sealed class PartitionRun
             ids[at] = run.Ids[row];
             uris[at] = run.Uris[row];
             run.Vokens.AsSpan(row * depth, depth).CopyTo(vokens.AsSpan(at * depth, depth));
+            run.Fine.AsSpan(row * levels, levels).CopyTo(fine.AsSpan(at * levels, levels));
             at++;
         }
 
         Array.Resize(ref ids, at);
         Array.Resize(ref uris, at);
         Array.Resize(ref vokens, at * depth);
-        return new PartitionRun(depth, ids, vokens, uris);
+        Array.Resize(ref fine, at * levels);
+        return new PartitionRun(depth, ids, vokens, uris, levels, fine);
     }
 
     /// <summary>The trie over the rows (local image id = row).</summary>
@@ -136,6 +156,9 @@ public sealed class PartitionRun
 
     /// <summary>The vokens of row <paramref name="row"/>.</summary>
     public ReadOnlySpan<int> RowVokens(int row) => Vokens.AsSpan(row * Depth, Depth);
+
+    /// <summary>The fine codes of row <paramref name="row"/> (empty without them).</summary>
+    public ReadOnlySpan<byte> RowFine(int row) => Fine.AsSpan(row * FineLevels, FineLevels);
 
     private static int CompareRows(PartitionRun a, int i, PartitionRun b, int j)
     {

@@ -21,12 +21,7 @@ public sealed class TokenizationShardGrain(ModelHost host, AvgMetrics metrics) :
         ArgumentNullException.ThrowIfNull(items);
         var clock = Stopwatch.StartNew();
         var info = await host.Ready;
-        var vokens = await TokenizeAsync(items, info);
-        var indexed = new IndexedImage[items.Length];
-        for (var i = 0; i < items.Length; i++)
-        {
-            indexed[i] = new IndexedImage { Id = items[i].Id, Vokens = vokens[i], Uri = items[i].Uri };
-        }
+        var indexed = await TokenizeAsync(items, info);
 
         // Directory first (it reports where an id was before), then partitions in parallel.
         var moved = new List<(int Partition, string Id)>();
@@ -66,7 +61,7 @@ public sealed class TokenizationShardGrain(ModelHost host, AvgMetrics metrics) :
         Silo = RuntimeIdentity,
     });
 
-    private async Task<int[][]> TokenizeAsync(IngestItem[] items, BundleInfo info)
+    private async Task<IndexedImage[]> TokenizeAsync(IngestItem[] items, BundleInfo info)
     {
         var withFeatures = items.Select((item, i) => (item, i)).Where(x => x.item.Features is not null).ToArray();
         var withPixels = items.Select((item, i) => (item, i)).Where(x => x.item.Features is null).ToArray();
@@ -87,22 +82,28 @@ public sealed class TokenizationShardGrain(ModelHost host, AvgMetrics metrics) :
             }
         }
 
+        var none = new TokenizedImages([], [], info.FineLevels);
         var featureTask = withFeatures.Length == 0
-            ? Task.FromResult(Array.Empty<int>())
+            ? Task.FromResult(none)
             : host.TokenizeFeaturesAsync(withFeatures.SelectMany(x => x.item.Features!).ToArray(), withFeatures.Length);
         var pixelTask = withPixels.Length == 0
-            ? Task.FromResult(Array.Empty<int>())
+            ? Task.FromResult(none)
             : host.TokenizeImagesAsync(withPixels.SelectMany(x => x.item.Pixels!).ToArray(), withPixels.Length);
         var (features, pixels) = (await featureTask, await pixelTask);
-        var result = new int[items.Length][];
-        for (var j = 0; j < withFeatures.Length; j++)
+        var result = new IndexedImage[items.Length];
+        foreach (var (rows, tokenized) in new[] { (withFeatures, features), (withPixels, pixels) })
         {
-            result[withFeatures[j].i] = features.AsSpan(j * info.Depth, info.Depth).ToArray();
-        }
-
-        for (var j = 0; j < withPixels.Length; j++)
-        {
-            result[withPixels[j].i] = pixels.AsSpan(j * info.Depth, info.Depth).ToArray();
+            for (var j = 0; j < rows.Length; j++)
+            {
+                var (item, i) = rows[j];
+                result[i] = new IndexedImage
+                {
+                    Id = item.Id,
+                    Vokens = tokenized.Vokens.AsSpan(j * info.Depth, info.Depth).ToArray(),
+                    Uri = item.Uri,
+                    Fine = tokenized.Fine.AsSpan(j * tokenized.FineLevels, tokenized.FineLevels).ToArray(),
+                };
+            }
         }
 
         return result;

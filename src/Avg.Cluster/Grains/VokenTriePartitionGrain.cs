@@ -22,7 +22,7 @@ public sealed partial class VokenTriePartitionGrain(
     AvgMetrics metrics,
     ILogger<VokenTriePartitionGrain> logger) : Grain, IVokenTriePartitionGrain
 {
-    private readonly Dictionary<string, (int[] Vokens, string? Uri)> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> _entries = new(StringComparer.Ordinal);
 
     /// <summary>Ids each revision after <see cref="_changesFrom"/> touched, oldest first: what <see cref="GetChanges"/> answers from.</summary>
     private readonly Queue<(long Revision, string[] Ids)> _changes = new();
@@ -31,6 +31,7 @@ public sealed partial class VokenTriePartitionGrain(
     private CompactingLog _log = null!;
     private long _revision;
     private int _depth;
+    private int _fineLevels;
     private int _vocabularySize;
     private (PartitionRun Run, VokenTrie Trie, Dictionary<string, int> RowOf)? _built;
     private PartitionChanges? _whole;
@@ -75,6 +76,7 @@ public sealed partial class VokenTriePartitionGrain(
         }
 
         var depth = _depth;
+        var fineLevels = _entries.Count > 0 ? _fineLevels : images[0].Fine.Length;
         var batch = new Dictionary<string, IndexedImage>(StringComparer.Ordinal);
         foreach (var image in images)
         {
@@ -88,11 +90,16 @@ public sealed partial class VokenTriePartitionGrain(
                 throw new AvgException($"Image '{image.Id}' has {image.Vokens.Length} vokens; partition {FirstVoken} holds sequences of {depth}.");
             }
 
+            if (image.Fine.Length != fineLevels)
+            {
+                throw new AvgException($"Image '{image.Id}' has {image.Fine.Length} fine codes; partition {FirstVoken} holds {fineLevels} per image.");
+            }
+
             depth = image.Vokens.Length;
             batch[image.Id] = image; // the last of an id wins, as it did when applied one by one
         }
 
-        var changed = batch.Values.Where(i => !_entries.TryGetValue(i.Id, out var known) || known.Uri != i.Uri || !known.Vokens.AsSpan().SequenceEqual(i.Vokens)).ToArray();
+        var changed = batch.Values.Where(i => !_entries.TryGetValue(i.Id, out var known) || known.Uri != i.Uri || !known.Vokens.AsSpan().SequenceEqual(i.Vokens) || !known.Fine.AsSpan().SequenceEqual(i.Fine)).ToArray();
         _vocabularySize = Math.Max(_vocabularySize, vocabularySize);
         if (changed.Length == 0)
         {
@@ -105,7 +112,9 @@ public sealed partial class VokenTriePartitionGrain(
             changed.Select(i => i.Id).ToArray(),
             changed.SelectMany(i => i.Vokens).ToArray(),
             changed.Select(i => i.Uri).ToArray(),
-            []);
+            [],
+            fineLevels,
+            changed.SelectMany(i => i.Fine).ToArray());
         await CommitAsync(record);
         return _entries.Count;
     }
@@ -116,7 +125,7 @@ public sealed partial class VokenTriePartitionGrain(
         var present = ids.Distinct(StringComparer.Ordinal).Where(_entries.ContainsKey).ToArray();
         if (present.Length > 0)
         {
-            await CommitAsync(new PartitionRecord(_revision + 1, _depth, [], [], [], present));
+            await CommitAsync(new PartitionRecord(_revision + 1, _depth, [], [], [], present, _fineLevels, []));
         }
 
         return present.Length;
@@ -126,7 +135,7 @@ public sealed partial class VokenTriePartitionGrain(
     {
         if (sinceRevision == _revision)
         {
-            return Task.FromResult(new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = _revision, Depth = _depth });
+            return Task.FromResult(new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = _revision, Depth = _depth, FineLevels = _fineLevels });
         }
 
         if (sinceRevision < _changesFrom || sinceRevision > _revision)
@@ -153,6 +162,8 @@ public sealed partial class VokenTriePartitionGrain(
             Ids = present,
             Vokens = present.SelectMany(id => _entries[id].Vokens).ToArray(),
             Uris = present.Select(id => _entries[id].Uri).ToArray(),
+            FineLevels = _fineLevels,
+            Fine = present.SelectMany(id => _entries[id].Fine).ToArray(),
             Removed = touched.Where(id => !_entries.ContainsKey(id)).ToArray(),
         });
     }
@@ -160,7 +171,7 @@ public sealed partial class VokenTriePartitionGrain(
     public Task<PartitionInfo> GetInfo() => Task.FromResult(new PartitionInfo { Images = _entries.Count, Revision = _revision });
 
     public Task<IndexedImage?> Find(string id) =>
-        Task.FromResult(_entries.TryGetValue(id, out var entry) ? new IndexedImage { Id = id, Vokens = entry.Vokens, Uri = entry.Uri } : null);
+        Task.FromResult(_entries.TryGetValue(id, out var entry) ? new IndexedImage { Id = id, Vokens = entry.Vokens, Uri = entry.Uri, Fine = entry.Fine } : null);
 
     public Task<IndexedImage[]> Neighbours(string id, int k)
     {
@@ -171,7 +182,7 @@ public sealed partial class VokenTriePartitionGrain(
         }
 
         var nearest = PrefixNeighbours.Find(trie, run.RowVokens(row), row, k);
-        return Task.FromResult(nearest.Select(n => new IndexedImage { Id = run.Ids[n], Vokens = run.RowVokens((int)n).ToArray(), Uri = run.Uris[n] }).ToArray());
+        return Task.FromResult(nearest.Select(n => new IndexedImage { Id = run.Ids[n], Vokens = run.RowVokens((int)n).ToArray(), Uri = run.Uris[n], Fine = run.RowFine((int)n).ToArray() }).ToArray());
     }
 
     public Task<int[]> Expand(int[] prefix)
@@ -226,7 +237,7 @@ public sealed partial class VokenTriePartitionGrain(
     {
         for (var i = 0; i < record.Ids.Length; i++)
         {
-            _entries[record.Ids[i]] = (record.Vokens.AsSpan(i * record.Depth, record.Depth).ToArray(), record.Uris[i]);
+            _entries[record.Ids[i]] = (record.Vokens.AsSpan(i * record.Depth, record.Depth).ToArray(), record.Uris[i], record.Fine.AsSpan(i * record.FineLevels, record.FineLevels).ToArray());
         }
 
         foreach (var id in record.Removed)
@@ -239,6 +250,11 @@ public sealed partial class VokenTriePartitionGrain(
             _depth = record.Depth;
         }
 
+        if (record.Ids.Length > 0)
+        {
+            _fineLevels = record.FineLevels;
+        }
+
         _revision = record.Revision;
         _built = null;
         _whole = null;
@@ -247,7 +263,7 @@ public sealed partial class VokenTriePartitionGrain(
     private PartitionRecord WholeRecord()
     {
         var ids = _entries.Keys.ToArray();
-        return new PartitionRecord(_revision, _depth, ids, ids.SelectMany(id => _entries[id].Vokens).ToArray(), ids.Select(id => _entries[id].Uri).ToArray(), []);
+        return new PartitionRecord(_revision, _depth, ids, ids.SelectMany(id => _entries[id].Vokens).ToArray(), ids.Select(id => _entries[id].Uri).ToArray(), [], _fineLevels, ids.SelectMany(id => _entries[id].Fine).ToArray());
     }
 
     private PartitionChanges Whole()
@@ -255,7 +271,7 @@ public sealed partial class VokenTriePartitionGrain(
         if (_whole is null)
         {
             var run = Built().Run;
-            _whole = new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = -1, Depth = _depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris };
+            _whole = new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = -1, Depth = _depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris, FineLevels = run.FineLevels, Fine = run.Fine };
         }
 
         return _whole;
@@ -267,7 +283,7 @@ public sealed partial class VokenTriePartitionGrain(
         {
             var depth = Math.Max(1, _depth);
             var record = WholeRecord();
-            var run = PartitionRun.Build(depth, record.Ids, record.Vokens, record.Uris);
+            var run = PartitionRun.Build(depth, record.Ids, record.Vokens, record.Uris, record.FineLevels, record.Fine);
             var rowOf = new Dictionary<string, int>(run.Count, StringComparer.Ordinal);
             for (var i = 0; i < run.Count; i++)
             {

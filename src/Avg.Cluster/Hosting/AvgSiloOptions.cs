@@ -97,6 +97,13 @@ public sealed class AvgSiloOptions
     /// </summary>
     public double PriorWeight { get; set; }
 
+    /// <summary>
+    /// w of the collision ranking (Avg__CollisionWeight): images of the leaves a search reaches are ranked by the generator
+    /// score + w · the query's similarity to their fine codes (docs/design.md, "Ranking within collisions"); 0 turns it off.
+    /// Bundles without fine codebooks rank by the generator score alone (a warning at start-up says so).
+    /// </summary>
+    public double CollisionWeight { get; set; } = Avg.Retrieval.SearchOptions.DefaultCollisionWeight;
+
     public bool Embedded => string.IsNullOrWhiteSpace(Redis);
 
     public IReadOnlyList<string> RoleList =>
@@ -177,6 +184,11 @@ public sealed class AvgSiloOptions
         if (MaxBatch is < 1 or > 1024)
         {
             throw new AvgException($"Avg__MaxBatch must be between 1 and 1024, got {MaxBatch}.");
+        }
+
+        if (!double.IsFinite(CollisionWeight) || CollisionWeight < 0)
+        {
+            throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__CollisionWeight must be a number ≥ 0, got {CollisionWeight}."));
         }
 
         if (!Avg.Retrieval.VokenPrior.IsValidWeight(PriorWeight))

@@ -12,6 +12,9 @@ using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Model;
 
+/// <summary>Identifiers (rows of M vokens) and fine codes (rows of <paramref name="FineLevels"/> bytes) of a batch of images.</summary>
+public sealed record TokenizedImages(int[] Vokens, byte[] Fine, int FineLevels);
+
 /// <summary>What the model host returns for one query of a batch.</summary>
 public sealed record HostSearchOutcome(SearchHit[] Hits, PartitionSource Source, double GeneratorMs, int BatchSize);
 
@@ -33,6 +36,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private AvgModel? _model;
     private GeneratorScorer? _scorer;
     private VokenPrior? _prior;
+    private CollisionRanker? _ranker;
     /// <summary>Most images of queued ingest the inference thread tokenizes between two turns of searches.</summary>
     private const int IngestChunkImages = 1024;
 
@@ -78,10 +82,10 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     }
 
     /// <summary>Voken sequences (rows of M) of feature vectors (rows of the bundle's width).</summary>
-    public Task<int[]> TokenizeFeaturesAsync(float[] rows, int count) => Enqueue(new TokenizeJob(rows, null, count));
+    public Task<TokenizedImages> TokenizeFeaturesAsync(float[] rows, int count) => Enqueue(new TokenizeJob(rows, null, count));
 
     /// <summary>Voken sequences of decoded images (planar RGB at the bundle's image size, one after another).</summary>
-    public Task<int[]> TokenizeImagesAsync(byte[] pixels, int count) => Enqueue(new TokenizeJob(null, pixels, count));
+    public Task<TokenizedImages> TokenizeImagesAsync(byte[] pixels, int count) => Enqueue(new TokenizeJob(null, pixels, count));
 
     /// <summary>Constrained beam search of one query over the index that <paramref name="catalog"/> describes.</summary>
     public Task<HostSearchOutcome> SearchAsync(string query, SearchOptions options, string indexVersion, CatalogSnapshot catalog) =>
@@ -121,6 +125,12 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             _model = AvgModel.Load(_options.Bundle!, _options.Device, _options.EffectiveThreads);
             _scorer = new GeneratorScorer(_model.Generator);
             _prior = _options.PriorWeight > 0 ? _model.VokenPrior(_options.PriorWeight) : null;
+            _ranker = _options.CollisionWeight > 0 && _model.CollisionRankingUnavailable is null ? _model.CreateCollisionRanker() : null;
+            if (_options.CollisionWeight > 0 && _model.CollisionRankingUnavailable is { } why)
+            {
+                Log.NoCollisionRanking(_logger, why);
+            }
+
             var info = new BundleInfo
             {
                 IndexVersion = _model.Bundle.Manifest.BundleId!,
@@ -130,6 +140,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
                 VocabularySize = _model.Tokenizer.Options.CodebookSize,
                 AcceptsImages = _model.Encoder is not null,
                 Device = _model.Device.ToString(),
+                FineLevels = _model.Fine?.Levels ?? 0,
             };
             Log.BundleLoaded(_logger, _options.Bundle!, info.IndexVersion, info.Device, clock.Elapsed.TotalSeconds);
             _ready.SetResult(info);
@@ -205,24 +216,28 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         {
             var model = _model!;
             var total = jobs.Sum(j => j.Count);
-            int[] vokens;
+            float[] vectors;
             if (images)
             {
                 var size = model.Config.ImageSize;
                 var pixels = Concat(jobs.Select(j => j.Pixels!), ImageData.Channels * size * size * total);
-                vokens = model.Tokenize(model.EncodeImages(ImageData.FromBytes(pixels, total, size, size)));
+                vectors = model.EncodeImages(ImageData.FromBytes(pixels, total, size, size));
             }
             else
             {
-                vokens = model.Tokenize(Concat(jobs.Select(j => j.Features!), model.Tokenizer.Options.InputDim * total));
+                vectors = Concat(jobs.Select(j => j.Features!), model.Tokenizer.Options.InputDim * total);
             }
+
+            var vokens = model.Tokenize(vectors);
+            var fine = model.FineCodes(vectors, vokens);
+            var levels = model.Fine?.Levels ?? 0;
 
             _metrics.RecordModelBatch(AvgMetrics.IngestBatch, jobs.Count);
             var depth = model.Tokenizer.Options.Levels;
             var at = 0;
             foreach (var job in jobs)
             {
-                job.Completion.SetResult(vokens.AsSpan(at * depth, job.Count * depth).ToArray());
+                job.Completion.SetResult(new TokenizedImages(vokens.AsSpan(at * depth, job.Count * depth).ToArray(), fine.AsSpan(at * levels, job.Count * levels).ToArray(), levels));
                 at += job.Count;
             }
         }
@@ -250,11 +265,22 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             }
 
             var view = new PartitionedVokenTrie(model.Tokenizer.Options.Levels, model.Tokenizer.Options.CodebookSize, first.Catalog.FirstVokens, source);
-            var options = first.Options with { K = jobs.Max(j => j.Options.K), Prior = _prior };
+            var k = jobs.Max(j => j.Options.K);
+            var options = first.Options with { K = k, Prior = _prior, CollisionWeight = _ranker is null ? null : _options.CollisionWeight };
             var search = new ConstrainedBeamSearch(view, options);
-            _scorer!.Prepare(model.Vocabulary.EncodeMany(jobs.Select(j => j.Query).ToArray()), jobs.Length);
+            var queries = jobs.Select(j => j.Query).ToArray();
+            _scorer!.Prepare(model.Vocabulary.EncodeMany(queries), jobs.Length);
             var scorer = new StepCountingScorer(_scorer);
             var hits = search.Search(scorer, jobs.Length);
+            if (_ranker is not null)
+            {
+                // Second score within collisions: the leaves' images ranked by the query's similarity to their fine codes.
+                _ranker.Prepare(model.EncodeTexts(queries));
+                for (var q = 0; q < hits.Length; q++)
+                {
+                    hits[q] = _ranker.Rank(q, hits[q], source, _options.CollisionWeight, k);
+                }
+            }
             _metrics.RecordModelBatch(AvgMetrics.QueryBatch, jobs.Length);
             _metrics.RecordBeamSteps(scorer.Steps);
             var elapsed = clock.Elapsed.TotalMilliseconds;
@@ -338,7 +364,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         public override void Fail(Exception e) => Completion.TrySetException(e);
     }
 
-    private sealed class TokenizeJob(float[]? features, byte[]? pixels, int count) : Job<int[]>
+    private sealed class TokenizeJob(float[]? features, byte[]? pixels, int count) : Job<TokenizedImages>
     {
         public float[]? Features { get; } = features;
 
@@ -368,5 +394,8 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
         [LoggerMessage(2, LogLevel.Error, "Model bundle {Bundle} could not be loaded: {Reason}")]
         public static partial void BundleFailed(ILogger logger, string bundle, string reason);
+
+        [LoggerMessage(3, LogLevel.Warning, "Searches rank images that share a voken sequence by the generator score alone: {Reason}")]
+        public static partial void NoCollisionRanking(ILogger logger, string reason);
     }
 }

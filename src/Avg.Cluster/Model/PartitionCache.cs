@@ -199,7 +199,7 @@ public sealed class PartitionsPendingException(Task pending) : Exception("Partit
 /// search that reaches a partition not yet here is set aside (<see cref="PartitionsPendingException"/>) and run
 /// again when its own partitions have arrived, while other searches go on.
 /// </summary>
-public sealed class PartitionSource : IVokenPartitionSource
+public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
 {
     private readonly PartitionCache _cache;
     private readonly string _version;
@@ -260,6 +260,13 @@ public sealed class PartitionSource : IVokenPartitionSource
         var (firstVoken, local) = PartitionedVokenTrie.SplitImageKey(imageKey);
         var run = _loaded[firstVoken].Run;
         return (run.Ids[local], run.Uris[local]);
+    }
+
+    /// <summary>The fine codes of an image key from <see cref="PartitionedVokenTrie.ImagesAt"/>.</summary>
+    public ReadOnlySpan<byte> FineCodesOf(long imageId)
+    {
+        var (firstVoken, local) = PartitionedVokenTrie.SplitImageKey(imageId);
+        return _loaded[firstVoken].Run.RowFine((int)local);
     }
 
     private Task<CachedPartition> Start(int firstVoken)

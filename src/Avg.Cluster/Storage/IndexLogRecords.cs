@@ -3,12 +3,20 @@ using System.Text;
 
 namespace Avg.Cluster.Storage;
 
-/// <summary>One change to a partition: images added or replaced and ids removed, stamped with the revision it makes.</summary>
-public sealed record PartitionRecord(long Revision, int Depth, string[] Ids, int[] Vokens, string?[] Uris, string[] Removed);
+/// <summary>
+/// One change to a partition: images added or replaced and ids removed, stamped with the revision it makes; with
+/// <paramref name="FineLevels"/> fine codes per image (row i of <paramref name="FineCodes"/>) when the bundle has them.
+/// </summary>
+public sealed record PartitionRecord(long Revision, int Depth, string[] Ids, int[] Vokens, string?[] Uris, string[] Removed, int FineLevels = 0, byte[]? FineCodes = null)
+{
+    public byte[] Fine => FineCodes ?? [];
+}
 
 /// <summary>
 /// The binary form of the index logs' records. A partition change: kind, revision, depth, then (id, URI, vokens)
 /// per image and the removed ids, with 7-bit varints; a base is the same record of every image, Deflate-compressed.
+/// Records with fine codes have their own kinds: the fine levels L after the depth, and L bytes after each image's vokens
+/// (records without them are byte for byte as before fine codes existed, so either build reads the other's).
 /// A directory change: (id, partition + 1) pairs, 0 meaning removed; a base likewise compressed.
 /// </summary>
 public static class IndexLogRecords
@@ -17,14 +25,28 @@ public static class IndexLogRecords
     private const byte PartitionBase = 2;
     private const byte DirectoryChange = 3;
     private const byte DirectoryBase = 4;
+    private const byte PartitionChangeFine = 5;
+    private const byte PartitionBaseFine = 6;
 
     public static byte[] EncodePartition(PartitionRecord record, bool asBase)
     {
         ArgumentNullException.ThrowIfNull(record);
-        return Encode(asBase ? PartitionBase : PartitionChange, asBase, writer =>
+        var levels = record.FineLevels;
+        if (record.Fine.Length != record.Ids.Length * levels)
+        {
+            throw new ArgumentException($"{record.Ids.Length} images of {levels} fine codes need {record.Ids.Length * levels} bytes, got {record.Fine.Length}.", nameof(record));
+        }
+
+        var kind = levels > 0 ? (asBase ? PartitionBaseFine : PartitionChangeFine) : (asBase ? PartitionBase : PartitionChange);
+        return Encode(kind, asBase, writer =>
         {
             writer.Write7BitEncodedInt64(record.Revision);
             writer.Write7BitEncodedInt(record.Depth);
+            if (levels > 0)
+            {
+                writer.Write7BitEncodedInt(levels);
+            }
+
             writer.Write7BitEncodedInt(record.Ids.Length);
             for (var i = 0; i < record.Ids.Length; i++)
             {
@@ -34,6 +56,8 @@ public static class IndexLogRecords
                 {
                     writer.Write7BitEncodedInt(record.Vokens[(i * record.Depth) + d]);
                 }
+
+                writer.Write(record.Fine, i * levels, levels);
             }
 
             writer.Write7BitEncodedInt(record.Removed.Length);
@@ -46,14 +70,17 @@ public static class IndexLogRecords
 
     public static PartitionRecord DecodePartition(byte[] bytes, string source)
     {
-        return Decode(bytes, source, PartitionChange, PartitionBase, reader =>
+        var withFine = bytes is [PartitionChangeFine or PartitionBaseFine, ..];
+        return Decode(bytes, source, withFine ? PartitionChangeFine : PartitionChange, withFine ? PartitionBaseFine : PartitionBase, reader =>
         {
             var revision = reader.Read7BitEncodedInt64();
             var depth = reader.Read7BitEncodedInt();
+            var levels = withFine ? reader.Read7BitEncodedInt() : 0;
             var count = reader.Read7BitEncodedInt();
             var ids = new string[count];
             var uris = new string?[count];
             var vokens = new int[count * depth];
+            var fine = new byte[count * levels];
             for (var i = 0; i < count; i++)
             {
                 ids[i] = reader.ReadString();
@@ -61,6 +88,17 @@ public static class IndexLogRecords
                 for (var d = 0; d < depth; d++)
                 {
                     vokens[(i * depth) + d] = reader.Read7BitEncodedInt();
+                }
+
+                if (levels > 0)
+                {
+                    var codes = reader.ReadBytes(levels);
+                    if (codes.Length != levels)
+                    {
+                        throw new EndOfStreamException("The record ends inside an image's fine codes.");
+                    }
+
+                    codes.CopyTo(fine, i * levels);
                 }
             }
 
@@ -70,7 +108,7 @@ public static class IndexLogRecords
                 removed[i] = reader.ReadString();
             }
 
-            return new PartitionRecord(revision, depth, ids, vokens, uris, removed);
+            return new PartitionRecord(revision, depth, ids, vokens, uris, removed, levels, fine);
         });
     }
 

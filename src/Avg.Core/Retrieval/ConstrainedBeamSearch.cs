@@ -266,16 +266,17 @@ public sealed class ConstrainedBeamSearch
     {
         var results = new IReadOnlyList<SearchHit>[queryCount];
         var lists = new List<SearchHit>[queryCount];
+        var limit = _options.CandidateCount;
         for (var q = 0; q < queryCount; q++)
         {
-            lists[q] = new List<SearchHit>(_options.K);
+            lists[q] = new List<SearchHit>(Math.Min(_options.CandidateCount, 1024));
             results[q] = lists[q];
         }
 
         for (var b = 0; b < beams; b++)
         {
             var list = lists[_beamQuery[b]];
-            if (list.Count >= _options.K)
+            if (list.Count >= limit)
             {
                 continue;
             }
@@ -283,7 +284,7 @@ public sealed class ConstrainedBeamSearch
             var vokens = _prefix.AsSpan(b * depth, depth).ToArray();
             foreach (var id in _trie.ImagesAt(_beamNode[b]))
             {
-                if (list.Count >= _options.K)
+                if (list.Count >= limit)
                 {
                     break;
                 }

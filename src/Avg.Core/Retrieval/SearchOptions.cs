@@ -66,6 +66,24 @@ public sealed record SearchOptions
     /// </summary>
     public VokenPrior? Prior { get; init; }
 
+    /// <summary>
+    /// w of the collision ranking (<see cref="CollisionRanker"/>): the leaves' images are ranked again by score +
+    /// w · q·v̂; null for the generator's score alone (images of one leaf then tie and come in id order).
+    /// </summary>
+    public double? CollisionWeight { get; init; }
+
+    /// <summary>Images taken from the best leaves for the collision ranking to choose the top <see cref="K"/> from.</summary>
+    public int CollisionCandidates { get; init; } = DefaultCollisionCandidates;
+
+    /// <summary>The collision ranking's weight w where it is on by default (the silo, <c>avg eval</c>'s "…_ranked" figures).</summary>
+    public const double DefaultCollisionWeight = 30;
+
+    /// <summary>Default of <see cref="CollisionCandidates"/>.</summary>
+    public const int DefaultCollisionCandidates = 200;
+
+    /// <summary>Images the beam search collects from its leaves: K, or the collision ranking's candidates when it runs.</summary>
+    public int CandidateCount => CollisionWeight is null ? K : Math.Max(K, CollisionCandidates);
+
     /// <summary>Throws a message naming the bad value when the options cannot be used.</summary>
     public SearchOptions Validate()
     {
@@ -82,6 +100,16 @@ public sealed record SearchOptions
         if (K < 1)
         {
             throw new AvgException($"Search K (images returned per query) must be at least 1, got {K}.");
+        }
+
+        if (CollisionWeight is { } weight && (!double.IsFinite(weight) || weight < 0))
+        {
+            throw new AvgException($"Collision ranking weight must be a finite number of at least 0, got {weight}.");
+        }
+
+        if (CollisionCandidates < 1)
+        {
+            throw new AvgException($"Collision ranking candidates must be at least 1, got {CollisionCandidates}.");
         }
 
         if (!Enum.IsDefined(Normalization))

@@ -5,6 +5,7 @@ using Avg.Models.Generation;
 using Avg.Models.Runtime;
 using Avg.Models.Text;
 using Avg.Models.Tokenization;
+using Avg.Quantization;
 using Avg.Retrieval;
 using TorchSharp;
 
@@ -18,6 +19,9 @@ public static class BundleFiles
     public const string Encoder = "encoder.bin";
     public const string Tokenizer = "tokenizer.bin";
     public const string Generator = "generator.bin";
+
+    /// <summary>The collision ranking's fine codebooks (L·K rows of d floats, .npy); absent in bundles without it.</summary>
+    public const string Fine = "fine.npy";
 
     /// <summary>A model file and the options file saved beside it.</summary>
     public static IEnumerable<string> WithOptions(string modelFile) => [modelFile, modelFile + ".json"];
@@ -52,6 +56,12 @@ public sealed record BundleConfig
     /// </summary>
     public int[][]? TrainVokenCounts { get; init; }
 
+    /// <summary>L: fine codes per image (<see cref="Avg.Quantization.FineQuantizer"/>); 0 when the bundle has no fine codebooks.</summary>
+    public int FineLevels { get; init; }
+
+    /// <summary>K: codes per fine level.</summary>
+    public int FineCodes { get; init; }
+
     public AvgTrainingOptions? Training { get; init; }
 
     public bool UsesEncoder => FeatureSource == "encoder";
@@ -66,8 +76,10 @@ public sealed class AvgModel : IDisposable
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     private AvgModel(ModelBundle bundle, BundleConfig config, TextVocabulary vocabulary, DualEncoder? encoder,
-        AlignedTokenizer tokenizer, TokenToVokenGenerator generator, torch.Device device)
+        AlignedTokenizer tokenizer, TokenToVokenGenerator generator, FineQuantizer? fine, torch.Device device)
     {
+        Fine = fine;
+        VokenCodebook = tokenizer.Codebook;
         Bundle = bundle;
         Config = config;
         Vocabulary = vocabulary;
@@ -92,6 +104,20 @@ public sealed class AvgModel : IDisposable
 
     public torch.Device Device { get; }
 
+    /// <summary>The collision ranking's fine codebooks; null when the bundle has none.</summary>
+    public FineQuantizer? Fine { get; }
+
+    /// <summary>C, N × d: the tokenizer's codebook (the vokens' vectors).</summary>
+    public float[] VokenCodebook { get; }
+
+    /// <summary>
+    /// Why this bundle cannot rank within collisions, or null when it can: the ranking needs fine codebooks and the
+    /// built-in text encoder (the query's vector).
+    /// </summary>
+    public string? CollisionRankingUnavailable => Fine is null
+        ? $"{Bundle.Directory} has no fine codebooks; add them with `avg train --stage fine --from {Bundle.Directory} --data D --out B`"
+        : Encoder is null ? $"{Bundle.Directory} was trained on precomputed features and has no text encoder for the query vector" : null;
+
     /// <summary>Opens and verifies a bundle (hashes, required stages, vocabulary binding) and loads its models.</summary>
     public static AvgModel Load(string directory, string device = "auto", int threads = 0)
     {
@@ -108,7 +134,14 @@ public sealed class AvgModel : IDisposable
             throw new AvgException($"{directory}: generator ({generator.Options.Vokens} vokens × {generator.Options.Length}) does not match the tokenizer ({tokenizer.Options.CodebookSize} × {tokenizer.Options.Levels}); retrain the generator stage");
         encoder?.eval();
         tokenizer.eval();
-        return new AvgModel(bundle, config, vocabulary, encoder, tokenizer, generator, torchDevice);
+        FineQuantizer? fine = null;
+        if (config.FineLevels > 0)
+        {
+            var width = tokenizer.Options.InputDim;
+            var rows = config.FineLevels * config.FineCodes;
+            fine = new FineQuantizer(Avg.Data.NpyMatrix.Read(bundle.PathOf(BundleFiles.Fine), rows, width, "fine code"), width, config.FineLevels, config.FineCodes);
+        }
+        return new AvgModel(bundle, config, vocabulary, encoder, tokenizer, generator, fine, torchDevice);
     }
 
     public static BundleConfig ReadConfig(string path)
@@ -134,6 +167,14 @@ public sealed class AvgModel : IDisposable
     /// <summary>Voken sequences (rows of M) for image vectors: the image's identifier in the index.</summary>
     public int[] Tokenize(float[] imageVectors) => Tokenizer.Encode(imageVectors);
 
+    /// <summary>Fine codes (rows of L bytes) of images with these vectors and identifiers; empty when the bundle has no fine codebooks.</summary>
+    public byte[] FineCodes(float[] imageVectors, int[] vokens) =>
+        Fine?.EncodeImages(imageVectors, vokens, Config.Levels, VokenCodebook) ?? [];
+
+    /// <summary>A ranker for the collision ranking (one per thread); throws when <see cref="CollisionRankingUnavailable"/>.</summary>
+    public CollisionRanker CreateCollisionRanker() =>
+        CollisionRankingUnavailable is { } why ? throw new AvgException($"cannot rank within collisions: {why}") : new CollisionRanker(VokenCodebook, Fine!);
+
     /// <summary>
     /// The train voken frequencies to divide out of search scores at weight α (<see cref="SearchOptions.Prior"/>);
     /// refuses a bundle that does not record them.
@@ -147,8 +188,11 @@ public sealed class AvgModel : IDisposable
         return Retrieval.VokenPrior.FromCounts(counts, weight);
     }
 
-    /// <summary>A searcher over <paramref name="trie"/>; not thread-safe: one per thread.</summary>
-    public AvgSearcher CreateSearcher(VokenTrie trie, SearchOptions options) => new(this, trie, options);
+    /// <summary>
+    /// A searcher over <paramref name="trie"/>; not thread-safe: one per thread. With <see cref="SearchOptions.CollisionWeight"/>
+    /// set it ranks within collisions by the images' <paramref name="fineCodes"/>.
+    /// </summary>
+    public AvgSearcher CreateSearcher(VokenTrie trie, SearchOptions options, IFineCodeLookup? fineCodes = null) => new(this, trie, options, fineCodes);
 
     public void Dispose()
     {
@@ -168,8 +212,10 @@ public sealed class AvgSearcher : IDisposable
     private readonly ConstrainedBeamSearch search;
     private readonly GeneratorScorer scorer;
     private readonly VokenTrie trie;
+    private readonly CollisionRanker? ranker;
+    private readonly IFineCodeLookup? fineCodes;
 
-    internal AvgSearcher(AvgModel model, VokenTrie trie, SearchOptions options)
+    internal AvgSearcher(AvgModel model, VokenTrie trie, SearchOptions options, IFineCodeLookup? fineCodes)
     {
         if (trie.VocabularySize != model.Generator.Options.Vokens || trie.Depth != model.Generator.Options.Length)
             throw new AvgException($"index ({trie.VocabularySize} vokens × {trie.Depth}) was not made by this bundle ({model.Generator.Options.Vokens} × {model.Generator.Options.Length})");
@@ -177,6 +223,11 @@ public sealed class AvgSearcher : IDisposable
         this.trie = trie;
         search = new ConstrainedBeamSearch(trie, options.Validate());
         scorer = new GeneratorScorer(model.Generator);
+        if (options.CollisionWeight is not null)
+        {
+            ranker = model.CreateCollisionRanker();
+            this.fineCodes = fineCodes ?? throw new AvgException("collision ranking needs the index's fine codes");
+        }
     }
 
     /// <summary>Ranked hits per query (image id, score = sum of log-probs, vokens).</summary>
@@ -185,7 +236,12 @@ public sealed class AvgSearcher : IDisposable
         ArgumentNullException.ThrowIfNull(queries);
         if (queries.Count == 0) return [];
         scorer.Prepare(model.Vocabulary.EncodeMany(queries), queries.Count);
-        return search.Search(scorer, queries.Count);
+        var hits = search.Search(scorer, queries.Count);
+        if (ranker is null) return hits;
+        ranker.Prepare(model.EncodeTexts(queries));
+        var options = search.Options;
+        for (var q = 0; q < hits.Length; q++) hits[q] = ranker.Rank(q, hits[q], fineCodes!, options.CollisionWeight!.Value, options.K);
+        return hits;
     }
 
     /// <summary>

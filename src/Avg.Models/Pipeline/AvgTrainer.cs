@@ -19,7 +19,7 @@ namespace Avg.Models.Pipeline;
 /// </summary>
 public sealed class AvgTrainer
 {
-    private readonly AvgTrainingOptions options;
+    private AvgTrainingOptions options;
     private readonly IProgress<TrainingProgress>? progress;
     private readonly Action<string> log;
 
@@ -31,6 +31,8 @@ public sealed class AvgTrainer
         this.progress = progress;
         this.log = log ?? (_ => { });
     }
+
+    private Avg.Quantization.FineQuantizer? fine;
 
     /// <summary>Seconds spent per stage in the last run, for reports ("where the time goes").</summary>
     public Dictionary<string, double> StageSeconds { get; } = new(StringComparer.Ordinal);
@@ -69,6 +71,21 @@ public sealed class AvgTrainer
         if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
         Directory.CreateDirectory(partial);
         var from = fromBundle is null ? null : ModelBundle.Open(fromBundle);
+        if (stage == TrainingStage.Fine)
+        {
+            // Only the fine codebooks are new: every other setting is the one the stages taken from --from were trained with.
+            var trained = AvgModel.ReadConfig(from!.PathOf(BundleFiles.Config)).Training
+                ?? throw new AvgException($"{fromBundle}: config.json does not record its training settings; retrain the bundle");
+            options = trained with
+            {
+                FineLevels = options.FineLevels,
+                Device = options.Device,
+                Threads = options.Threads,
+                ImageFeatures = options.ImageFeatures ?? trained.ImageFeatures,
+                CaptionFeatures = options.CaptionFeatures ?? trained.CaptionFeatures,
+            };
+            if (options.FineLevels == 0) throw new AvgException("--stage fine with --fine-levels 0 has nothing to fit");
+        }
 
         // Text vocabulary: made with the first stage trained; later stages reuse the one they were given.
         TextVocabulary vocabulary;
@@ -159,6 +176,18 @@ public sealed class AvgTrainer
         var vokens = options.BalancedVokens ? tokenizer.EncodeBalanced(imageVectors) : tokenizer.Encode(imageVectors);
         var stats = VokenStatistics.Compute(vokens, options.Levels);
         log(string.Create(CultureInfo.InvariantCulture, $"train vokens: {stats.DistinctCodes}/{options.CodebookSize} codes used, collision rate {stats.CollisionRate:P1}"));
+        fine = null;
+        if (options.FineLevels > 0)
+        {
+            fine = Timed("fine", () => FitFine(imageVectors, vokens, tokenizer, width));
+            NpyMatrix.Write(Path.Combine(partial, BundleFiles.Fine), fine.Codebooks, fine.Levels * fine.Codes, width);
+        }
+        if (stage == TrainingStage.Fine)
+        {
+            tokenizer.Dispose();
+            foreach (var file in BundleFiles.WithOptions(BundleFiles.Generator)) CopyFrom(from!, partial, file);
+            return Finish(dataset, partial, outDirectory, vocabulary, width, train.Count, useFeatures, vokens);
+        }
         if (stage == TrainingStage.Tokenizer)
         {
             tokenizer.Dispose();
@@ -239,6 +268,8 @@ public sealed class AvgTrainer
             TrainImages = trainImages,
             VocabularyHash = vocabulary.Hash,
             TrainVokenCounts = trainVokens is null ? null : VokenPrior.Count(trainVokens, options.Levels, options.CodebookSize),
+            FineLevels = trainVokens is null ? 0 : fine?.Levels ?? 0,
+            FineCodes = trainVokens is null ? 0 : fine?.Codes ?? 0,
             Training = options,
         });
         var properties = new Dictionary<string, string>
@@ -254,6 +285,29 @@ public sealed class AvgTrainer
         return ModelBundle.Open(target);
     }
 
+
+    /// <summary>The collision ranking's fine codebooks: k-means on what the train images' identifiers leave of their vectors.</summary>
+    private Avg.Quantization.FineQuantizer FitFine(float[] imageVectors, int[] vokens, AlignedTokenizer tokenizer, int width)
+    {
+        var residuals = Avg.Quantization.FineQuantizer.Residuals(imageVectors, vokens, options.Levels, tokenizer.Codebook, width);
+        var fitted = Avg.Quantization.FineQuantizer.Train(residuals, width, options.FineLevels, seed: options.Seed);
+        var codes = fitted.EncodeImages(imageVectors, vokens, options.Levels, tokenizer.Codebook);
+        var left = 0.0;
+        var before = 0.0;
+        var decoded = new float[width];
+        for (var i = 0; i < vokens.Length / options.Levels; i++)
+        {
+            fitted.Decode(codes.AsSpan(i * fitted.Levels, fitted.Levels), decoded);
+            for (var x = 0; x < width; x++)
+            {
+                var e = residuals[(i * width) + x];
+                before += e * e;
+                left += (e - decoded[x]) * (e - decoded[x]);
+            }
+        }
+        log(string.Create(CultureInfo.InvariantCulture, $"fine codes: {fitted.Levels} × {fitted.Codes}, residual energy {before / (vokens.Length / options.Levels):F3} → {left / (vokens.Length / options.Levels):F3} per image"));
+        return fitted;
+    }
 
     private T Timed<T>(string stage, Func<T> work)
     {

@@ -7,6 +7,9 @@ public enum TrainingStage
     Encoder,
     Tokenizer,
     Generator,
+
+    /// <summary>Only the fine codebooks of the collision ranking; encoder, tokenizer and generator come from <c>--from</c>.</summary>
+    Fine,
 }
 
 /// <summary>Everything `avg train` decides, with defaults sized for a 2-core CPU (docs/training.md says why).</summary>
@@ -37,6 +40,12 @@ public sealed record AvgTrainingOptions
 
     /// <summary>L_align on; off for "w/o cross-modal alignment" and IRGen.</summary>
     public bool Align { get; init; } = true;
+
+    /// <summary>
+    /// L: fine codes per image after its identifier, for the collision ranking (<see cref="Avg.Quantization.FineQuantizer"/>);
+    /// one byte each in the index. 0 = none.
+    /// </summary>
+    public int FineLevels { get; init; } = 2;
 
     // Generator (§3.2).
     public int GeneratorDim { get; init; } = 128;
@@ -129,6 +138,7 @@ public sealed record AvgTrainingOptions
         if (ImageSize is < 16 or > 512) throw new AvgException($"--image-size must be between 16 and 512, got {ImageSize}");
         if (CodebookSize < 2) throw new AvgException($"--codebook must be at least 2, got {CodebookSize}");
         if (Levels is < 1 or > 16) throw new AvgException($"--levels must be between 1 and 16, got {Levels}");
+        if (FineLevels is < 0 or > 8) throw new AvgException($"--fine-levels must be between 0 and 8, got {FineLevels}");
         if (DiscriminativeWeight < 0) throw new AvgException($"--dis-weight must not be negative, got {DiscriminativeWeight}");
         if (DiscriminativeStart is < 0 or > 1) throw new AvgException($"--dis-start must be between 0 and 1, got {DiscriminativeStart}");
         if (DistillWeight is < 0 or > 1) throw new AvgException($"--distill must be between 0 and 1, got {DistillWeight}");

@@ -52,6 +52,12 @@ public sealed record EvaluationOptions
     /// <summary>How beam search turns step logits into log-probabilities (default: the model's own, over all vokens).</summary>
     public StepNormalization Normalization { get; init; } = StepNormalization.FullVocabulary;
 
+    /// <summary>w of the collision ranking for the "…_ranked" figures of bundles with fine codebooks (<see cref="SearchOptions.CollisionWeight"/>).</summary>
+    public double CollisionWeight { get; init; } = SearchOptions.DefaultCollisionWeight;
+
+    /// <summary>Extra collision-ranking weights to evaluate on the first bundle; empty for none.</summary>
+    public IReadOnlyList<double> CollisionSweep { get; init; } = [];
+
     /// <summary>α of <see cref="VokenPrior"/> for every AVG bundle: 0 (the default) ranks by the paper's sum of log-probabilities.</summary>
     public double PriorWeight { get; init; }
 }
@@ -104,6 +110,7 @@ public sealed class Evaluator
         JsonObject? sweep = null;
         JsonObject? diagnostics = null;
         JsonObject? exhaustive = null;
+        JsonObject? collisionSweep = null;
         byte[]? pixels = null;
         PrecomputedFeatures? features = null;
         var first = true;
@@ -131,6 +138,18 @@ public sealed class Evaluator
             var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
             var prefixHits = first && options.Diagnostics ? new long[model.Config.Levels] : null;
             methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, vokens, prefixHits, levelBeams: options.LevelBeams));
+            RowFineCodes? fine = null;
+            if (model.CollisionRankingUnavailable is null)
+            {
+                fine = new RowFineCodes(model.FineCodes(imageVectors, vokens), model.Fine!.Levels);
+                methods[model.Config.Method + "_ranked"] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, levelBeams: options.LevelBeams, collisionWeight: options.CollisionWeight, fine: fine));
+            }
+            if (first && fine is not null && options.CollisionSweep.Count > 0)
+            {
+                collisionSweep = [];
+                foreach (var weight in options.CollisionSweep)
+                    collisionSweep[weight.ToString(System.Globalization.CultureInfo.InvariantCulture)] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, levelBeams: options.LevelBeams, collisionWeight: weight, fine: fine));
+            }
             if (first)
             {
                 methods["two_tower"] = ToJson(TwoTower(imageVectors, queryVectors!, truth));
@@ -181,13 +200,14 @@ public sealed class Evaluator
         if (sweep is not null) report["beam_sweep"] = sweep;
         if (diagnostics is not null) report["diagnostics"] = diagnostics;
         if (exhaustive is not null) report["exhaustive"] = exhaustive;
+        if (collisionSweep is not null) report["collision_sweep"] = collisionSweep;
         return report;
     }
 
-    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null, bool exhaustive = false, IReadOnlyList<int>? levelBeams = null)
+    private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null, bool exhaustive = false, IReadOnlyList<int>? levelBeams = null, double? collisionWeight = null, IFineCodeLookup? fine = null)
     {
         var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
-        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, LevelBeams = levelBeams, K = 10, Normalization = options.Normalization, Prior = prior });
+        using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, LevelBeams = levelBeams, K = 10, Normalization = options.Normalization, Prior = prior, CollisionWeight = collisionWeight }, fine);
         var ranked = new List<long[]>(queries.Count);
         var levels = model.Config.Levels;
         var clock = Stopwatch.StartNew();

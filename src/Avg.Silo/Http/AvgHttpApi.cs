@@ -156,7 +156,7 @@ public static partial class AvgHttpApi
 
         var indexed = await router.IngestAsync(grains, items).ConfigureAwait(false);
         return Results.Ok(new IngestResponseBody(
-            indexed.Select(i => new IndexedImageBody(i.Id, i.Vokens, i.Partition)).ToArray(),
+            indexed.Select(i => new IndexedImageBody(i.Id, i.Vokens, i.Partition, [.. i.Fine.Select(b => (int)b)])).ToArray(),
             info.IndexVersion,
             clock.Elapsed.TotalMilliseconds));
     }

@@ -18,7 +18,8 @@ public sealed record IngestImageBody(string? Id, string? ImageBase64, float[]? F
 
 public sealed record IngestResponseBody(IReadOnlyList<IndexedImageBody> Indexed, string IndexVersion, double ElapsedMs);
 
-public sealed record IndexedImageBody(string Id, int[] Vokens, int Partition);
+/// <param name="Fine">The image's fine codes (0–255 each), which rank it among images sharing its vokens; empty when the bundle has none.</param>
+public sealed record IndexedImageBody(string Id, int[] Vokens, int Partition, int[] Fine);
 
 /// <summary>GET /v1/images/{id} response.</summary>
 public sealed record ImageBody(string Id, int[] Vokens, int Partition, string? Uri);

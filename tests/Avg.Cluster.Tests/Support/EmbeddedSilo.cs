@@ -23,13 +23,13 @@ public sealed class EmbeddedSilo : IAsyncDisposable
 
     public AvgSiloOptions Options { get; }
 
-    public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2, double priorWeight = 0)
+    public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2, double priorWeight = 0, double collisionWeight = Avg.Retrieval.SearchOptions.DefaultCollisionWeight)
     {
         var ports = LoopbackPorts.Take(3);
         var options = new AvgSiloOptions
         {
             Bundle = bundle, SiloPort = ports[0], GatewayPort = ports[1], HttpPort = ports[2], Device = "cpu", Threads = 1,
-            ApiKeys = apiKeys, Shards = shards, PriorWeight = priorWeight, ServiceId = "avg-test", ClusterId = "avg-test-" + ports[0],
+            ApiKeys = apiKeys, Shards = shards, PriorWeight = priorWeight, CollisionWeight = collisionWeight, ServiceId = "avg-test", ClusterId = "avg-test-" + ports[0],
         };
         var app = AvgSiloHost.Build(options, configure: b => b.Logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();

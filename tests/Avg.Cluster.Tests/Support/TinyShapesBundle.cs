@@ -12,7 +12,7 @@ namespace Avg.Cluster.Tests.Support;
 public static class TinyShapesBundle
 {
     /// <summary>Bump when the recipe changes.</summary>
-    private const string Recipe = "v2"; // v2: bundles record their train voken counts
+    private const string Recipe = "v3"; // v2: bundles record their train voken counts; v3: fine codebooks
 
     public static string Root { get; } = Path.Combine(Path.GetTempPath(), $"avg-cluster-test-bundle-{Recipe}");
 
