@@ -133,6 +133,40 @@ public class TrainEvalCommandTests
         (await CliRun.Of("eval", "--bundle", dir.File("half"), "--data", dir.Path)).ShouldBeUserError("not a model bundle");
     }
 
+    /// <summary>
+    /// `--stage fine` fits only the collision ranking's codebooks, with the settings the --from bundle was trained with;
+    /// every other model file is the --from bundle's, byte for byte.
+    /// </summary>
+    [Fact]
+    public async Task Stage_fine_adds_fine_codebooks_and_keeps_the_other_stages()
+    {
+        using var dir = new TempDirectory();
+        WriteFeatureSet(dir.Path, images: 10, width: 16);
+        string[] features = ["--image-features", dir.File("img.npy"), "--caption-features", dir.File("cap.npy")];
+        var train = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("b"), "--codebook", "8", "--levels", "2", "--fine-levels", "0",
+            "--tokenizer-epochs", "2", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
+        train.ExitCode.ShouldBe(0, train.Error);
+        File.Exists(dir.File("b/fine.npy")).ShouldBeFalse();
+        ((int)JsonNode.Parse(File.ReadAllText(dir.File("b/config.json")))!["FineLevels"]!).ShouldBe(0);
+
+        // Default --levels (4) differs from the bundle's 2: the stage takes the bundle's settings, not the defaults.
+        var fine = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("f"), "--stage", "fine", "--from", dir.File("b"), "--fine-levels", "3", "--device", "cpu", .. features]);
+        fine.ExitCode.ShouldBe(0, fine.Error);
+        (fine.Output + fine.Error).ShouldContain("fine codes: 3 × 256");
+        var config = JsonNode.Parse(File.ReadAllText(dir.File("f/config.json")))!;
+        ((int)config["FineLevels"]!).ShouldBe(3);
+        ((int)config["FineCodes"]!).ShouldBe(256);
+        ((int)config["Levels"]!).ShouldBe(2);
+        foreach (var file in new[] { "tokenizer.bin", "generator.bin", "vocab.json" })
+            File.ReadAllBytes(dir.File("f/" + file)).ShouldBe(File.ReadAllBytes(dir.File("b/" + file)), file);
+        new FileInfo(dir.File("f/fine.npy")).Length.ShouldBeGreaterThan(3 * 256 * 16 * sizeof(float));
+
+        (await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("g"), "--stage", "fine", "--from", dir.File("b"), "--fine-levels", "0", "--device", "cpu", .. features]))
+            .ShouldBeUserError("--stage fine with --fine-levels 0 has nothing to fit");
+        (await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("g"), "--fine-levels", "9", "--device", "cpu", .. features]))
+            .ShouldBeUserError("--fine-levels must be between 0 and 8, got 9");
+    }
+
     [Fact]
     public async Task A_single_stage_needs_the_bundle_it_builds_on()
     {

@@ -47,6 +47,7 @@ public sealed class AvgTrainer
         ArgumentNullException.ThrowIfNull(dataset);
         if (stage is not (TrainingStage.All or TrainingStage.Encoder) && fromBundle is null)
             throw new AvgException($"--stage {stage.ToString().ToLowerInvariant()} needs --from BUNDLE for the stages before it");
+        if (stage == TrainingStage.Fine && options.FineLevels == 0) throw new AvgException("--stage fine with --fine-levels 0 has nothing to fit");
         var device = TorchRuntime.Select(options.Device, options.Threads);
         log($"device: {TorchRuntime.Describe()} on {device.type}");
 
@@ -84,7 +85,6 @@ public sealed class AvgTrainer
                 ImageFeatures = options.ImageFeatures ?? trained.ImageFeatures,
                 CaptionFeatures = options.CaptionFeatures ?? trained.CaptionFeatures,
             };
-            if (options.FineLevels == 0) throw new AvgException("--stage fine with --fine-levels 0 has nothing to fit");
         }
 
         // Text vocabulary: made with the first stage trained; later stages reuse the one they were given.
