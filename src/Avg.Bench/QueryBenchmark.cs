@@ -12,7 +12,7 @@ namespace Avg.Bench;
 /// <summary>
 /// In-process query speed of AVG (text → generator beam search over the voken trie → ranked ids) against the
 /// two-tower baseline (text → text encoder → exact dot product over every image vector → top-k), on the same
-/// queries, at several index sizes, in one run on one machine (DESIGN §4).
+/// queries, at several index sizes, in one run on one machine (docs/design.md §4 "Evaluation").
 /// </summary>
 public sealed class QueryBenchmark
 {

@@ -4,7 +4,8 @@ namespace Avg.Quantization;
 /// Balanced assignment of the last voken: where images share a whole sequence, each one after the first moves to
 /// the nearest last-level code that no image under the same prefix holds, so fewer images share a leaf. Only the
 /// last voken changes, and only to a code close to the image's own residual, so the identifier stays a fair
-/// description of the image (DESIGN §1.2: collisions are served either way; this makes them rarer).
+/// description of the image (docs/design.md §1.5 "Collisions": collisions are served either way; this makes them
+/// rarer).
 /// </summary>
 /// <remarks>
 /// Greedy and deterministic: within a prefix, images claim codes in order of how well their first choice fits

@@ -14,10 +14,10 @@ public interface IVokenPartitionSource
 }
 
 /// <summary>
-/// The whole trie seen through its partitions by first voken (DESIGN.md §2): the root's children are the first vokens
-/// that exist (from the index catalog), and a partition is loaded only when beam search reaches it. Constrained beam
-/// search over this view equals the search over the merged trie: the same children in the same order at every node,
-/// and ties broken by the same lexicographic order.
+/// The whole trie seen through its partitions by first voken (docs/design.md §2.3 "The query path"): the root's
+/// children are the first vokens that exist (from the index catalog), and a partition is loaded only when beam
+/// search reaches it. Constrained beam search over this view equals the search over the merged trie: the same
+/// children in the same order at every node, and ties broken by the same lexicographic order.
 /// </summary>
 /// <remarks>
 /// Node ids: root 0; first-level node i+1 for the i-th first voken; deeper nodes of each loaded partition in a block

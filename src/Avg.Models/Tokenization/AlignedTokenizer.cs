@@ -63,8 +63,9 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
     {
         var z = Latent(vectors);
         var (partials, vokens, residuals) = Quantize(z);
-        // Straight-through both ways (DESIGN §1.2): the forward value is ẑ^(M); recon and align gradients reach
-        // the codebook through ẑ and the encoder through z, as if quantisation were the identity.
+        // Straight-through both ways (docs/design.md §1.2 "The aligned image tokenizer"): the forward value is
+        // ẑ^(M); recon and align gradients reach the codebook through ẑ and the encoder through z, as if
+        // quantisation were the identity.
         var straightThrough = partials[^1].Plus(z - z.detach());
         return new QuantizedBatch(z, partials, vokens, Reconstruct(straightThrough), residuals);
     }
