@@ -57,9 +57,19 @@ internal static class DemoCommand
             var dataset = await EnsureDatasetAsync(context, preset, Path.Combine(root, "data"), parse.GetValue(fresh), cancellationToken).ConfigureAwait(false);
             var bundle = Path.Combine(root, "bundle");
             if (parse.GetValue(fresh) || !IsUsable(bundle, preset))
+            {
                 await TrainCommand.TrainAsync(context, dataset, preset.Training, bundle, TrainingStage.All, null, cancellationToken).ConfigureAwait(false);
+            }
+            else if (!HasFineCodebooks(bundle))
+            {
+                // A bundle cached before fine codes existed: fit them (seconds) rather than retrain it.
+                await context.Output.WriteLineAsync($"adding fine codebooks to the cached bundle {bundle}").ConfigureAwait(false);
+                await TrainCommand.TrainAsync(context, dataset, preset.Training, bundle, TrainingStage.Fine, bundle, cancellationToken).ConfigureAwait(false);
+            }
             else
+            {
                 await context.Output.WriteLineAsync($"reusing trained bundle {bundle} (--fresh to retrain)").ConfigureAwait(false);
+            }
             var report = await EvalCommand.EvaluateAsync(context, [bundle], dataset, new EvaluationOptions(), "auto", 0, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json) is { } path)
                 await File.WriteAllTextAsync(path, report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
@@ -152,6 +162,8 @@ internal static class DemoCommand
         await context.Output.WriteAsync(ShapesCommand.Describe(summary)).ConfigureAwait(false);
         return KarpathyReader.Load(folder);
     }
+
+    private static bool HasFineCodebooks(string bundle) => AvgModel.ReadConfig(Path.Combine(bundle, BundleFiles.Config)).FineLevels > 0;
 
     /// <summary>A cached bundle is reused only when it opens and was trained with this preset's shape and data size.</summary>
     private static bool IsUsable(string bundle, Preset preset)
