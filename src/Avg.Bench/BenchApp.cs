@@ -60,7 +60,8 @@ public static class BenchApp
         var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
         var chart = new Option<string?>("--chart") { Description = "Also draw queries/s and R@10 against index size (in-process methods and the cluster over HTTP) into this SVG file." };
         var command = new Command("scale", "The cluster at scale in one run: HTTP ingest with Redis up to each size with queries running, then idle HTTP search, Redis bytes and silo RSS; then the same vectors in-process.");
-        foreach (var option in new Option[] { bundle, sizes, queries, clients, batch, parallel, seed, cache, refreshMs, noInProcess, json, chart })
+        var silos = new Option<int>("--silos") { Description = "Silo processes: 1 (both roles), or N — N − 1 with both roles and one partitions-only, HTTP round-robin over the model silos.", DefaultValueFactory = _ => defaults.Silos };
+        foreach (var option in new Option[] { bundle, sizes, queries, clients, batch, parallel, seed, cache, refreshMs, silos, noInProcess, json, chart })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -76,6 +77,7 @@ public static class BenchApp
                 Cache = parse.GetValue(cache)!,
                 InProcess = !parse.GetValue(noInProcess),
                 RefreshMs = parse.GetValue(refreshMs),
+                Silos = parse.GetValue(silos),
                 JsonPath = parse.GetValue(json),
                 ChartPath = parse.GetValue(chart),
             };

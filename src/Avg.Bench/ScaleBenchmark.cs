@@ -44,6 +44,12 @@ public sealed record ScaleBenchmarkOptions
     /// <summary>The silo's Avg__RefreshMs (near-real-time search); 0, its default, is always fresh.</summary>
     public int RefreshMs { get; init; }
 
+    /// <summary>
+    /// Silo processes: 1 (both roles), or more — all but the last with both roles, the last partitions-only; HTTP
+    /// requests go round-robin to the model silos.
+    /// </summary>
+    public int Silos { get; init; } = 1;
+
     public string? JsonPath { get; init; }
 
     public string? ChartPath { get; init; }
@@ -57,6 +63,7 @@ public sealed record ScaleBenchmarkOptions
         if (Batch is < 1 or > 1000) throw new AvgException(Invariant($"--batch must be between 1 and 1000 (the HTTP API's limit), got {Batch}"));
         if (RefreshMs is < 0 or > 60_000) throw new AvgException(Invariant($"--refresh-ms must be between 0 and 60000, got {RefreshMs}"));
         if (Parallel < 1) throw new AvgException(Invariant($"--parallel must be at least 1, got {Parallel}"));
+        if (Silos is < 1 or > 8) throw new AvgException(Invariant($"--silos must be between 1 and 8, got {Silos}"));
         return this;
     }
 
@@ -94,13 +101,27 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             return (Text: images.Caption(image, i % Shapes.ShapesWorld.CaptionsPerImage), Truth: image.ToString(CultureInfo.InvariantCulture));
         }).ToArray();
 
-        var ports = LoopbackPorts.Take(4);
+        var ports = LoopbackPorts.Take(1 + (3 * _options.Silos));
         Directory.CreateDirectory(_options.Cache);
-        var siloLog = Path.GetFullPath(Path.Combine(_options.Cache, "scale-silo.log"));
         using var redis = StartRedis(ports[0]);
-        using var silo = StartSilo(ports, siloLog);
-        using var http = new HttpClient { BaseAddress = new Uri(Invariant($"http://127.0.0.1:{ports[3]}")), Timeout = TimeSpan.FromMinutes(5) };
-        await WaitReadyAsync(http, silo.Process).ConfigureAwait(false);
+        var silos = new List<Silo>();
+        using var stopSilos = new SiloSet(silos);
+        for (var i = 0; i < _options.Silos; i++)
+        {
+            var roles = _options.Silos > 1 && i == _options.Silos - 1 ? AvgSiloOptions.PartitionsRole : "model,partitions";
+            var logPath = Path.GetFullPath(Path.Combine(_options.Cache, _options.Silos == 1 ? "scale-silo.log" : Invariant($"scale-silo-{i}.log")));
+            var siloPorts = new[] { ports[0], ports[1 + (3 * i)], ports[2 + (3 * i)], ports[3 + (3 * i)] };
+            silos.Add(new Silo(StartSilo(siloPorts, logPath, roles), roles, logPath, siloPorts[3]));
+        }
+
+        var modelEndpoints = silos.Where(s => s.Roles.Contains("model", StringComparison.Ordinal)).Select(s => new Uri(Invariant($"http://127.0.0.1:{s.HttpPort}"))).ToArray();
+        using var http = new HttpClient(new RoundRobinHandler(modelEndpoints)) { BaseAddress = modelEndpoints[0], Timeout = TimeSpan.FromMinutes(5) };
+        foreach (var silo in silos)
+        {
+            using var probe = new HttpClient { BaseAddress = new Uri(Invariant($"http://127.0.0.1:{silo.HttpPort}")) };
+            await WaitReadyAsync(probe, silo.Child.Process).ConfigureAwait(false);
+        }
+
         var redisBaseline = RedisUsedMemory(ports[0]);
 
         var ingest = new Ingest(http, vectors, width, _options, log);
@@ -109,12 +130,21 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         foreach (var size in sizes)
         {
             log.WriteLine(Invariant($"[{size} images] ingesting {indexed}..{size - 1} over HTTP with queries running"));
+            var cpuBeforeIngest = CpuSeconds(silos);
             var during = await ingest.RunAsync(indexed, size, token => DuringIngestAsync(http, queries, ingest, token)).ConfigureAwait(false);
+            var cpuIngest = CpuSeconds(silos) - cpuBeforeIngest;
+            var ingested = size - indexed;
             indexed = size;
             var (single, singleRecall) = await SingleStreamAsync(http, queries).ConfigureAwait(false);
+            var cpuBeforeConcurrent = CpuSeconds(silos);
             var concurrent = await ConcurrentAsync(http, queries).ConfigureAwait(false);
+            var cpuPerQuery = (CpuSeconds(silos) - cpuBeforeConcurrent) / concurrent.Count;
+            // Queries ran alongside the ingest step: their CPU (at the idle cost per query) is taken off the ingest's.
+            var queriesDuring = (during.Single?.Count ?? 0) + (during.Concurrent?.Count ?? 0);
+            var cpuPerImage = Math.Max(0, cpuIngest - (queriesDuring * cpuPerQuery)) / ingested;
             var redisBytes = RedisUsedMemory(ports[0]) - redisBaseline;
-            var (rss, peak) = Rss(silo.Process);
+            var perSilo = silos.Select(s => (s.Roles, Memory: Rss(s.Child.Process))).ToArray();
+            var (rss, peak) = (perSilo.Sum(s => s.Memory.Rss), perSilo.Sum(s => s.Memory.Peak));
             var row = new JsonObject
             {
                 ["images"] = size,
@@ -133,13 +163,26 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
                 ["redis_bytes_per_image"] = Math.Round((double)redisBytes / size, 1),
                 ["silo_rss_mb"] = Math.Round(rss / 1048576.0, 1),
                 ["silo_peak_rss_mb"] = Math.Round(peak / 1048576.0, 1),
+                ["silo_cpu_ms_per_query"] = Math.Round(cpuPerQuery * 1000, 3),
+                ["silo_cpu_ms_per_image"] = Math.Round(cpuPerImage * 1000, 4),
+                ["silos"] = new JsonArray(perSilo.Select(s => (JsonNode)new JsonObject
+                {
+                    ["roles"] = s.Roles,
+                    ["rss_mb"] = Math.Round(s.Memory.Rss / 1048576.0, 1),
+                }).ToArray()),
             };
             rows.Add(row);
-            log.WriteLine(Invariant($"[{size} images] idle p50 {single.P50:F1} ms p99 {single.P99:F1} ms, {concurrent.Qps:F1} q/s with {_options.Clients} clients, R@10 {singleRecall:F3}; during ingest p99 {during.Single?.P99 ?? double.NaN:F1} ms; Redis {(double)redisBytes / size:F1} B/image; silo RSS {rss / 1048576.0:F0} MB"));
+            log.WriteLine(Invariant($"[{size} images] idle p50 {single.P50:F1} ms p99 {single.P99:F1} ms, {concurrent.Qps:F1} q/s with {_options.Clients} clients, R@10 {singleRecall:F3}; during ingest p99 {during.Single?.P99 ?? double.NaN:F1} ms; Redis {(double)redisBytes / size:F1} B/image; silo RSS {rss / 1048576.0:F0} MB; silo CPU {cpuPerQuery * 1000:F2} ms/query, {cpuPerImage * 1000:F3} ms/image"));
         }
 
-        await StopAsync(silo).ConfigureAwait(false);
-        var (errors, sample) = SiloLogErrors(siloLog);
+        foreach (var silo in Enumerable.Reverse(silos))
+        {
+            await StopAsync(silo.Child).ConfigureAwait(false);
+        }
+
+        var logs = silos.Select(s => SiloLogErrors(s.LogPath)).ToArray();
+        var (errors, sample) = (logs.Sum(l => l.Count), logs.SelectMany(l => l.Sample).Take(5).ToArray());
+        var siloLog = silos[0].LogPath;
         var report = new JsonObject
         {
             ["bundle"] = Path.GetFullPath(_options.Bundle),
@@ -148,6 +191,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             ["parallel_requests"] = _options.Parallel,
             ["silo_threads"] = _options.SiloThreads,
             ["refresh_ms"] = _options.RefreshMs,
+            ["silo_processes"] = _options.Silos,
+            ["silo_roles"] = new JsonArray(silos.Select(s => (JsonNode)s.Roles).ToArray()),
             ["clients"] = _options.Clients,
             ["queries"] = _options.Queries,
             ["beam"] = 20,
@@ -158,6 +203,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             ["silo_log_errors"] = errors,
             ["silo_log_error_sample"] = new JsonArray(sample.Select(s => (JsonNode)s).ToArray()),
             ["silo_log"] = siloLog,
+            ["silo_logs"] = new JsonArray(silos.Select(s => (JsonNode)s.LogPath).ToArray()),
             ["cluster"] = rows,
         };
 
@@ -364,7 +410,9 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         throw new AvgException("redis-server did not answer within 10 s; install it (apt-get install -y redis-server)");
     }
 
-    private ChildProcess StartSilo(int[] ports, string logPath)
+    /// <param name="ports">Redis, silo, gateway and HTTP ports.</param>
+    /// <param name="roles">Avg__Roles; the silos find each other through Redis clustering.</param>
+    private ChildProcess StartSilo(int[] ports, string logPath, string roles)
     {
         // The real avg-silo (built beside this program through the project reference), in its own process with its
         // own runtime settings (server GC), so its RSS and pauses are a silo's.
@@ -388,6 +436,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             ["Avg__Device"] = "cpu",
             ["Avg__Threads"] = _options.SiloThreads.ToString(CultureInfo.InvariantCulture),
             ["Avg__RefreshMs"] = _options.RefreshMs.ToString(CultureInfo.InvariantCulture),
+            ["Avg__Roles"] = roles,
             ["Logging__LogLevel__Default"] = "Warning",
         };
         log.WriteLine($"starting the silo (log: {logPath})");
@@ -468,6 +517,42 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>User + system CPU seconds the silo processes have used so far (/proc/PID/stat, clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(IEnumerable<Silo> silos) => silos.Sum(s =>
+    {
+        var stat = File.ReadAllText(Invariant($"/proc/{s.Child.Process.Id}/stat"));
+        // Fields after the command name (which may hold spaces) start after the last ')'; utime and stime are fields 14 and 15.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    });
+
+    private sealed record Silo(ChildProcess Child, string Roles, string LogPath, int HttpPort);
+
+    /// <summary>Kills every silo still running when the run ends early.</summary>
+    private sealed class SiloSet(List<Silo> silos) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var silo in silos)
+            {
+                silo.Child.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Sends each request to the next of the model silos' HTTP endpoints in turn (a load balancer in front of them).</summary>
+    private sealed class RoundRobinHandler(Uri[] endpoints) : DelegatingHandler(new HttpClientHandler())
+    {
+        private int _next = -1;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var endpoint = endpoints[(int)((uint)Interlocked.Increment(ref _next) % (uint)endpoints.Length)];
+            request.RequestUri = new Uri(endpoint, request.RequestUri!.PathAndQuery);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
 
     /// <summary>Latencies of one phase, thread-safe to add to.</summary>
     private sealed class Latencies
