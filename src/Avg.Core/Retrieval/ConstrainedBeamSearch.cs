@@ -2,7 +2,8 @@ namespace Avg.Retrieval;
 
 /// <summary>
 /// Constrained beam search over a <see cref="VokenTrie"/> or any <see cref="IVokenTrieView"/> (paper §3.3): generates voken sequences step by step,
-/// only along trie edges, keeps the top-b prefixes per query (b per level with <see cref="SearchOptions.LevelBeams"/>), then expands the final leaves to their images.
+/// only along trie edges, keeps the top-b prefixes per query (b per level with <see cref="SearchOptions.LevelBeams"/>), then expands the final leaves to their images:
+/// K of them, or <see cref="SearchOptions.CandidateCount"/> when a <see cref="CollisionRanker"/> ranks them next (<see cref="SearchOptions.CollisionWeight"/>).
 /// </summary>
 /// <remarks>
 /// A sequence's score is the sum of its step log-probabilities (normalised as <see cref="SearchOptions.Normalization"/>
