@@ -45,7 +45,7 @@ public sealed class QueryBenchmark
         var tokenizeSeconds = clock.Elapsed.TotalSeconds;
         log.WriteLine(Invariant($"tokenized {largest} images in {tokenizeSeconds:F1}s"));
         // The collision ranking's fine codes, when the bundle has them: the same index plus L bytes per image.
-        RowFineCodes? fine = null;
+        ScrambledIds.FineCodes? fine = null;
         if (model.CollisionRankingUnavailable is { } why)
         {
             log.WriteLine($"avg_ranked skipped: {why}");
@@ -53,13 +53,13 @@ public sealed class QueryBenchmark
         else
         {
             clock.Restart();
-            fine = new RowFineCodes(model.FineCodes(vectors, vokens), model.Fine!.Levels);
+            fine = new ScrambledIds.FineCodes(new RowFineCodes(model.FineCodes(vectors, vokens), model.Fine!.Levels));
             log.WriteLine(Invariant($"fine codes of {largest} images in {clock.Elapsed.TotalSeconds:F1}s"));
         }
 
         var (queries, truth) = PickQueries(images);
         var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
-        var ids = Enumerable.Range(0, largest).Select(i => (long)i).ToArray();
+        var ids = Enumerable.Range(0, largest).Select(ScrambledIds.IdOf).ToArray();
         var sizes = new JsonArray();
         var avgP50 = new List<double>();
         var rankedP50 = new List<double>();
@@ -257,7 +257,8 @@ public sealed class QueryBenchmark
     private static ScoredImage[] Scored(IReadOnlyList<SearchHit> hits)
     {
         var scored = new ScoredImage[hits.Count];
-        for (var i = 0; i < scored.Length; i++) scored[i] = new ScoredImage(hits[i].ImageId, hits[i].Score);
+        // Back from the index's scrambled ids to rows, the ids two-tower and HNSW report.
+        for (var i = 0; i < scored.Length; i++) scored[i] = new ScoredImage(ScrambledIds.RowOf(hits[i].ImageId), hits[i].Score);
         return scored;
     }
 

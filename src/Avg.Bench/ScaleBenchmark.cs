@@ -98,7 +98,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         var queries = Enumerable.Range(0, _options.Queries).Select(i =>
         {
             var image = (int)((long)i * sizes[0] / _options.Queries % sizes[0]);
-            return (Text: images.Caption(image, i % Shapes.ShapesWorld.CaptionsPerImage), Truth: image.ToString(CultureInfo.InvariantCulture));
+            return (Text: images.Caption(image, i % Shapes.ShapesWorld.CaptionsPerImage), Truth: ScrambledIds.IdOf(image).ToString(CultureInfo.InvariantCulture));
         }).ToArray();
 
         var ports = LoopbackPorts.Take(1 + (3 * _options.Silos));
@@ -685,7 +685,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
                 for (var i = start; i < start + count; i++)
                 {
                     json.WriteStartObject();
-                    json.WriteString("id", i.ToString(CultureInfo.InvariantCulture));
+                    json.WriteString("id", ScrambledIds.IdOf(i).ToString(CultureInfo.InvariantCulture));
                     json.WriteStartArray("features");
                     foreach (var f in vectors.AsSpan(i * width, width))
                     {

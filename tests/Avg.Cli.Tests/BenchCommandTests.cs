@@ -9,6 +9,20 @@ namespace Avg.Cli.Tests;
 /// <summary>`avg-bench` on a fresh machine: the parts that run without a trained bundle.</summary>
 public class BenchCommandTests
 {
+    /// <summary>The benchmarks' image ids are a bijection of rows that does not keep their order (ties within a leaf must not favour the query images).</summary>
+    [Fact]
+    public void Scrambled_ids_are_a_bijection_that_does_not_keep_row_order()
+    {
+        var ids = Enumerable.Range(0, 200_000).Select(ScrambledIds.IdOf).ToArray();
+        ids.Distinct().Count().ShouldBe(ids.Length);
+        ids.ShouldAllBe(id => id >= 0 && id < (1L << 31));
+        Enumerable.Range(0, 200_000).ShouldAllBe(row => ScrambledIds.RowOf(ScrambledIds.IdOf(row)) == row);
+        ScrambledIds.RowOf(ScrambledIds.IdOf(int.MaxValue)).ShouldBe(int.MaxValue);
+        // The first 1,000 rows (where queries come from) are spread over the id range, not first in it.
+        var tenth = ids.Order().ElementAt(20_000);
+        ids.Take(1_000).Count(id => id < tenth).ShouldBeLessThan(300);
+    }
+
     [Fact]
     public void Index_images_are_generated_into_a_cache_folder_that_does_not_exist_yet_then_reused()
     {
