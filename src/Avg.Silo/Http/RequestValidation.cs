@@ -12,7 +12,7 @@ public static class RequestValidation
     public const int MinK = SearchLimits.MinK, MaxK = SearchLimits.MaxK, DefaultK = SearchLimits.DefaultK;
     public const int MinBeam = SearchLimits.MinBeam, MaxBeam = SearchLimits.MaxBeam, DefaultBeam = SearchLimits.DefaultBeam;
     public const int MaxIdLength = 256;
-    public const int MaxBatch = 1000;
+    public const int MaxBatch = Avg.Cluster.Hosting.AvgSiloOptions.IngestBatchLimit;
     public const int MaxUriLength = 2048;
 
     /// <summary>Field → messages; empty when the request is valid.</summary>
