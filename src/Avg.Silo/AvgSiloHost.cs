@@ -49,7 +49,11 @@ public static class AvgSiloHost
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(options.HttpPort));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenAnyIP(options.HttpPort);
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+        });
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds));
         builder.UseOrleans(silo => ConfigureSilo(silo, options));
         builder.Services.AddAvgHttpApi(options);

@@ -59,7 +59,7 @@ public sealed class ChartSchemaTests
 
         // Pass-through Kubernetes objects (resources, affinity, labels, security contexts) stay open; chart-defined groups do not.
         foreach (var group in new[] { "", "image", "cluster", "modelSilos", "modelSilos.gpu", "partitionSilos", "bundle", "bundle.initContainer",
-                     "redis", "redis.persistence", "externalRedis", "apiKeys", "service", "serviceAccount", "rbac", "probes",
+                     "redis", "redis.persistence", "externalRedis", "apiKeys", "rateLimit", "service", "serviceAccount", "rbac", "probes",
                      "networkPolicy", "serviceMonitor", "grafanaDashboard" })
         {
             var withTypo = (JsonObject)values.DeepClone();

@@ -128,6 +128,29 @@ public sealed class ChartValuesTests
     }
 
     [Fact]
+    public void Access_control_values_reach_the_silos_and_protect_the_pages_by_default()
+    {
+        var defines = HelmChart.Defines(HelmChart.Templates["_helpers.tpl"]);
+        var env = defines["avg-cluster.siloEnv"];
+        foreach (var (name, value) in new[]
+                 {
+                     ("Avg__ReadKeyHashes", ".Values.apiKeys.readKeyHashes"), ("Avg__WriteKeyHashes", ".Values.apiKeys.writeKeyHashes"),
+                     ("Avg__ProtectPages", ".Values.apiKeys.protectPages"), ("Avg__RateLimitRequests", ".Values.rateLimit.requests"),
+                     ("Avg__RateLimitWindowSeconds", ".Values.rateLimit.windowSeconds"), ("Avg__MaxRequestBytes", ".Values.maxRequestBytes"),
+                 })
+        {
+            env.ShouldContain($"name: {name}");
+            env.ShouldContain(value);
+        }
+
+        HelmChart.Values["apiKeys"]!["protectPages"]!.GetValue<bool>().ShouldBeTrue("the chart protects the pages, dashboard and metrics by default");
+        ((long)HelmChart.Values["maxRequestBytes"]!).ShouldBe(1000L * 32 * 1024, "a full ingest batch of 32 KiB images, as Avg__MaxRequestBytes defaults to");
+        HelmChart.Templates["servicemonitor.yaml"].ShouldContain(".Values.serviceMonitor.keySecret");
+        HelmChart.Templates["servicemonitor.yaml"].ShouldContain("type: Bearer");
+        File.ReadAllText(Path.Combine(Repo.Chart, "README.md")).ShouldContain("TLS is the ingress's job");
+    }
+
+    [Fact]
     public void The_dashboard_configmap_reads_the_dashboard_file_shipped_in_the_chart()
     {
         var text = HelmChart.Templates["grafana-dashboard.yaml"];

@@ -185,6 +185,22 @@ Environment shared by every silo: Orleans ids and ports, Kubernetes identity, Re
       name: {{ . }}
       key: {{ if $.Values.apiKeys.existingSecret }}{{ $.Values.apiKeys.existingSecretKey }}{{ else }}apiKeys{{ end }}
 {{- end }}
+{{- with .Values.apiKeys.readKeyHashes }}
+- name: Avg__ReadKeyHashes
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.apiKeys.writeKeyHashes }}
+- name: Avg__WriteKeyHashes
+  value: {{ join "," . | quote }}
+{{- end }}
+- name: Avg__ProtectPages
+  value: {{ .Values.apiKeys.protectPages | quote }}
+- name: Avg__RateLimitRequests
+  value: {{ .Values.rateLimit.requests | quote }}
+- name: Avg__RateLimitWindowSeconds
+  value: {{ .Values.rateLimit.windowSeconds | quote }}
+- name: Avg__MaxRequestBytes
+  value: {{ .Values.maxRequestBytes | int64 | quote }}
 {{- end }}
 
 {{/*

@@ -23,6 +23,7 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics 
     public async Task<SearchResult> Search(SearchRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        SearchLimits.Enforce(request.Query, request.K, request.Beam, request.LevelBeams);
         var clock = Stopwatch.StartNew();
         var result = await SearchIndex(request, clock);
         metrics.RecordQuery(clock.Elapsed);

@@ -53,8 +53,31 @@ public sealed class AvgSiloOptions
     /// <summary>Tokenization shards that ingest batches are spread over.</summary>
     public int Shards { get; set; } = 4;
 
-    /// <summary>Comma-separated API keys; empty: no key needed.</summary>
+    /// <summary>Comma-separated plain API keys with full access (read and write), hashed at start-up; empty with no key hashes: no key needed.</summary>
     public string? ApiKeys { get; set; }
+
+    /// <summary>Comma-separated SHA-256 hashes (64 hex digits) of keys that may search and read (search, stats, images, neighbours).</summary>
+    public string? ReadKeyHashes { get; set; }
+
+    /// <summary>Comma-separated SHA-256 hashes of keys that may also ingest and delete.</summary>
+    public string? WriteKeyHashes { get; set; }
+
+    /// <summary>When keys are configured: the pages, <c>/images/*</c>, <c>/dashboard</c>, <c>/metrics</c> and <c>/openapi</c> need a key too (health stays open).</summary>
+    public bool ProtectPages { get; set; }
+
+    /// <summary>Requests one caller (API key, or client address without keys) may make per <see cref="RateLimitWindowSeconds"/>; 0: no limit.</summary>
+    public int RateLimitRequests { get; set; }
+
+    public int RateLimitWindowSeconds { get; set; } = 60;
+
+    /// <summary>The ingest batch limit: images one <c>POST /v1/images</c> may carry.</summary>
+    public const int IngestBatchLimit = 1000;
+
+    /// <summary>Request bytes allowed per image of a full batch: a 32 KiB base64 image, or features of width 2,048.</summary>
+    public const int RequestBytesPerImage = 32 * 1024;
+
+    /// <summary>Largest request body (Kestrel's MaxRequestBodySize); larger ones get 413. Default: a full batch of <see cref="RequestBytesPerImage"/>-byte images.</summary>
+    public long MaxRequestBytes { get; set; } = (long)IngestBatchLimit * RequestBytesPerImage;
 
     public int ShutdownSeconds { get; set; } = 20;
 
@@ -113,8 +136,14 @@ public sealed class AvgSiloOptions
 
     public bool HasPartitions => RoleList.Contains(PartitionsRole);
 
-    public IReadOnlyList<string> ApiKeyList =>
-        (ApiKeys ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    public IReadOnlyList<string> ApiKeyList => SplitList(ApiKeys);
+
+    public IReadOnlyList<string> ReadKeyHashList => SplitList(ReadKeyHashes);
+
+    public IReadOnlyList<string> WriteKeyHashList => SplitList(WriteKeyHashes);
+
+    /// <summary>True when any key is configured, so <c>/v1/*</c> (and the pages with <see cref="ProtectPages"/>) need one.</summary>
+    public bool RequiresKeys => ApiKeyList.Count > 0 || ReadKeyHashList.Count > 0 || WriteKeyHashList.Count > 0;
 
     /// <summary>
     /// Throws <see cref="AvgException"/> naming the setting, its value and what to do. <paramref name="standalone"/>:
@@ -196,6 +225,23 @@ public sealed class AvgSiloOptions
             throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__PriorWeight must be a number ≥ 0, got {PriorWeight}."));
         }
 
+        CheckHashes(nameof(ReadKeyHashes), ReadKeyHashList);
+        CheckHashes(nameof(WriteKeyHashes), WriteKeyHashList);
+        if (RateLimitRequests < 0)
+        {
+            throw new AvgException($"Avg__RateLimitRequests must be 0 (no limit) or more, got {RateLimitRequests}.");
+        }
+
+        if (RateLimitWindowSeconds is < 1 or > 3600)
+        {
+            throw new AvgException($"Avg__RateLimitWindowSeconds must be between 1 and 3600, got {RateLimitWindowSeconds}.");
+        }
+
+        if (MaxRequestBytes < 1024)
+        {
+            throw new AvgException($"Avg__MaxRequestBytes must be at least 1024, got {MaxRequestBytes}.");
+        }
+
         var device = Device.Trim().ToLowerInvariant();
         if (device is not ("auto" or "cpu" or "cuda") && !(device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device[5..], CultureInfo.InvariantCulture, out _)))
         {
@@ -213,6 +259,21 @@ public sealed class AvgSiloOptions
         }
 
         return this;
+    }
+
+    private static string[] SplitList(string? list) =>
+        (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static void CheckHashes(string name, IReadOnlyList<string> hashes)
+    {
+        for (var i = 0; i < hashes.Count; i++)
+        {
+            if (hashes[i].Length != 64 || !hashes[i].All(char.IsAsciiHexDigit))
+            {
+                // The entry is not shown: a key pasted here by mistake must not reach the logs.
+                throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__{name}: entry {i + 1} is not a SHA-256 hash (64 hex digits, e.g. from `printf %s KEY | sha256sum`)."));
+            }
+        }
     }
 
     private static void CheckPort(string name, int port)

@@ -5,6 +5,12 @@ namespace Avg.Data;
 /// <summary>Decodes PNG/JPEG files (SkiaSharp) to RGB bytes at a fixed square size, planar (3 × size × size).</summary>
 public static class ImageDecoder
 {
+    /// <summary>
+    /// Largest image decoded (width × height, 4096² = 16.8 megapixels, 64 MiB as RGBA): a few hundred bytes of PNG header
+    /// can claim any size, and the decoder would allocate it before finding the data missing.
+    /// </summary>
+    public const long MaxPixels = 4096L * 4096;
+
     /// <summary>Bytes one decoded image takes: 3 × size × size.</summary>
     public static int BytesPerImage(int size) => 3 * size * size;
 
@@ -38,9 +44,7 @@ public static class ImageDecoder
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         if (destination.Length < BytesPerImage(size)) throw new ArgumentException("destination too small", nameof(destination));
         using var data = SKData.CreateCopy(encoded);
-        using var decoded = SKBitmap.Decode(data);
-        if (decoded is null)
-            throw new DataFormatException(source, $"not a decodable image ({encoded.Length} bytes); expected PNG or JPEG");
+        using var decoded = DecodeWhole(data, source, encoded.Length);
         var info = new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var scaled = decoded.Width == size && decoded.Height == size && decoded.ColorType == SKColorType.Rgba8888
             ? decoded.Copy()
@@ -54,6 +58,31 @@ public static class ImageDecoder
             destination[plane + p] = pixels[(4 * p) + 1];
             destination[(2 * plane) + p] = pixels[(4 * p) + 2];
         }
+    }
+
+    /// <summary>
+    /// What <c>SKBitmap.Decode</c> does (same pixel format, so the same pixels), but refusing images over
+    /// <see cref="MaxPixels"/> before allocating and truncated ones, which Skia would decode with the missing rows blank.
+    /// </summary>
+    private static SKBitmap DecodeWhole(SKData data, string source, int length)
+    {
+        using var codec = SKCodec.Create(data)
+            ?? throw new DataFormatException(source, $"not a decodable image ({length} bytes); expected PNG or JPEG");
+        var info = codec.Info;
+        if ((long)info.Width * info.Height > MaxPixels)
+            throw new DataFormatException(source, $"the image claims {info.Width}×{info.Height} pixels; at most {MaxPixels} pixels (4096×4096) are decoded");
+        if (info.AlphaType == SKAlphaType.Unpremul) info.AlphaType = SKAlphaType.Premul;
+        info.ColorSpace = null;
+        var bitmap = new SKBitmap(info);
+        var result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result != SKCodecResult.Success)
+        {
+            bitmap.Dispose();
+            throw new DataFormatException(source, result == SKCodecResult.IncompleteInput
+                ? $"the image data ends early ({length} bytes; truncated file?)"
+                : $"not a decodable image ({length} bytes, {result}); expected PNG or JPEG");
+        }
+        return bitmap;
     }
 
     /// <summary>Decodes the given images into one planar-RGB buffer (images × 3 × size × size), reporting images done.</summary>

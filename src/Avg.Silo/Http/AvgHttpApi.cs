@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Unicode;
 using System.Text.Json.Serialization;
 using Avg.Cluster;
 using Avg.Cluster.Hosting;
@@ -9,6 +10,9 @@ using Avg.Cluster.Placement;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
 using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,13 +25,14 @@ namespace Avg.Silo.Http;
 /// <summary>The HTTP API of docs/http-api.md on the silo host: search, ingest, images by id, stats, health, OpenAPI.</summary>
 public static partial class AvgHttpApi
 {
-    public const string ApiKeyHeader = "X-Api-Key";
+    public const string ApiKeyHeader = AccessControl.ApiKeyHeader;
 
     public static IServiceCollection AddAvgHttpApi(this IServiceCollection services, AvgSiloOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         services.AddProblemDetails();
         services.AddExceptionHandler<AvgExceptionHandler>();
+        services.AddAvgAccessControl(options);
         services.AddOpenApi();
         services.AddSingleton<QueryLatencyWindow>();
         services.AddSingleton<BundleInfoSource>();
@@ -40,12 +45,13 @@ public static partial class AvgHttpApi
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseStatusCodePages(StatusProblem);
+        app.UseAvgAccessControl();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapGet("/health/live", () => Results.Ok(new { status = "live" })).ExcludeFromDescription();
         app.MapGet("/health/ready", Ready).ExcludeFromDescription();
 
-        var v1 = app.MapGroup("/v1").AddEndpointFilter(CheckApiKey);
+        var v1 = app.MapGroup("/v1");
         v1.MapPost("/search", Search)
             .Accepts<SearchRequestBody>("application/json")
             .Produces<SearchResponseBody>()
@@ -62,23 +68,28 @@ public static partial class AvgHttpApi
         return app;
     }
 
-    internal static async ValueTask<object?> CheckApiKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    /// <summary>
+    /// The body of a bare status the framework set (no route 404, 405 wrong method, 415 from the accepts check): always
+    /// problem+json, whatever the Accept header, saying what to do.
+    /// </summary>
+    private static async Task StatusProblem(StatusCodeContext context)
     {
-        var keys = context.HttpContext.RequestServices.GetRequiredService<IOptions<AvgSiloOptions>>().Value.ApiKeyList;
-        if (keys.Count > 0)
+        var http = context.HttpContext;
+        var status = http.Response.StatusCode;
+        var (title, detail) = status switch
         {
-            var given = context.HttpContext.Request.Headers[ApiKeyHeader].ToString();
-            if (given.Length == 0 || !keys.Contains(given, StringComparer.Ordinal))
-            {
-                return Results.Problem(
-                    statusCode: StatusCodes.Status401Unauthorized,
-                    title: "API key required",
-                    detail: given.Length == 0 ? $"Send one of the configured API keys in the {ApiKeyHeader} header." : $"The {ApiKeyHeader} header does not hold a configured API key.");
-            }
-        }
-
-        return await next(context).ConfigureAwait(false);
+            StatusCodes.Status404NotFound => ("Not found", $"No endpoint or file at {http.Request.Path}; docs/http-api.md lists the endpoints."),
+            StatusCodes.Status405MethodNotAllowed => ("Method not allowed", $"{http.Request.Method} is not allowed on {http.Request.Path}; allowed: {http.Response.Headers.Allow}."),
+            StatusCodes.Status415UnsupportedMediaType => ("Unsupported media type", UnsupportedContentType(http.Request.ContentType)),
+            _ => (ReasonPhrases.GetReasonPhrase(status), null),
+        };
+        await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(http).ConfigureAwait(false);
     }
+
+    private static string UnsupportedContentType(string? given) =>
+        given is null
+            ? "The request has no Content-Type; send the JSON body with Content-Type: application/json."
+            : $"Content-Type '{given}' is not accepted; send the body as UTF-8 JSON with Content-Type: application/json.";
 
     private static async Task<IResult> Ready(ModelHost host, IServiceProvider services)
     {
@@ -257,11 +268,33 @@ public static partial class AvgHttpApi
     private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpContext http)
         where T : class
     {
+        if (ContentTypeProblem(http.Request) is { } unsupported)
+        {
+            return (null, Results.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type", detail: unsupported));
+        }
+
+        var limit = http.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+        if (http.Request.ContentLength > limit)
+        {
+            return (null, TooLarge(http.Request.ContentLength.Value, limit.Value));
+        }
+
         var json = http.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
+        using var buffer = new MemoryStream();
+        await http.Request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false);
+        var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
+
+        // The serializer checks UTF-8 only in the values it reads; a body must be UTF-8 throughout (RFC 8259 §8.1).
+        if (!Utf8.IsValid(bytes))
+        {
+            return (null, Results.ValidationProblem(
+                new Dictionary<string, string[]> { ["body"] = [string.Create(CultureInfo.InvariantCulture, $"The body is not valid UTF-8 (first bad byte at offset {InvalidUtf8Offset(bytes)}); send JSON in UTF-8.")] },
+                title: "The request body could not be read"));
+        }
+
         try
         {
-            var body = await JsonSerializer.DeserializeAsync<T>(http.Request.Body, json, http.RequestAborted).ConfigureAwait(false);
-            return (body, null);
+            return (JsonSerializer.Deserialize<T>(bytes, json), null);
         }
         catch (JsonException e)
         {
@@ -272,11 +305,54 @@ public static partial class AvgHttpApi
         }
     }
 
+    private static int InvalidUtf8Offset(ReadOnlySpan<byte> bytes)
+    {
+        Utf8.ToUtf16(bytes, new char[bytes.Length], out var read, out _, replaceInvalidSequences: false);
+        return read;
+    }
+
+    /// <summary>Null for a JSON body in UTF-8 (the only encoding RFC 8259 allows between systems), else what to send instead.</summary>
+    private static string? ContentTypeProblem(HttpRequest request)
+    {
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type))
+        {
+            return UnsupportedContentType(request.ContentType);
+        }
+
+        var isJson = type.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || (type.MediaType.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.MediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+        if (!isJson)
+        {
+            return UnsupportedContentType(request.ContentType);
+        }
+
+        return type.Charset.HasValue && !type.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !type.Charset.Equals("\"utf-8\"", StringComparison.OrdinalIgnoreCase)
+            ? $"Content-Type charset '{type.Charset}' is not accepted; send the JSON body in UTF-8 (charset=utf-8 or none)."
+            : null;
+    }
+
+    private static IResult TooLarge(long length, long limit) =>
+        Results.Problem(
+            statusCode: StatusCodes.Status413PayloadTooLarge,
+            title: "Request body too large",
+            detail: string.Create(CultureInfo.InvariantCulture, $"The body has {length} bytes; at most {limit} bytes are accepted (Avg__MaxRequestBytes). Split the batch."));
+
     /// <summary>Turns failures into problem+json: user-facing messages, never stack traces.</summary>
     internal sealed partial class AvgExceptionHandler(IProblemDetailsService problems, ILogger<AvgExceptionHandler> logger) : IExceptionHandler
     {
         public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
         {
+            if (exception is BadHttpRequestException bad)
+            {
+                // Kestrel's refusals while the body is read (too large, cut short): the client's fault, said as such.
+                var limit = httpContext.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+                var result = bad.StatusCode == StatusCodes.Status413PayloadTooLarge && limit is { } max
+                    ? TooLarge(httpContext.Request.ContentLength ?? max + 1, max)
+                    : Results.Problem(statusCode: bad.StatusCode, title: "The request could not be read", detail: bad.Message);
+                await result.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return true;
+            }
+
             var (status, title) = exception switch
             {
                 AvgException => (StatusCodes.Status503ServiceUnavailable, "The cluster cannot serve this request"),
@@ -285,12 +361,18 @@ public static partial class AvgHttpApi
             };
             Log.RequestFailed(logger, httpContext.Request.Path, exception.GetType().Name, exception.Message);
             httpContext.Response.StatusCode = status;
-            return await problems.TryWriteAsync(new ProblemDetailsContext
+            var written = await problems.TryWriteAsync(new ProblemDetailsContext
             {
                 HttpContext = httpContext,
                 Exception = exception,
                 ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = exception.Message },
             }).ConfigureAwait(false);
+            if (!written)
+            {
+                await Results.Problem(statusCode: status, title: title, detail: exception.Message).ExecuteAsync(httpContext).ConfigureAwait(false);
+            }
+
+            return true;
         }
 
         private static partial class Log

@@ -1,17 +1,19 @@
 using System.Globalization;
 using Avg.Cluster;
 using Avg.Data;
+using Avg.Retrieval;
 
 namespace Avg.Silo.Http;
 
 /// <summary>The limits of docs/http-api.md and the checks that turn a request body into grain inputs or field errors.</summary>
 public static class RequestValidation
 {
-    public const int MaxQueryLength = 1000;
-    public const int MinK = 1, MaxK = 100, DefaultK = 10;
-    public const int MinBeam = 1, MaxBeam = 100, DefaultBeam = 20;
+    public const int MaxQueryLength = SearchLimits.MaxQueryLength;
+    public const int MinK = SearchLimits.MinK, MaxK = SearchLimits.MaxK, DefaultK = SearchLimits.DefaultK;
+    public const int MinBeam = SearchLimits.MinBeam, MaxBeam = SearchLimits.MaxBeam, DefaultBeam = SearchLimits.DefaultBeam;
     public const int MaxIdLength = 256;
-    public const int MaxBatch = 1000;
+    public const int MaxBatch = Avg.Cluster.Hosting.AvgSiloOptions.IngestBatchLimit;
+    public const int MaxUriLength = 2048;
 
     /// <summary>Field → messages; empty when the request is valid.</summary>
     public sealed class Errors : Dictionary<string, string[]>
@@ -35,30 +37,16 @@ public static class RequestValidation
         }
 
         var query = body.Query?.Trim() ?? "";
-        if (query.Length == 0)
-        {
-            errors.Add("query", "The query is empty; give 1 to 1000 characters of text.");
-        }
-        else if (query.Length > MaxQueryLength)
-        {
-            errors.Add("query", string.Create(CultureInfo.InvariantCulture, $"The query has {query.Length} characters; at most {MaxQueryLength} are allowed."));
-        }
-
         var k = body.K ?? DefaultK;
-        if (k is < MinK or > MaxK)
-        {
-            errors.Add("k", string.Create(CultureInfo.InvariantCulture, $"k must be between {MinK} and {MaxK}, got {k}."));
-        }
-
         var beam = body.Beam ?? DefaultBeam;
-        if (beam is < MinBeam or > MaxBeam)
+        foreach (var (field, problem) in SearchLimits.Problems(query, k, beam, body.LevelBeams))
         {
-            errors.Add("beam", string.Create(CultureInfo.InvariantCulture, $"beam must be between {MinBeam} and {MaxBeam}, got {beam}."));
+            errors.Add(field, problem);
         }
 
-        if (body.LevelBeams is { } widths && (widths.Length == 0 || widths.Any(w => w is < MinBeam or > MaxBeam)))
+        if (errors.Count == 0 && InvalidText(query) is { } textProblem)
         {
-            errors.Add("levelBeams", string.Create(CultureInfo.InvariantCulture, $"levelBeams must give one width between {MinBeam} and {MaxBeam} per voken level, got [{string.Join(",", widths)}]."));
+            errors.Add("query", "The query " + textProblem);
         }
 
         return errors.Count > 0 ? (null, errors) : (new SearchRequest { Query = query, K = k, Beam = beam, LevelBeams = body.LevelBeams }, errors);
@@ -123,6 +111,13 @@ public static class RequestValidation
                 firstIndexOf[image.Id!] = i;
             }
 
+            if (image.Uri is { } uri && (uri.Length > MaxUriLength || InvalidText(uri) is not null))
+            {
+                errors.Add(field + ".uri", uri.Length > MaxUriLength
+                    ? string.Create(CultureInfo.InvariantCulture, $"The uri has {uri.Length} characters; at most {MaxUriLength} are allowed.")
+                    : "The uri " + InvalidText(uri));
+            }
+
             var hasImage = image.ImageBase64 is not null;
             var hasFeatures = image.Features is not null;
             if (hasImage == hasFeatures)
@@ -185,7 +180,35 @@ public static class RequestValidation
             return string.Create(CultureInfo.InvariantCulture, $"The id has {id.Length} characters; at most {MaxIdLength} are allowed.");
         }
 
-        return id.Contains('/', StringComparison.Ordinal) ? $"The id '{id}' contains '/', which ids may not." : null;
+        if (id.Contains('/', StringComparison.Ordinal))
+        {
+            return $"The id '{id}' contains '/', which ids may not.";
+        }
+
+        if (id.Any(char.IsControl))
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"The id contains a control character (U+{(int)id.First(char.IsControl):X4}); use printable characters.");
+        }
+
+        return InvalidText(id) is { } problem ? "The id " + problem : null;
+    }
+
+    /// <summary>Null when <paramref name="text"/> is well-formed UTF-16 (so it survives UTF-8 on the wire and in storage), else why not.</summary>
+    private static string? InvalidText(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"has an unpaired surrogate (U+{(int)text[i]:X4}) at character {i}; send valid Unicode text.");
+            }
+        }
+
+        return null;
     }
 
     private static byte[]? Decode(string base64, int size, out string? problem)

