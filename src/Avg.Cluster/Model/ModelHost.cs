@@ -287,8 +287,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var clock = Stopwatch.StartNew();
             var model = _model!;
             var first = jobs[0];
-            var source = first.Source ?? _cache.CreateSource(first.IndexVersion, first.Catalog, model.Tokenizer.Options.CodebookSize);
-            source.Restart();
+            var source = first.Source?.Again() ?? _cache.CreateSource(first.IndexVersion, first.Catalog, model.Tokenizer.Options.CodebookSize);
             foreach (var job in jobs)
             {
                 job.Source = source;
