@@ -50,6 +50,13 @@ public sealed class AvgSiloOptions
     /// <summary>The threads the model host runs with: <see cref="Threads"/>, or all cores but one when it is 0.</summary>
     public int EffectiveThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount - 1);
 
+    /// <summary>
+    /// Nice value (Linux; below-normal priority elsewhere) of the model host's ingest thread, which runs the encoder and
+    /// tokenizer of ingest batches beside the inference thread that runs searches: with the cores busy the kernel then
+    /// runs searches first (docs/cluster.md, "Model host"). 0 keeps ingest at the searches' priority.
+    /// </summary>
+    public int IngestNice { get; set; } = 10;
+
     /// <summary>Tokenization shards that ingest batches are spread over.</summary>
     public int Shards { get; set; } = 4;
 
@@ -188,6 +195,11 @@ public sealed class AvgSiloOptions
         if (Threads < 0)
         {
             throw new AvgException($"Avg__Threads must be 0 (all cores but one) or more, got {Threads}.");
+        }
+
+        if (IngestNice is < 0 or > 19)
+        {
+            throw new AvgException($"Avg__IngestNice must be between 0 (ingest at the searches' priority) and 19, got {IngestNice}.");
         }
 
         if (ShutdownSeconds < 0)

@@ -19,10 +19,13 @@ public sealed record TokenizedImages(int[] Vokens, byte[] Fine, int FineLevels);
 public sealed record HostSearchOutcome(SearchHit[] Hits, PartitionSource Source, double GeneratorMs, int BatchSize);
 
 /// <summary>
-/// The one model of a silo: loads the bundle once and runs every TorchSharp call on its own inference thread, fed by
-/// a queue. Requests that arrive while it is busy are batched: image batches from all shards into one encoder and
-/// tokenizer pass, concurrent queries over the same catalog into one generator pass per beam-search step. Callers
-/// (grains) only await; nothing blocks the Orleans scheduler, and dispose scopes never span an await.
+/// The one model of a silo: loads the bundle once and runs every TorchSharp call on two threads of its own, each fed by
+/// a queue: searches on the inference thread, ingest (encoder and tokenizer) on an ingest thread at a lower OS priority
+/// (<see cref="AvgSiloOptions.IngestNice"/>), so a query never waits behind ingest and the kernel runs it first when
+/// the cores are busy. The two use different modules (generator; encoder and tokenizer). Requests that arrive while a
+/// thread is busy are batched: image batches from all shards into one encoder and tokenizer pass, concurrent queries
+/// over the same catalog into one generator pass per beam-search step. Callers (grains) only await; nothing blocks the
+/// Orleans scheduler, and dispose scopes never span an await.
 /// </summary>
 public sealed partial class ModelHost : IHostedService, IDisposable
 {
@@ -31,13 +34,15 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private readonly ILogger<ModelHost> _logger;
     private readonly AvgMetrics _metrics;
     private readonly Channel<Job> _queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<TokenizeJob> _ingest = Channel.CreateUnbounded<TokenizeJob>(new UnboundedChannelOptions { SingleReader = true });
     private readonly TaskCompletionSource<BundleInfo> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
+    private Thread? _ingestThread;
     private AvgModel? _model;
     private GeneratorScorer? _scorer;
     private VokenPrior? _prior;
     private CollisionRanker? _ranker;
-    /// <summary>Most images of queued ingest the inference thread tokenizes between two turns of searches.</summary>
+    /// <summary>Most images of queued ingest the ingest thread tokenizes in one pass.</summary>
     private const int IngestChunkImages = 1024;
 
     private long _forwardBatches;
@@ -72,12 +77,15 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
         _thread = new Thread(Run) { IsBackground = true, Name = "avg-inference" };
         _thread.Start();
+        _ingestThread = new Thread(RunIngest) { IsBackground = true, Name = "avg-ingest" };
+        _ingestThread.Start();
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
+        _ingest.Writer.TryComplete();
         return Task.CompletedTask;
     }
 
@@ -94,7 +102,9 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     public void Dispose()
     {
         _queue.Writer.TryComplete();
+        _ingest.Writer.TryComplete();
         _thread?.Join(TimeSpan.FromSeconds(10));
+        _ingestThread?.Join(TimeSpan.FromSeconds(10));
         _scorer?.Dispose();
         _model?.Dispose();
     }
@@ -106,7 +116,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             return Task.FromException<T>(NotAModelSilo());
         }
 
-        if (!_queue.Writer.TryWrite(job))
+        if (!(job is TokenizeJob tokenize ? _ingest.Writer.TryWrite(tokenize) : _queue.Writer.TryWrite(job)))
         {
             return Task.FromException<T>(new AvgException("The model host is shutting down."));
         }
@@ -153,25 +163,16 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             return;
         }
 
-        // Fair scheduling: every turn runs all waiting searches, then at most one bounded ingest chunk, so a query
-        // waits behind one chunk at most however much ingest is queued, and ingest still moves between queries.
+        // Every turn runs all waiting searches, batched; ingest has its own thread (RunIngest).
         var searches = new List<SearchJob>();
-        var ingest = new Queue<TokenizeJob>();
         while (true)
         {
             while (_queue.Reader.TryRead(out var job))
             {
-                if (job is SearchJob search)
-                {
-                    searches.Add(search);
-                }
-                else
-                {
-                    ingest.Enqueue((TokenizeJob)job);
-                }
+                searches.Add((SearchJob)job);
             }
 
-            if (searches.Count == 0 && ingest.Count == 0)
+            if (searches.Count == 0)
             {
                 // A dedicated thread, so waiting here blocks nothing else.
                 if (!_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
@@ -191,6 +192,50 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             }
 
             searches.Clear();
+        }
+    }
+
+    /// <summary>
+    /// The ingest thread: at a lower OS priority than the inference thread, so that with the cores busy the kernel
+    /// runs searches first (docs/cluster.md, "Model host"); each pass tokenizes the waiting batches, up to
+    /// <see cref="IngestChunkImages"/> images.
+    /// </summary>
+    private void RunIngest()
+    {
+        if (_options.IngestNice > 0 && !ThreadNiceness.TryLowerCurrent(_options.IngestNice, out var reason))
+        {
+            Log.IngestPriorityKept(_logger, _options.IngestNice, reason ?? "");
+        }
+
+        try
+        {
+            _ready.Task.GetAwaiter().GetResult();
+        }
+        catch (Exception)
+        {
+            // Run has failed the queues with the reason.
+            return;
+        }
+
+        var ingest = new Queue<TokenizeJob>();
+        while (true)
+        {
+            while (_ingest.Reader.TryRead(out var job))
+            {
+                ingest.Enqueue(job);
+            }
+
+            if (ingest.Count == 0)
+            {
+                // A dedicated thread, so waiting here blocks nothing else.
+                if (!_ingest.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                {
+                    return;
+                }
+
+                continue;
+            }
+
             var chunkJobs = new List<TokenizeJob>();
             var images = 0;
             while (ingest.Count > 0 && (chunkJobs.Count == 0 || images + ingest.Peek().Count <= IngestChunkImages))
@@ -257,8 +302,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var clock = Stopwatch.StartNew();
             var model = _model!;
             var first = jobs[0];
-            var source = first.Source ?? _cache.CreateSource(first.IndexVersion, first.Catalog, model.Tokenizer.Options.CodebookSize);
-            source.Restart();
+            var source = first.Source?.Again() ?? _cache.CreateSource(first.IndexVersion, first.Catalog, model.Tokenizer.Options.CodebookSize);
             foreach (var job in jobs)
             {
                 job.Source = source;
@@ -346,7 +390,13 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     private void FailQueued(Exception e)
     {
         _queue.Writer.TryComplete();
+        _ingest.Writer.TryComplete();
         while (_queue.Reader.TryRead(out var job))
+        {
+            job.Fail(e);
+        }
+
+        while (_ingest.Reader.TryRead(out var job))
         {
             job.Fail(e);
         }
@@ -395,7 +445,10 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         [LoggerMessage(2, LogLevel.Error, "Model bundle {Bundle} could not be loaded: {Reason}")]
         public static partial void BundleFailed(ILogger logger, string bundle, string reason);
 
-        [LoggerMessage(3, LogLevel.Warning, "Searches rank images that share a voken sequence by the generator score alone: {Reason}")]
+        [LoggerMessage(3, LogLevel.Warning, "Ingest runs at the inference thread's priority: lowering it to nice {Nice} failed ({Reason}); queries may wait for the CPU during ingest")]
+        public static partial void IngestPriorityKept(ILogger logger, int nice, string reason);
+
+        [LoggerMessage(4, LogLevel.Warning, "Searches rank images that share a voken sequence by the generator score alone: {Reason}")]
         public static partial void NoCollisionRanking(ILogger logger, string reason);
     }
 }

@@ -251,8 +251,21 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
         return partition.Trie;
     }
 
-    /// <summary>Forgets what a search that was set aside loaded (its fetches stay).</summary>
-    internal void Restart() => _loaded.Clear();
+    /// <summary>
+    /// The source for the next attempt of a search that was set aside: its fetches, nothing loaded. A new object, not
+    /// this one cleared: jobs set aside together may run again in different turns, and one that already answered still
+    /// resolves its hits through this one (<see cref="Resolve"/>) on a grain thread.
+    /// </summary>
+    internal PartitionSource Again()
+    {
+        var next = new PartitionSource(_cache, _version, _catalog, _vocabularySize) { _fetches = Fetches };
+        foreach (var (firstVoken, task) in _pending)
+        {
+            next._pending[firstVoken] = task;
+        }
+
+        return next;
+    }
 
     /// <summary>The id and URI of an image key from <see cref="PartitionedVokenTrie.ImagesAt"/>.</summary>
     public (string Id, string? Uri) Resolve(long imageKey)
