@@ -43,7 +43,7 @@ public static class QueryChart
         svg.Append(Invariant($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n"));
         svg.Append(Invariant($"<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"));
         var bundle = Path.GetFileName(report["bundle"]?.GetValue<string>()?.TrimEnd('/', '\\') ?? "");
-        Text(svg, Left, 22, Invariant($"avg-bench query — {bundle}, beam {report["beam"]}, k {k}, {report["queries"]} queries, {report["threads"]} thread(s)"), "start", bold: true);
+        Text(svg, Left, 22, Invariant($"{report["title"]?.GetValue<string>() ?? "avg-bench query"} — {bundle}, beam {report["beam"]}, k {k}, {report["queries"]} queries, {report["threads"]} thread(s)"), "start", bold: true);
 
         var x = LogAxis.Covering(images);
         var qpsAxis = LogAxis.Covering(series.SelectMany(s => s.Qps));

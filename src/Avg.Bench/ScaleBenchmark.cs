@@ -278,6 +278,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             };
         }
 
+        chart["title"] = "avg-bench scale";
         chart["bundle"] = report["bundle"]!.GetValue<string>();
         chart["beam"] ??= 20;
         chart["k"] ??= 10;
