@@ -20,7 +20,23 @@ public static class RequestOracle
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static Verdict Search(byte[] body, string servedVersion)
+    public static Verdict Search(byte[] body, string servedVersion) => Judged(() => SearchCore(body, servedVersion));
+
+    public static Verdict Ingest(byte[] body, string servedVersion, int featureWidth) => Judged(() => IngestCore(body, servedVersion, featureWidth));
+
+    private static Verdict Judged(Func<Verdict> judge)
+    {
+        try
+        {
+            return judge();
+        }
+        catch (InvalidBodyException)
+        {
+            return Verdict.Invalid;
+        }
+    }
+
+    private static Verdict SearchCore(byte[] body, string servedVersion)
     {
         if (Parse(body) is not { } root)
         {
@@ -43,7 +59,7 @@ public static class RequestOracle
         }
     }
 
-    public static Verdict Ingest(byte[] body, string servedVersion, int featureWidth)
+    private static Verdict IngestCore(byte[] body, string servedVersion, int featureWidth)
     {
         if (Parse(body) is not { } root)
         {
@@ -114,7 +130,18 @@ public static class RequestOracle
         var properties = new Dictionary<string, JsonElement>(StringComparer.OrdinalIgnoreCase);
         foreach (var property in element.EnumerateObject())
         {
-            if (!properties.TryAdd(property.Name, property.Value))
+            string name;
+            try
+            {
+                name = property.Name;
+            }
+            catch (InvalidOperationException)
+            {
+                // An escaped unpaired surrogate in a name (\ud800) is not text: the body is invalid.
+                throw new InvalidBodyException();
+            }
+
+            if (!properties.TryAdd(name, property.Value))
             {
                 return null;
             }
@@ -175,4 +202,7 @@ public static class RequestOracle
     /// <summary>Invalid if any part is; else unknown if any part is; else valid.</summary>
     private static Verdict Worst(params Verdict[] verdicts) =>
         verdicts.Contains(Verdict.Invalid) ? Verdict.Invalid : verdicts.Contains(Verdict.Unknown) ? Verdict.Unknown : Verdict.Valid;
+
+    /// <summary>The body holds something that is not JSON text although it parsed (an escaped unpaired surrogate in a name).</summary>
+    private sealed class InvalidBodyException : Exception;
 }
