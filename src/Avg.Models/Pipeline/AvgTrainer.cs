@@ -326,9 +326,9 @@ public sealed class AvgTrainer
             return ProjectionHeads.Load(path, device);
         }
         var heads = new ProjectionHeads(new ProjectionHeadOptions { EmbeddingDim = options.EmbeddingDim }, device, options.Seed);
-        var trainer = new ProjectionHeadTrainer(heads, new DualEncoderTrainingOptions { Epochs = options.EncoderEpochs, Seed = options.Seed });
         var (images, captions) = (trainImageFeatures, trainCaptionFeatures);
-        var report = Timed("heads", () => trainer.Train(images, captions, captionImage, progress, cancellationToken));
+        var report = Timed("heads", () => heads.Train(images, captions, captionImage,
+            new DualEncoderTrainingOptions { Epochs = options.EncoderEpochs, Seed = options.Seed }, progress, cancellationToken));
         log(string.Create(CultureInfo.InvariantCulture, $"projection heads: loss {report.FirstEpochLoss:F3} → {report.FinalLoss:F3}, {report.ExamplesPerSecond:F0} pairs/s"));
         heads.Save(path);
         return heads;

@@ -36,6 +36,9 @@ public sealed class ProjectionHeadOptions
 /// </summary>
 public sealed class ProjectionHeads : nn.Module<Tensor, Tensor, Tensor>
 {
+    /// <summary>Stage name in <see cref="TrainingProgress"/>.</summary>
+    public const string Stage = "projection-heads";
+
     private const int InferenceBatch = 1024;
 
     private readonly Sequential image;
@@ -76,6 +79,35 @@ public sealed class ProjectionHeads : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>v_t (flat rows of d) for backbone text features (flat rows of 384).</summary>
     public float[] ProjectTexts(float[] features) => Run(features, Options.TextInputDim, text);
 
+    /// <summary>Trains both heads on backbone features with <see cref="DualEncoderTrainer"/>'s loop and loss.</summary>
+    /// <param name="imageFeatures">Backbone rows of the train images.</param>
+    /// <param name="captionFeatures">Backbone rows of their captions.</param>
+    /// <param name="captionImage">For each caption, the index of its image.</param>
+    public TrainingReport Train(float[] imageFeatures, float[] captionFeatures, int[] captionImage, DualEncoderTrainingOptions options,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        ArgumentNullException.ThrowIfNull(imageFeatures);
+        ArgumentNullException.ThrowIfNull(captionFeatures);
+        var (imageWidth, textWidth) = (Options.ImageInputDim, Options.TextInputDim);
+        var imageCount = imageFeatures.Length / imageWidth;
+        var captionsOf = new CaptionData(new int[captionImage.Length], 1, captionImage).CaptionsByImage(imageCount);
+        var images = torch.tensor(imageFeatures, [imageCount, imageWidth], ScalarType.Float32);
+        var texts = torch.tensor(captionFeatures, [captionFeatures.Length / textWidth, textWidth], ScalarType.Float32);
+        try
+        {
+            return ContrastiveTraining.Train(this, captionsOf, options, Stage, (batch, chosen, _) =>
+                call(images.index_select(0, torch.tensor(batch.Select(i => (long)i).ToArray())).to(Device),
+                    texts.index_select(0, torch.tensor(chosen.Select(i => (long)i).ToArray())).to(Device)), progress, cancellationToken);
+        }
+        finally
+        {
+            images.Dispose();
+            texts.Dispose();
+        }
+    }
+
     public void Save(string path) => ModelFiles.Save(this, Options, path);
 
     public static ProjectionHeads Load(string path, Device? device = null)
@@ -105,48 +137,5 @@ public sealed class ProjectionHeads : nn.Module<Tensor, Tensor, Tensor>
             Project(head, input).to(torch.CPU).contiguous().data<float>().CopyTo(result.AsSpan(start * Options.EmbeddingDim, count * Options.EmbeddingDim));
         });
         return result;
-    }
-}
-
-/// <summary>Trains <see cref="ProjectionHeads"/> on cached backbone features with <see cref="DualEncoderTrainer"/>'s loop and loss.</summary>
-public sealed class ProjectionHeadTrainer
-{
-    /// <summary>Stage name in <see cref="TrainingProgress"/>.</summary>
-    public const string Stage = "projection-heads";
-
-    private readonly ProjectionHeads model;
-    private readonly DualEncoderTrainingOptions options;
-
-    public ProjectionHeadTrainer(ProjectionHeads model, DualEncoderTrainingOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        this.model = model;
-        this.options = options ?? new DualEncoderTrainingOptions();
-        this.options.Validate();
-    }
-
-    /// <param name="imageFeatures">Backbone rows of the train images.</param>
-    /// <param name="captionFeatures">Backbone rows of their captions.</param>
-    /// <param name="captionImage">For each caption, the index of its image.</param>
-    public TrainingReport Train(float[] imageFeatures, float[] captionFeatures, int[] captionImage, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(imageFeatures);
-        ArgumentNullException.ThrowIfNull(captionFeatures);
-        var (imageWidth, textWidth) = (model.Options.ImageInputDim, model.Options.TextInputDim);
-        var imageCount = imageFeatures.Length / imageWidth;
-        var captionsOf = new CaptionData(new int[captionImage.Length], 1, captionImage).CaptionsByImage(imageCount);
-        var images = torch.tensor(imageFeatures, [imageCount, imageWidth], ScalarType.Float32);
-        var texts = torch.tensor(captionFeatures, [captionFeatures.Length / textWidth, textWidth], ScalarType.Float32);
-        try
-        {
-            return ContrastiveTraining.Train(model, captionsOf, options, Stage, (batch, chosen, _) =>
-                model.call(images.index_select(0, torch.tensor(batch.Select(i => (long)i).ToArray())).to(model.Device),
-                    texts.index_select(0, torch.tensor(chosen.Select(i => (long)i).ToArray())).to(model.Device)), progress, cancellationToken);
-        }
-        finally
-        {
-            images.Dispose();
-            texts.Dispose();
-        }
     }
 }
