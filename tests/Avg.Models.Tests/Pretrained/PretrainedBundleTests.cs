@@ -55,5 +55,11 @@ public sealed class PretrainedBundleTests
         searcher.Search([train[0].Captions[0]])[0].ShouldNotBeEmpty();
         var text = model.EncodeTexts([train[0].Captions[0]]);
         Math.Sqrt(text.Sum(v => (double)v * v)).ShouldBe(1, 1e-4);
+        model.Dispose();
+
+        // A bundle that names other backbones is refused, with what to do.
+        AvgModel.WriteConfig(bundle.PathOf(BundleFiles.Config), config with { Backbones = config.Backbones! with { ImageSha256 = new string('0', 64) } });
+        Avg.Models.Bundles.ModelBundle.Seal(bundle.Directory);
+        Should.Throw<AvgException>(() => AvgModel.Load(bundle.Directory, "cpu")).Message.ShouldContain("retrain the bundle with this build");
     }
 }
