@@ -14,6 +14,7 @@ public static class BenchApp
         var root = new RootCommand("AVG Cluster benchmarks: measurements that take minutes, kept out of the tests.");
         root.Subcommands.Add(QueryCommand(output, error));
         root.Subcommands.Add(ScaleCommand(output, error));
+        root.Subcommands.Add(BackbonesCommand(output, error));
         return root;
     }
 
@@ -153,6 +154,24 @@ public static class BenchApp
                 await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
             if (options.ChartPath is { } chartPath)
                 await File.WriteAllTextAsync(chartPath, QueryChart.Svg(report), cancellationToken).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command BackbonesCommand(TextWriter output, TextWriter error)
+    {
+        var images = new Option<int>("--images") { Description = "Synthetic 224 × 224 images timed per batch size.", DefaultValueFactory = _ => 64 };
+        var captions = new Option<int>("--captions") { Description = "Shapes captions timed per batch size.", DefaultValueFactory = _ => 256 };
+        var batches = new Option<string>("--batches") { Description = "Batch sizes, comma-separated.", DefaultValueFactory = _ => "1,32" };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var command = new Command("backbones", "Images/s of the frozen ResNet-18 and captions/s of all-MiniLM-L6-v2 (ONNX Runtime, in process) per batch size.");
+        foreach (var option in new Option[] { images, captions, batches, threads }) command.Options.Add(option);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var report = new BackboneBenchmark(parse.GetValue(images), parse.GetValue(captions),
+                ParseCounts(parse.GetValue(batches)!, "--batches", "a batch size; give e.g. 1,32"), parse.GetValue(threads), error).Run();
+            await output.WriteLineAsync(report.ToJsonString(Indented)).ConfigureAwait(false);
             return 0;
         });
         return command;

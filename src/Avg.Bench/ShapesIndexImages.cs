@@ -75,9 +75,10 @@ public sealed class ShapesIndexImages
     {
         ArgumentNullException.ThrowIfNull(model);
         if (count > Count) throw new ArgumentOutOfRangeException(nameof(count), count, Invariant($"only {Count} images were generated"));
-        var width = model.Encoder?.Options.EmbeddingDim
+        var width = model.Encoder?.Options.EmbeddingDim ?? model.Pretrained?.Heads.Options.EmbeddingDim
             ?? throw new AvgException($"{model.Bundle.Directory} has no image encoder (trained on precomputed features); the query benchmark needs one to index Shapes images");
-        var encoderHash = model.Bundle.Manifest.Files?.GetValueOrDefault(BundleFiles.Encoder) ?? "unknown";
+        // The pretrained encoder's backbones are pinned by the bundle (AvgModel.Load checks their hashes), so its heads name it.
+        var encoderHash = model.Bundle.Manifest.Files?.GetValueOrDefault(model.Pretrained is null ? BundleFiles.Encoder : BundleFiles.Heads) ?? "unknown";
         var prefix = Invariant($"vectors-{Short(encoderHash)}-");
         imagesPerSecond = 0;
         if (FindCachedVectors(prefix, count) is { } reusable)

@@ -21,7 +21,8 @@ internal static class TrainCommand
         var codebook = new Option<int>("--codebook") { Description = "Codebook size N.", DefaultValueFactory = _ => d.CodebookSize };
         var levels = new Option<int>("--levels") { Description = "Vokens per image M.", DefaultValueFactory = _ => d.Levels };
         var fineLevels = new Option<int>("--fine-levels") { Description = "Fine codes per image for ranking images that share a voken sequence (one byte each in the index; 0 = none).", DefaultValueFactory = _ => d.FineLevels };
-        var encoderEpochs = new Option<int>("--encoder-epochs") { Description = "Dual encoder epochs.", DefaultValueFactory = _ => d.EncoderEpochs };
+        var encoder = new Option<EncoderKind>("--encoder") { Description = "scratch (the built-in dual encoder, trained on the dataset) or pretrained (frozen ResNet-18 and all-MiniLM-L6-v2 with trained projection heads; backbone outputs cached in DATA/.avg-cache).", DefaultValueFactory = _ => d.Encoder };
+        var encoderEpochs = new Option<int>("--encoder-epochs") { Description = "Dual encoder epochs (projection head epochs with --encoder pretrained).", DefaultValueFactory = _ => d.EncoderEpochs };
         var tokenizerEpochs = new Option<int>("--tokenizer-epochs") { Description = "Tokenizer epochs.", DefaultValueFactory = _ => d.TokenizerEpochs };
         var generatorEpochs = new Option<int>("--generator-epochs") { Description = "Generator epochs.", DefaultValueFactory = _ => d.GeneratorEpochs };
         var channels = new Option<string?>("--image-channels") { Description = "CNN widths, e.g. 16,32,64,128 for a faster encoder (default 32,64,128,256)." };
@@ -49,7 +50,7 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for every stage.", DefaultValueFactory = _ => d.Seed };
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
-        foreach (var option in new Option[] { data, output, stage, from, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
+        foreach (var option in new Option[] { data, output, stage, from, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
                      generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
             command.Options.Add(option);
 
@@ -65,6 +66,7 @@ internal static class TrainCommand
                 CodebookSize = parse.GetValue(codebook),
                 Levels = parse.GetValue(levels),
                 FineLevels = parse.GetValue(fineLevels),
+                Encoder = parse.GetValue(encoder),
                 EncoderEpochs = parse.GetValue(encoderEpochs),
                 TokenizerEpochs = parse.GetValue(tokenizerEpochs),
                 GeneratorEpochs = parse.GetValue(generatorEpochs),

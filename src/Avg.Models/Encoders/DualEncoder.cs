@@ -46,9 +46,7 @@ public sealed class DualEncoder : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Symmetric InfoNCE: row k of <paramref name="images"/> matches row k of <paramref name="ids"/>; all other rows are negatives.</summary>
     public override Tensor forward(Tensor images, Tensor ids)
     {
-        var logits = logitScale.ClampMax(maxLogScale).exp() * image.call(images).matmul(text.call(ids).t());
-        var targets = HeldScalars.Arange(logits.shape[0], logits.device);
-        return nn.functional.cross_entropy(logits, targets).Plus(nn.functional.cross_entropy(logits.t(), targets)).DividedBy(2);
+        return ContrastiveTraining.SymmetricInfoNce(image.call(images), text.call(ids), logitScale, maxLogScale);
     }
 
     /// <summary>B×3×H×W floats in [0, 1] → B×d unit vectors.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,61 +30,16 @@ public sealed class DualEncoderTrainer
         if (captions.MaxLength != model.Options.MaxTextLength)
             throw new ArgumentException($"Captions have {captions.MaxLength} ids per row but the model expects {model.Options.MaxTextLength}.", nameof(captions));
         var captionsOf = captions.CaptionsByImage(images.Count);
-        var trainable = Enumerable.Range(0, images.Count).Where(i => captionsOf[i].Length > 0).ToArray();
-        var batchSize = Math.Min(options.BatchSize, trainable.Length);
-        if (batchSize < 2) throw new ArgumentException($"Need at least 2 images with captions to train, got {trainable.Length}.", nameof(captions));
-        var batchesPerEpoch = trainable.Length / batchSize;   // the ragged tail is dropped: its few negatives would make a noisy step
-        var totalSteps = batchesPerEpoch * options.Epochs;
-
-        var random = new Random(options.Seed);
-        torch.manual_seed(options.Seed);
-        var optimizer = torch.optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
-        var schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, totalSteps);
-        var pixels = new byte[batchSize * images.ImageBytes];
-        var ids = new long[batchSize * captions.MaxLength];
-        var batch = new int[batchSize];
-        var stopwatch = Stopwatch.StartNew();
-        double firstEpochLoss = 0, epochLoss = 0;
-        var step = 0;
-        model.train();
-        for (var epoch = 0; epoch < options.Epochs; epoch++)
+        var pixels = new byte[Math.Min(options.BatchSize, images.Count) * images.ImageBytes];
+        var ids = new long[Math.Min(options.BatchSize, images.Count) * captions.MaxLength];
+        return ContrastiveTraining.Train(model, captionsOf, options, Stage, (batch, chosen, random) =>
         {
-            random.Shuffle(trainable);
-            epochLoss = 0;
-            for (var b = 0; b < batchesPerEpoch; b++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                trainable.AsSpan(b * batchSize, batchSize).CopyTo(batch);
-                images.Loader(batch, pixels);
-                for (var k = 0; k < batchSize; k++)
-                {
-                    var choices = captionsOf[batch[k]];
-                    var caption = choices[random.Next(choices.Length)];
-                    for (var t = 0; t < captions.MaxLength; t++) ids[k * captions.MaxLength + t] = captions.Ids[caption * captions.MaxLength + t];
-                }
-                var loss = Step(optimizer, pixels, ids, batchSize, images, captions.MaxLength, random);
-                schedule.step();
-                epochLoss += loss / batchesPerEpoch;
-                step++;
-                progress?.Report(new TrainingProgress(Stage, epoch, step, totalSteps, loss));
-            }
-            if (epoch == 0) firstEpochLoss = epochLoss;
-        }
-        model.eval();
-        var elapsed = stopwatch.Elapsed;
-        return new TrainingReport(step, firstEpochLoss, epochLoss, elapsed, step * (double)batchSize / Math.Max(elapsed.TotalSeconds, 1e-9));
-    }
-
-    private double Step(torch.optim.Optimizer optimizer, byte[] pixels, long[] ids, int batchSize, ImageData images, int maxLength, Random random)
-    {
-        using var scope = torch.NewDisposeScope();
-        var x = Augment(ImageBatches.ToFloat(pixels, batchSize, images, model.Device), random);
-        var tokens = torch.tensor(ids, [batchSize, maxLength], device: model.Device);
-        optimizer.zero_grad();
-        var loss = model.call(x, tokens);
-        loss.backward();
-        optimizer.step();
-        return loss.item<float>();
+            images.Loader(batch, pixels.AsSpan(0, batch.Length * images.ImageBytes));
+            for (var k = 0; k < batch.Length; k++)
+                for (var t = 0; t < captions.MaxLength; t++) ids[k * captions.MaxLength + t] = captions.Ids[chosen[k] * captions.MaxLength + t];
+            var x = Augment(ImageBatches.ToFloat(pixels, batch.Length, images, model.Device), random);
+            return model.call(x, torch.tensor(ids.AsSpan(0, batch.Length * captions.MaxLength).ToArray(), [batch.Length, captions.MaxLength], device: model.Device));
+        }, progress, cancellationToken);
     }
 
     /// <summary>One random translation per batch (reflect padding keeps the border statistics); cheap on CPU.</summary>

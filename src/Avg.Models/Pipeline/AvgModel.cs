@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Avg.Models.Bundles;
 using Avg.Models.Encoders;
+using Avg.Models.Encoders.Pretrained;
 using Avg.Models.Generation;
 using Avg.Models.Runtime;
 using Avg.Models.Text;
@@ -17,6 +18,9 @@ public static class BundleFiles
     public const string Config = "config.json";
     public const string Vocabulary = "vocab.json";
     public const string Encoder = "encoder.bin";
+
+    /// <summary>The projection heads over the pretrained backbones (bundles trained with <c>--encoder pretrained</c>).</summary>
+    public const string Heads = "heads.bin";
     public const string Tokenizer = "tokenizer.bin";
     public const string Generator = "generator.bin";
 
@@ -32,7 +36,10 @@ public sealed record BundleConfig
 {
     public int ImageSize { get; init; } = 64;
 
-    /// <summary>"encoder" (built-in dual encoder) or "features" (precomputed vectors of <see cref="FeatureWidth"/>).</summary>
+    /// <summary>
+    /// "encoder" (built-in dual encoder), "pretrained" (frozen backbones named in <see cref="Backbones"/> and the bundle's
+    /// heads) or "features" (precomputed vectors of <see cref="FeatureWidth"/>).
+    /// </summary>
     public string FeatureSource { get; init; } = "encoder";
 
     public int FeatureWidth { get; init; }
@@ -64,7 +71,15 @@ public sealed record BundleConfig
 
     public AvgTrainingOptions? Training { get; init; }
 
+    /// <summary>The backbones and their SHA-256s, for "pretrained" bundles: referenced, not copied into the bundle.</summary>
+    public BackboneRecord? Backbones { get; init; }
+
     public bool UsesEncoder => FeatureSource == "encoder";
+
+    public bool UsesPretrained => FeatureSource == "pretrained";
+
+    /// <summary>Whether v_i and v_t come from raw images and texts (built-in or pretrained encoder), not from given features.</summary>
+    public bool EncodesRaw => UsesEncoder || UsesPretrained;
 }
 
 /// <summary>
@@ -75,9 +90,10 @@ public sealed class AvgModel : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    private AvgModel(ModelBundle bundle, BundleConfig config, TextVocabulary vocabulary, DualEncoder? encoder,
+    private AvgModel(ModelBundle bundle, BundleConfig config, TextVocabulary vocabulary, DualEncoder? encoder, PretrainedEncoder? pretrained,
         AlignedTokenizer tokenizer, TokenToVokenGenerator generator, FineQuantizer? fine, torch.Device device)
     {
+        Pretrained = pretrained;
         Fine = fine;
         VokenCodebook = tokenizer.Codebook;
         Bundle = bundle;
@@ -98,6 +114,12 @@ public sealed class AvgModel : IDisposable
     /// <summary>The built-in dual encoder; null when the bundle was trained on precomputed features.</summary>
     public DualEncoder? Encoder { get; }
 
+    /// <summary>The frozen backbones and trained heads; null unless the bundle was trained with <c>--encoder pretrained</c>.</summary>
+    public PretrainedEncoder? Pretrained { get; }
+
+    /// <summary>Whether raw images (and texts) can be encoded: true with the built-in or the pretrained encoder, false for a bundle trained on features.</summary>
+    public bool AcceptsImages => Encoder is not null || Pretrained is not null;
+
     public AlignedTokenizer Tokenizer { get; }
 
     public TokenToVokenGenerator Generator { get; }
@@ -116,7 +138,7 @@ public sealed class AvgModel : IDisposable
     /// </summary>
     public string? CollisionRankingUnavailable => Fine is null
         ? $"{Bundle.Directory} has no fine codebooks; add them with `avg train --stage fine --from {Bundle.Directory} --data D --out B`"
-        : Encoder is null ? $"{Bundle.Directory} was trained on precomputed features and has no text encoder for the query vector" : null;
+        : Encoder is null && Pretrained is null ? $"{Bundle.Directory} was trained on precomputed features and has no text encoder for the query vector" : null;
 
     /// <summary>Opens and verifies a bundle (hashes, required stages, vocabulary binding) and loads its models.</summary>
     public static AvgModel Load(string directory, string device = "auto", int threads = 0)
@@ -128,6 +150,7 @@ public sealed class AvgModel : IDisposable
         if (!string.IsNullOrEmpty(config.VocabularyHash) && vocabulary.Hash != config.VocabularyHash)
             throw new AvgException($"{directory}: text vocabulary {vocabulary.Hash} does not match the one the models were trained with ({config.VocabularyHash}); retrain the bundle");
         var encoder = config.UsesEncoder ? DualEncoder.Load(bundle.PathOf(BundleFiles.Encoder), torchDevice) : null;
+        var pretrained = config.UsesPretrained ? PretrainedEncoder.Open(bundle, config, torchDevice, threads) : null;
         var tokenizer = AlignedTokenizer.Load(bundle.PathOf(BundleFiles.Tokenizer), torchDevice);
         var generator = TokenToVokenGenerator.Load(bundle.PathOf(BundleFiles.Generator), torchDevice);
         if (generator.Options.Vokens != tokenizer.Options.CodebookSize || generator.Options.Length != tokenizer.Options.Levels)
@@ -141,7 +164,7 @@ public sealed class AvgModel : IDisposable
             var rows = config.FineLevels * config.FineCodes;
             fine = new FineQuantizer(Avg.Data.NpyMatrix.Read(bundle.PathOf(BundleFiles.Fine), rows, width, "fine code"), width, config.FineLevels, config.FineCodes);
         }
-        return new AvgModel(bundle, config, vocabulary, encoder, tokenizer, generator, fine, torchDevice);
+        return new AvgModel(bundle, config, vocabulary, encoder, pretrained, tokenizer, generator, fine, torchDevice);
     }
 
     public static BundleConfig ReadConfig(string path)
@@ -158,11 +181,13 @@ public sealed class AvgModel : IDisposable
 
     public static void WriteConfig(string path, BundleConfig config) => File.WriteAllText(path, JsonSerializer.Serialize(config, Json));
 
-    /// <summary>Image vectors v_i (rows, L2-normalised) from decoded pixels; needs the built-in encoder.</summary>
-    public float[] EncodeImages(ImageData images) => RequireEncoder().EncodeImages(images);
+    /// <summary>Image vectors v_i (rows, L2-normalised) from decoded pixels; needs the built-in or pretrained encoder.</summary>
+    public float[] EncodeImages(ImageData images) =>
+        Pretrained?.EncodeImages(images) ?? RequireEncoder().EncodeImages(images);
 
-    /// <summary>Caption vectors v_t (rows, L2-normalised); needs the built-in encoder.</summary>
-    public float[] EncodeTexts(IReadOnlyList<string> texts) => RequireEncoder().EncodeTexts(Vocabulary.EncodeMany(texts));
+    /// <summary>Caption vectors v_t (rows, L2-normalised); needs the built-in or pretrained encoder.</summary>
+    public float[] EncodeTexts(IReadOnlyList<string> texts) =>
+        Pretrained?.EncodeTexts(texts) ?? RequireEncoder().EncodeTexts(Vocabulary.EncodeMany(texts));
 
     /// <summary>Voken sequences (rows of M) for image vectors: the image's identifier in the index.</summary>
     public int[] Tokenize(float[] imageVectors) => Tokenizer.Encode(imageVectors);
@@ -197,6 +222,7 @@ public sealed class AvgModel : IDisposable
     public void Dispose()
     {
         Encoder?.Dispose();
+        Pretrained?.Dispose();
         Tokenizer.Dispose();
         Generator.Dispose();
     }

@@ -3,6 +3,7 @@ using System.Globalization;
 using Avg.Data;
 using Avg.Models.Bundles;
 using Avg.Models.Encoders;
+using Avg.Models.Encoders.Pretrained;
 using Avg.Models.Generation;
 using Avg.Models.Runtime;
 using Avg.Models.Text;
@@ -33,6 +34,7 @@ public sealed class AvgTrainer
     }
 
     private Avg.Quantization.FineQuantizer? fine;
+    private BackboneRecord? backbones;
 
     /// <summary>Seconds spent per stage in the last run, for reports ("where the time goes").</summary>
     public Dictionary<string, double> StageSeconds { get; } = new(StringComparer.Ordinal);
@@ -107,12 +109,25 @@ public sealed class AvgTrainer
         (float[] Tokens, float[] Positions, int Width)? textTables = null;
         TextTowerLayers? textLayers = null;
         var useFeatures = options.ImageFeatures is not null;
+        // Later stages keep the encoder kind of the bundle they continue.
+        var pretrained = !useFeatures && (stage is TrainingStage.All or TrainingStage.Encoder
+            ? options.Encoder == EncoderKind.Pretrained
+            : AvgModel.ReadConfig(from!.PathOf(BundleFiles.Config)).UsesPretrained);
+        backbones = null;
         if (useFeatures)
         {
             var features = Timed("features", () => PrecomputedFeatures.Load(dataset, options.ImageFeatures!, options.CaptionFeatures!));
             width = features.Width;
             imageVectors = PrecomputedFeatures.GatherRows(features.Images, width, train.Select(i => i.Index).ToList());
             captionVectors = PrecomputedFeatures.GatherRows(features.Captions, width, captionRows);
+        }
+        else if (pretrained)
+        {
+            using var heads = PretrainedHeads(dataset, train, captionRows, captionImage.ToArray(), stage, from, partial, device, cancellationToken,
+                out var trainImageFeatures, out var trainCaptionFeatures);
+            imageVectors = heads.ProjectImages(trainImageFeatures);
+            captionVectors = heads.ProjectTexts(trainCaptionFeatures);
+            width = heads.Options.EmbeddingDim;
         }
         else
         {
@@ -258,8 +273,9 @@ public sealed class AvgTrainer
     {
         AvgModel.WriteConfig(Path.Combine(partial, BundleFiles.Config), new BundleConfig
         {
-            ImageSize = options.ImageSize,
-            FeatureSource = useFeatures ? "features" : "encoder",
+            ImageSize = backbones is null ? options.ImageSize : ResNet18Backbone.InputSize,
+            FeatureSource = useFeatures ? "features" : backbones is null ? "encoder" : "pretrained",
+            Backbones = backbones,
             FeatureWidth = width,
             CodebookSize = options.CodebookSize,
             Levels = options.Levels,
@@ -270,7 +286,7 @@ public sealed class AvgTrainer
             TrainVokenCounts = trainVokens is null ? null : VokenPrior.Count(trainVokens, options.Levels, options.CodebookSize),
             FineLevels = trainVokens is null ? 0 : fine?.Levels ?? 0,
             FineCodes = trainVokens is null ? 0 : fine?.Codes ?? 0,
-            Training = options,
+            Training = backbones is null ? options : options with { Encoder = EncoderKind.Pretrained },
         });
         var properties = new Dictionary<string, string>
         {
@@ -285,6 +301,38 @@ public sealed class AvgTrainer
         return ModelBundle.Open(target);
     }
 
+
+    /// <summary>
+    /// The pretrained encoder: backbone features of the whole dataset (cached beside it), then projection heads trained on
+    /// the train split's (stage all or encoder) or taken from <paramref name="from"/>, saved into the bundle.
+    /// </summary>
+    private ProjectionHeads PretrainedHeads(KarpathyDataset dataset, List<DatasetImage> train, List<int> captionRows, int[] captionImage,
+        TrainingStage stage, ModelBundle? from, string partial, torch.Device device, CancellationToken cancellationToken,
+        out float[] trainImageFeatures, out float[] trainCaptionFeatures)
+    {
+        using var pretrainedBackbones = new PretrainedBackbones(threads: options.Threads);
+        if (from is not null && stage is not (TrainingStage.All or TrainingStage.Encoder))
+            pretrainedBackbones.Verify(AvgModel.ReadConfig(from.PathOf(BundleFiles.Config)).Backbones
+                ?? throw new AvgException($"{from.Directory}: config.json names no backbones; retrain the bundle"), from.Directory);
+        backbones = pretrainedBackbones.Record;
+        log($"backbones: {ResNet18Backbone.Name} {backbones.ImageSha256[..12]}, {MiniLmBackbone.Name} {backbones.TextSha256[..12]}");
+        var (allImages, allCaptions) = Timed("backbones", () => pretrainedBackbones.ForDataset(dataset, progress, log));
+        trainImageFeatures = PrecomputedFeatures.GatherRows(allImages, ResNet18Backbone.Width, train.Select(i => i.Index).ToList());
+        trainCaptionFeatures = PrecomputedFeatures.GatherRows(allCaptions, MiniLmBackbone.Width, captionRows);
+        var path = Path.Combine(partial, BundleFiles.Heads);
+        if (stage is not (TrainingStage.All or TrainingStage.Encoder))
+        {
+            foreach (var file in BundleFiles.WithOptions(BundleFiles.Heads)) CopyFrom(from!, partial, file);
+            return ProjectionHeads.Load(path, device);
+        }
+        var heads = new ProjectionHeads(new ProjectionHeadOptions { EmbeddingDim = options.EmbeddingDim }, device, options.Seed);
+        var (images, captions) = (trainImageFeatures, trainCaptionFeatures);
+        var report = Timed("heads", () => heads.Train(images, captions, captionImage,
+            new DualEncoderTrainingOptions { Epochs = options.EncoderEpochs, Seed = options.Seed }, progress, cancellationToken));
+        log(string.Create(CultureInfo.InvariantCulture, $"projection heads: loss {report.FirstEpochLoss:F3} → {report.FinalLoss:F3}, {report.ExamplesPerSecond:F0} pairs/s"));
+        heads.Save(path);
+        return heads;
+    }
 
     /// <summary>The collision ranking's fine codebooks: k-means on what the train images' identifiers leave of their vectors.</summary>
     private Avg.Quantization.FineQuantizer FitFine(float[] imageVectors, int[] vokens, AlignedTokenizer tokenizer, int width)

@@ -12,6 +12,16 @@ public enum TrainingStage
     Fine,
 }
 
+/// <summary>Where v_i and v_t come from when no precomputed features are given.</summary>
+public enum EncoderKind
+{
+    /// <summary>The built-in dual encoder, trained from scratch on the dataset.</summary>
+    Scratch,
+
+    /// <summary>Frozen ResNet-18 and all-MiniLM-L6-v2 backbones with trained projection heads (<see cref="Encoders.Pretrained.ProjectionHeads"/>).</summary>
+    Pretrained,
+}
+
 /// <summary>Everything `avg train` decides, with defaults sized for a 2-core CPU (docs/training.md says why).</summary>
 public sealed record AvgTrainingOptions
 {
@@ -24,6 +34,9 @@ public sealed record AvgTrainingOptions
     public int Seed { get; init; } = 7;
 
     // Dual encoder (two-tower baseline; source of v_i and v_t).
+    /// <summary>Built-in dual encoder from scratch, or frozen pretrained backbones with trained heads (whose epochs are <see cref="EncoderEpochs"/>).</summary>
+    public EncoderKind Encoder { get; init; } = EncoderKind.Scratch;
+
     public int EmbeddingDim { get; init; } = 256;
 
     public int EncoderEpochs { get; init; } = 8;

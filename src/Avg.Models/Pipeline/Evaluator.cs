@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Avg.Data;
 using Avg.Evaluation;
 using Avg.Models.Encoders;
+using Avg.Models.Encoders.Pretrained;
 using Avg.Models.Tokenization;
 using Avg.Retrieval;
 
@@ -113,12 +114,20 @@ public sealed class Evaluator
         JsonObject? collisionSweep = null;
         byte[]? pixels = null;
         PrecomputedFeatures? features = null;
+        (float[] Images, float[] Captions)? backboneRows = null;
         var first = true;
         foreach (var model in models)
         {
             float[] imageVectors;
             float[]? queryVectors = null;
-            if (model.Config.UsesEncoder)
+            if (model.Pretrained is { } pretrained)
+            {
+                // Backbone rows of the whole dataset from its feature cache (one backbone run per dataset), then the bundle's heads.
+                backboneRows ??= pretrained.Backbones.ForDataset(dataset, progress);
+                imageVectors = pretrained.Heads.ProjectImages(PrecomputedFeatures.GatherRows(backboneRows.Value.Images, ResNet18Backbone.Width, images.Select(i => i.Index).ToList()));
+                if (first) queryVectors = pretrained.Heads.ProjectTexts(PrecomputedFeatures.GatherRows(backboneRows.Value.Captions, MiniLmBackbone.Width, captionRows));
+            }
+            else if (model.Config.UsesEncoder)
             {
                 pixels ??= ImageDecoder.DecodeAll(dataset, images, model.Config.ImageSize, done => progress?.Report(new TrainingProgress("decode", 0, done, images.Count, 0)));
                 imageVectors = model.EncodeImages(ImageData.FromBytes(pixels, images.Count, model.Config.ImageSize, model.Config.ImageSize));
