@@ -148,7 +148,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
                 ImageSize = _model.Config.ImageSize,
                 Depth = _model.Tokenizer.Options.Levels,
                 VocabularySize = _model.Tokenizer.Options.CodebookSize,
-                AcceptsImages = _model.Encoder is not null,
+                AcceptsImages = _model.AcceptsImages,
                 Device = _model.Device.ToString(),
                 FineLevels = _model.Fine?.Levels ?? 0,
             };
