@@ -201,4 +201,10 @@ public sealed class SearchResult
     [Id(6)] public int BatchSize { get; init; }
 
     [Id(7)] public string Silo { get; init; } = "";
+
+    /// <summary>Time reading the index catalog's snapshot (a grain call; it waits behind partition reports).</summary>
+    [Id(8)] public double CatalogMs { get; init; }
+
+    /// <summary>Time the query waited on the model host before its last generator run: queue and partition fetches.</summary>
+    [Id(9)] public double WaitMs { get; init; }
 }

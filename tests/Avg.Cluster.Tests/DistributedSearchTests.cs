@@ -66,6 +66,32 @@ public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<Th
         fanOut.Min().ShouldBe(1, "with a warm partition cache a query costs one catalog call");
     }
 
+    /// <summary>
+    /// Queries sent together share the model host's forward passes: the query grain is reentrant, so more than one
+    /// query per stateless-worker activation reaches the host's queue at once (batches of more than the 2 activations
+    /// a 2-core silo has), and batching changes no result.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_queries_are_batched_beyond_one_per_activation_with_the_same_results()
+    {
+        var captions = fixture.Dataset.Images.Where(i => i.Split == Split.Test).SelectMany(i => i.Captions).Take(24).ToArray();
+        var query = fixture.Grains.GetGrain<IQueryGrain>(0);
+        var alone = new List<SearchResult>();
+        foreach (var caption in captions)
+        {
+            alone.Add(await query.Search(new SearchRequest { Query = caption, K = 10, Beam = 8 }));
+        }
+
+        var together = await Task.WhenAll(captions.Select(c => query.Search(new SearchRequest { Query = c, K = 10, Beam = 8 })));
+
+        together.Max(r => r.BatchSize).ShouldBeGreaterThan(Math.Max(2, Environment.ProcessorCount), "queries sent together wait in one batch");
+        for (var c = 0; c < captions.Length; c++)
+        {
+            together[c].Items.Select(i => i.ImageId).ShouldBe(alone[c].Items.Select(i => i.ImageId), captions[c]);
+            together[c].Items.Select(i => i.Score).ShouldBe(alone[c].Items.Select(i => i.Score), ScoreTolerance, captions[c]);
+        }
+    }
+
     /// <summary>Query and tokenization grains run only on model silos; partitions run on every silo, including the partitions-only one.</summary>
     [Fact]
     public async Task Model_grains_are_placed_only_on_model_silos()

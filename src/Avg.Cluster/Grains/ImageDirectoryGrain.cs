@@ -1,4 +1,5 @@
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
 using Avg.Cluster.Storage;
 using Microsoft.Extensions.Options;
@@ -11,7 +12,7 @@ namespace Avg.Cluster.Grains;
 /// stored log is compacted like a partition's.
 /// </summary>
 [PartitionSiloPlacementFilter]
-public sealed class ImageDirectoryGrain(IIndexLogStore store, IOptions<AvgSiloOptions> options) : Grain, IImageDirectoryGrain
+public sealed class ImageDirectoryGrain(IIndexLogStore store, LowPriorityWork lowPriority, IOptions<AvgSiloOptions> options) : Grain, IImageDirectoryGrain
 {
     private readonly Dictionary<string, int> _partitions = new(StringComparer.Ordinal);
     private CompactingLog _log = null!;
@@ -69,7 +70,7 @@ public sealed class ImageDirectoryGrain(IIndexLogStore store, IOptions<AvgSiloOp
 
         await _log.AppendAsync(IndexLogRecords.EncodeDirectory(changes, asBase: false), changes.Length);
         Apply(changes);
-        await _log.CompactIfDueAsync(_partitions.Count, () => IndexLogRecords.EncodeDirectory(_partitions.Select(e => (e.Key, e.Value)).ToArray(), asBase: true));
+        await _log.CompactIfDueAsync(_partitions.Count, () => lowPriority.RunAsync(() => IndexLogRecords.EncodeDirectory(_partitions.Select(e => (e.Key, e.Value)).ToArray(), asBase: true)));
     }
 
     private void Apply((string Id, int Partition)[] entries)

@@ -14,6 +14,7 @@ namespace Avg.Cluster.Grains;
 /// revision into the silo's cache), and the final leaves expand to image ids. Equals the in-process search.
 /// </summary>
 [StatelessWorker]
+[Reentrant] // no state of its own: while one query waits on the model host, the next one joins its batch
 [ModelSiloPlacementFilter]
 public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics metrics) : Grain, IQueryGrain
 {
@@ -40,7 +41,9 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics 
         var calls = 0;
         for (var attempt = 1; ; attempt++)
         {
+            var reading = Stopwatch.GetTimestamp();
             var snapshot = cache.Intern(info.IndexVersion, await catalog.GetSnapshot());
+            var catalogMs = Stopwatch.GetElapsedTime(reading).TotalMilliseconds;
             calls++;
             if (snapshot.FirstVokens.Length == 0)
             {
@@ -61,6 +64,8 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics 
                     IndexVersion = info.IndexVersion,
                     TotalMs = clock.Elapsed.TotalMilliseconds,
                     GeneratorMs = outcome.GeneratorMs,
+                    CatalogMs = catalogMs,
+                    WaitMs = outcome.WaitMs,
                     FanOutCalls = calls + outcome.Source.Fetches,
                     Partitions = outcome.Source.LoadedPartitions,
                     BatchSize = outcome.BatchSize,

@@ -11,7 +11,7 @@ namespace Avg.Cluster.Grains;
 /// removing an image that moved from its old partition. Counts images and busy time for images/s.
 /// </summary>
 [ModelSiloPlacementFilter]
-public sealed class TokenizationShardGrain(ModelHost host, AvgMetrics metrics) : Grain, ITokenizationShardGrain
+public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, AvgMetrics metrics) : Grain, ITokenizationShardGrain
 {
     private long _images;
     private double _busySeconds;
@@ -31,8 +31,8 @@ public sealed class TokenizationShardGrain(ModelHost host, AvgMetrics metrics) :
             .Select(async bucket =>
             {
                 var group = bucket.ToArray();
-                var previous = await GrainFactory.GetGrain<IImageDirectoryGrain>(bucket.Key, info.IndexVersion)
-                    .Assign(group.Select(x => x.image.Id).ToArray(), group.Select(x => x.image.Partition).ToArray());
+                var previous = await fanOut.RunAsync(() => GrainFactory.GetGrain<IImageDirectoryGrain>(bucket.Key, info.IndexVersion)
+                    .Assign(group.Select(x => x.image.Id).ToArray(), group.Select(x => x.image.Partition).ToArray()));
                 return group.Zip(previous, (x, p) => (x.image, Previous: p));
             });
         foreach (var result in await Task.WhenAll(directoryCalls))
@@ -40,10 +40,10 @@ public sealed class TokenizationShardGrain(ModelHost host, AvgMetrics metrics) :
             moved.AddRange(result.Where(r => r.Previous >= 0 && r.Previous != r.image.Partition).Select(r => (r.Previous, r.image.Id)));
         }
 
-        await Task.WhenAll(indexed.GroupBy(image => image.Partition).Select(partition =>
-            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Upsert(partition.ToArray(), info.VocabularySize)));
-        await Task.WhenAll(moved.GroupBy(m => m.Partition).Select(partition =>
-            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Remove(partition.Select(m => m.Id).ToArray())));
+        await Task.WhenAll(indexed.GroupBy(image => image.Partition).Select(partition => fanOut.RunAsync(() =>
+            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Upsert(partition.ToArray(), info.VocabularySize))));
+        await Task.WhenAll(moved.GroupBy(m => m.Partition).Select(partition => fanOut.RunAsync(() =>
+            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Remove(partition.Select(m => m.Id).ToArray()))));
 
         _images += items.Length;
         metrics.RecordIngest((int)this.GetPrimaryKeyLong(), items.Length);

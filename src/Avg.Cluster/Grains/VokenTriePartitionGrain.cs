@@ -1,4 +1,5 @@
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
 using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
@@ -18,6 +19,7 @@ namespace Avg.Cluster.Grains;
 [PartitionSiloPlacementFilter]
 public sealed partial class VokenTriePartitionGrain(
     IIndexLogStore store,
+    LowPriorityWork lowPriority,
     IOptions<AvgSiloOptions> options,
     AvgMetrics metrics,
     ILogger<VokenTriePartitionGrain> logger) : Grain, IVokenTriePartitionGrain
@@ -228,7 +230,8 @@ public sealed partial class VokenTriePartitionGrain(
             _changesFrom = revision;
         }
 
-        await _log.CompactIfDueAsync(_entries.Count, () => IndexLogRecords.EncodePartition(WholeRecord(), asBase: true));
+        // The base is the whole partition: encoded at ingest priority, read while this grain awaits (no turn writes meanwhile).
+        await _log.CompactIfDueAsync(_entries.Count, () => lowPriority.RunAsync(() => IndexLogRecords.EncodePartition(WholeRecord(), asBase: true)));
         metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
         await GrainFactory.GetGrain<IIndexCatalogGrain>(IndexVersion).Report(FirstVoken, _entries.Count, _revision);
     }

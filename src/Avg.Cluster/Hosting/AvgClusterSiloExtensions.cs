@@ -28,6 +28,8 @@ public static class AvgClusterSiloExtensions
         // Redis hosts register theirs first (Avg.Silo); without one, the logs live in grains, in memory.
         silo.Services.TryAddSingleton<IIndexLogStore, GrainIndexLogStore>();
         silo.Services.TryAddSingleton<ModelHost>();
+        silo.Services.TryAddSingleton<IngestFanOut>();
+        silo.Services.TryAddSingleton<LowPriorityWork>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();
         silo.Services.AddSiloRolePlacementFilters();

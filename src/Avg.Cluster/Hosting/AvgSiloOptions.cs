@@ -60,6 +60,13 @@ public sealed class AvgSiloOptions
     /// <summary>Tokenization shards that ingest batches are spread over.</summary>
     public int Shards { get; set; } = 4;
 
+    /// <summary>
+    /// Directory and partition calls a silo's ingest shards have in flight at once, all shards together (docs/cluster.md,
+    /// "Queries during ingest"): grain turns share the thread pool's queue with queries, so a batch fanned out to every
+    /// partition at once would queue a query's next step behind hundreds of ingest turns.
+    /// </summary>
+    public int IngestFanOut { get; set; } = 2;
+
     /// <summary>Comma-separated plain API keys with full access (read and write), hashed at start-up; empty with no key hashes: no key needed.</summary>
     public string? ApiKeys { get; set; }
 
@@ -195,6 +202,11 @@ public sealed class AvgSiloOptions
         if (Threads < 0)
         {
             throw new AvgException($"Avg__Threads must be 0 (all cores but one) or more, got {Threads}.");
+        }
+
+        if (IngestFanOut is < 1 or > 1024)
+        {
+            throw new AvgException($"Avg__IngestFanOut must be between 1 and 1024, got {IngestFanOut}.");
         }
 
         if (IngestNice is < 0 or > 19)

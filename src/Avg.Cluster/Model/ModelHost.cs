@@ -16,7 +16,7 @@ namespace Avg.Cluster.Model;
 public sealed record TokenizedImages(int[] Vokens, byte[] Fine, int FineLevels);
 
 /// <summary>What the model host returns for one query of a batch.</summary>
-public sealed record HostSearchOutcome(SearchHit[] Hits, PartitionSource Source, double GeneratorMs, int BatchSize);
+public sealed record HostSearchOutcome(SearchHit[] Hits, PartitionSource Source, double GeneratorMs, int BatchSize, double WaitMs);
 
 /// <summary>
 /// The one model of a silo: loads the bundle once and runs every TorchSharp call on two threads of its own, each fed by
@@ -300,6 +300,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         try
         {
             var clock = Stopwatch.StartNew();
+            var started = Stopwatch.GetTimestamp();
             var model = _model!;
             var first = jobs[0];
             var source = first.Source?.Again() ?? _cache.CreateSource(first.IndexVersion, first.Catalog, model.Tokenizer.Options.CodebookSize);
@@ -332,7 +333,8 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             Interlocked.Add(ref _searches, jobs.Length);
             for (var q = 0; q < jobs.Length; q++)
             {
-                jobs[q].Completion.SetResult(new HostSearchOutcome(hits[q].Take(jobs[q].Options.K).ToArray(), source, elapsed, jobs.Length));
+                var waited = Stopwatch.GetElapsedTime(jobs[q].Queued, started).TotalMilliseconds;
+                jobs[q].Completion.SetResult(new HostSearchOutcome(hits[q].Take(jobs[q].Options.K).ToArray(), source, elapsed, jobs.Length, waited));
             }
         }
         catch (PartitionsPendingException pending)
@@ -432,6 +434,9 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         public string IndexVersion { get; } = indexVersion;
 
         public CatalogSnapshot Catalog { get; } = catalog;
+
+        /// <summary>When it was queued (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+        public long Queued { get; } = Stopwatch.GetTimestamp();
 
         /// <summary>The partitions of an earlier attempt that was set aside while they were fetched.</summary>
         public PartitionSource? Source { get; set; }

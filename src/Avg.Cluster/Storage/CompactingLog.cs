@@ -43,14 +43,14 @@ internal sealed class CompactingLog(IIndexLogStore store, string key, int minimu
     }
 
     /// <summary>Writes a base made by <paramref name="makeBase"/> (the whole state, <paramref name="held"/> images) when compaction is due.</summary>
-    public async Task CompactIfDueAsync(int held, Func<byte[]> makeBase)
+    public async Task CompactIfDueAsync(int held, Func<Task<byte[]>> makeBase)
     {
         if (_records == 0 || _imagesSinceBase < Math.Max(minimum, held / 2))
         {
             return;
         }
 
-        await store.CompactAsync(key, makeBase(), _records).ConfigureAwait(false);
+        await store.CompactAsync(key, await makeBase().ConfigureAwait(false), _records).ConfigureAwait(false);
         _records = 0;
         _imagesSinceBase = 0;
     }

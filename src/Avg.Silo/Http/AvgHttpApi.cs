@@ -141,13 +141,13 @@ public static partial class AvgHttpApi
         return Results.Ok(new SearchResponseBody(
             result.Items.Select(i => new SearchHitBody(i.ImageId, i.Score, i.Vokens, i.Uri)).ToArray(),
             result.IndexVersion,
-            new SearchTimingBody(total, result.GeneratorMs, result.FanOutCalls)));
+            new SearchTimingBody(total, result.GeneratorMs, result.FanOutCalls, result.CatalogMs, result.WaitMs)));
     }
 
-    private static async Task<IResult> Ingest(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, ShardRouter router)
+    private static async Task<IResult> Ingest(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, ShardRouter router, LowPriorityWork lowPriority)
     {
         var clock = Stopwatch.StartNew();
-        var (body, bodyError) = await ReadAsync<IngestRequestBody>(http).ConfigureAwait(false);
+        var (body, bodyError) = await ReadAsync<IngestRequestBody>(http, lowPriority).ConfigureAwait(false);
         if (bodyError is not null)
         {
             return bodyError;
@@ -159,7 +159,8 @@ public static partial class AvgHttpApi
             return conflict;
         }
 
-        var (items, errors) = RequestValidation.Ingest(body, info);
+        // Checking every value (and decoding images) is linear in the batch: at ingest priority too.
+        var (items, errors) = await lowPriority.RunAsync(() => RequestValidation.Ingest(body, info)).ConfigureAwait(false);
         if (items is null)
         {
             return Results.ValidationProblem(errors, title: "The ingest batch is not valid; nothing was indexed");
@@ -265,7 +266,11 @@ public static partial class AvgHttpApi
     private static IResult NotFound(string id) =>
         Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Image not found", detail: $"No image with id '{id}' is indexed.");
 
-    private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpContext http)
+    /// <summary>
+    /// Reads and parses a JSON body; with <paramref name="parser"/> (ingest) the parse runs at ingest priority, off the
+    /// thread pool that queries share.
+    /// </summary>
+    private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpContext http, LowPriorityWork? parser = null)
         where T : class
     {
         if (ContentTypeProblem(http.Request) is { } unsupported)
@@ -282,6 +287,12 @@ public static partial class AvgHttpApi
         var json = http.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
         using var buffer = new MemoryStream();
         await http.Request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false);
+        return parser is null ? Parse<T>(buffer, json) : await parser.RunAsync(() => Parse<T>(buffer, json)).ConfigureAwait(false);
+    }
+
+    private static (T? Body, IResult? Error) Parse<T>(MemoryStream buffer, JsonSerializerOptions json)
+        where T : class
+    {
         var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
 
         // The serializer checks UTF-8 only in the values it reads; a body must be UTF-8 throughout (RFC 8259 §8.1).

@@ -9,7 +9,7 @@ public sealed record SearchResponseBody(IReadOnlyList<SearchHitBody> Results, st
 
 public sealed record SearchHitBody(string ImageId, float Score, int[] Vokens, string? Uri);
 
-public sealed record SearchTimingBody(double TotalMs, double GeneratorMs, int FanOutCalls);
+public sealed record SearchTimingBody(double TotalMs, double GeneratorMs, int FanOutCalls, double CatalogMs, double WaitMs);
 
 /// <summary>POST /v1/images body.</summary>
 public sealed record IngestRequestBody(IReadOnlyList<IngestImageBody?>? Images, string? IndexVersion);

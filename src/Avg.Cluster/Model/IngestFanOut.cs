@@ -1,0 +1,30 @@
+using Avg.Cluster.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Avg.Cluster.Model;
+
+/// <summary>
+/// Bounds the directory and partition calls of ingest in flight on a silo (<see cref="AvgSiloOptions.IngestFanOut"/>),
+/// so that ingest turns queued on the thread pool stay few and a query's own turns are not queued behind them.
+/// </summary>
+public sealed class IngestFanOut(IOptions<AvgSiloOptions> options) : IDisposable
+{
+    private readonly SemaphoreSlim _slots = new(options.Value.IngestFanOut, options.Value.IngestFanOut);
+
+    /// <summary>Runs one ingest call when a slot is free.</summary>
+    public async Task<T> RunAsync<T>(Func<Task<T>> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        await _slots.WaitAsync();
+        try
+        {
+            return await call();
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    public void Dispose() => _slots.Dispose();
+}
