@@ -28,7 +28,9 @@ public sealed record SearchResult(string ImageId, double Score, IReadOnlyList<in
 /// <param name="TotalMs">Wall time inside the server.</param>
 /// <param name="GeneratorMs">Time in the token-to-voken generator.</param>
 /// <param name="FanOutCalls">Calls to trie partitions during the beam search.</param>
-public sealed record SearchTiming(double TotalMs, double GeneratorMs, int FanOutCalls);
+/// <param name="CatalogMs">Time reading the index catalog.</param>
+/// <param name="WaitMs">Time waiting on the model host before the generator ran (its queue and partition fetches).</param>
+public sealed record SearchTiming(double TotalMs, double GeneratorMs, int FanOutCalls, double CatalogMs = 0, double WaitMs = 0);
 
 /// <summary>What a batch ingest did: each image's vokens and partition.</summary>
 /// <param name="Indexed">One entry per image sent, with its vokens and the partition that holds it.</param>

@@ -28,31 +28,38 @@ public sealed class QueryLatencyWindow
     /// <summary>Count, p50, p99 over the last 10,000 queries, and queries/s over the last 10 seconds (this silo).</summary>
     public QueryStatsBody Snapshot()
     {
+        // Copied under the lock, sorted outside it: a search records in O(1) and never waits for a sort.
+        double[] sorted;
+        long[] at;
+        long count;
         lock (_gate)
         {
             var n = (int)Math.Min(_count, Window);
-            if (n == 0)
-            {
-                return new QueryStatsBody(0, 0, 0, 0);
-            }
-
-            var sorted = _latencies.AsSpan(0, n).ToArray();
-            Array.Sort(sorted);
-            var now = Environment.TickCount64;
-            var recent = 0;
-            var oldest = now;
-            for (var i = 0; i < n; i++)
-            {
-                if (now - _at[i] <= RateWindow.TotalMilliseconds)
-                {
-                    recent++;
-                    oldest = Math.Min(oldest, _at[i]);
-                }
-            }
-
-            var span = Math.Max(1.0, (now - oldest) / 1000.0);
-            return new QueryStatsBody(_count, Percentile(sorted, 0.50), Percentile(sorted, 0.99), recent / span);
+            sorted = _latencies.AsSpan(0, n).ToArray();
+            at = _at.AsSpan(0, n).ToArray();
+            count = _count;
         }
+
+        if (sorted.Length == 0)
+        {
+            return new QueryStatsBody(0, 0, 0, 0);
+        }
+
+        Array.Sort(sorted);
+        var now = Environment.TickCount64;
+        var recent = 0;
+        var oldest = now;
+        foreach (var t in at)
+        {
+            if (now - t <= RateWindow.TotalMilliseconds)
+            {
+                recent++;
+                oldest = Math.Min(oldest, t);
+            }
+        }
+
+        var span = Math.Max(1.0, (now - oldest) / 1000.0);
+        return new QueryStatsBody(count, Percentile(sorted, 0.50), Percentile(sorted, 0.99), recent / span);
     }
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
