@@ -47,8 +47,12 @@ public static class AvgClusterSiloExtensions
         }
 
         var device = options.Device.Trim().ToLowerInvariant();
-        return device.StartsWith("cuda", StringComparison.Ordinal) || (device == "auto" && TorchSharp.torch.cuda.is_available());
+        return device.StartsWith("cuda", StringComparison.Ordinal) || (device == "auto" && CudaAvailable());
     }
+
+    // Its own method, so that compiling UsesGpu does not load TorchSharp: a partitions-only silo runs without it.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static bool CudaAvailable() => TorchSharp.torch.cuda.is_available();
 }
 
 /// <summary>Every few seconds, tells each index catalog how many queries touched each partition on this silo.</summary>
