@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Avg.Retrieval;
 
 namespace Avg.Evaluation;
 
@@ -59,31 +60,17 @@ public sealed class ExactDotProductSearch
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
         var q = query.ToArray();
         Normalize(q);
-        var size = Math.Min(k, Count);
-        var heapScore = new float[size];
-        var heapRow = new int[size];
-        var kept = 0;
+        var best = new BoundedTopK<SmallerKeyFirst>(Math.Max(1, Math.Min(k, Count)));
         for (var i = 0; i < Count; i++)
         {
-            var score = TensorPrimitives.Dot(q, _images.AsSpan(i * Dimension, Dimension));
-            if (kept < size)
-            {
-                SiftUp(heapScore, heapRow, kept++, score, i);
-            }
-            else if (IsBetter(score, i, heapScore[0], heapRow[0]))
-            {
-                SiftDown(heapScore, heapRow, size, score, i);
-            }
+            best.Offer(TensorPrimitives.Dot(q, _images.AsSpan(i * Dimension, Dimension)), i, 0);
         }
 
-        var result = new ScoredImage[kept];
-        for (var n = kept; n > 0; n--)
+        var result = new ScoredImage[best.Count];
+        for (var n = result.Length; n > 0; n--)
         {
-            result[n - 1] = new ScoredImage(_ids[heapRow[0]], heapScore[0]);
-            if (n > 1)
-            {
-                SiftDown(heapScore, heapRow, n - 1, heapScore[n - 1], heapRow[n - 1]);
-            }
+            var (score, row, _) = best.PopWorst();
+            result[n - 1] = new ScoredImage(_ids[row], score);
         }
 
         return result;
@@ -114,58 +101,5 @@ public sealed class ExactDotProductSearch
         {
             TensorPrimitives.Divide(v, norm, v);
         }
-    }
-
-    private static bool IsBetter(float score, int row, float otherScore, int otherRow) =>
-        score > otherScore || (score == otherScore && row < otherRow);
-
-    // Min-heap by ranking: the worst kept image on top.
-    private static void SiftUp(float[] scores, int[] rows, int i, float score, int row)
-    {
-        while (i > 0)
-        {
-            var up = (i - 1) / 2;
-            if (!IsBetter(scores[up], rows[up], score, row))
-            {
-                break;
-            }
-
-            scores[i] = scores[up];
-            rows[i] = rows[up];
-            i = up;
-        }
-
-        scores[i] = score;
-        rows[i] = row;
-    }
-
-    private static void SiftDown(float[] scores, int[] rows, int size, float score, int row)
-    {
-        var i = 0;
-        while (true)
-        {
-            var child = (2 * i) + 1;
-            if (child >= size)
-            {
-                break;
-            }
-
-            if (child + 1 < size && IsBetter(scores[child], rows[child], scores[child + 1], rows[child + 1]))
-            {
-                child++;
-            }
-
-            if (!IsBetter(score, row, scores[child], rows[child]))
-            {
-                break;
-            }
-
-            scores[i] = scores[child];
-            rows[i] = rows[child];
-            i = child;
-        }
-
-        scores[i] = score;
-        rows[i] = row;
     }
 }

@@ -28,10 +28,8 @@ public sealed class ConstrainedBeamSearch
     private int[] _parentBeam = [];
     private float[] _logits = [];
 
-    // Per-query top-b heap of candidates, worst at the top.
-    private readonly float[] _heapScore;
-    private readonly int[] _heapNode;
-    private readonly int[] _heapParent;
+    // Per-query top-b candidates of a level (key: trie node; payload: parent beam).
+    private readonly BoundedTopK<TrieOrder> _best;
 
     public ConstrainedBeamSearch(VokenTrie trie, SearchOptions options)
         : this((IVokenTrieView)trie, options)
@@ -45,9 +43,7 @@ public sealed class ConstrainedBeamSearch
         ArgumentNullException.ThrowIfNull(options);
         _trie = trie;
         _options = options.Validate();
-        _heapScore = new float[options.WidestBeam];
-        _heapNode = new int[options.WidestBeam];
-        _heapParent = new int[options.WidestBeam];
+        _best = new BoundedTopK<TrieOrder>(options.WidestBeam, new TrieOrder(trie));
     }
 
     public IVokenTrieView Trie => _trie;
@@ -136,8 +132,7 @@ public sealed class ConstrainedBeamSearch
     {
         var n = _trie.VocabularySize;
         var bias = _options.Prior is { } prior ? prior.LevelBias(t) : default;
-        var kept = 0;
-        var width = _options.BeamAt(t);
+        _best.Reset(_options.BeamAt(t));
         for (var b = from; b < to; b++)
         {
             var children = _trie.ChildrenOf(_beamNode[b]);
@@ -153,28 +148,18 @@ public sealed class ConstrainedBeamSearch
                     score += bias[voken];
                 }
 
-                var node = children.NodeAt(i);
-                if (kept < width)
-                {
-                    HeapPush(kept++, score, node, b);
-                }
-                else if (IsBetter(score, node, _heapScore[0], _heapNode[0]))
-                {
-                    HeapReplaceTop(kept, score, node, b);
-                }
+                _best.Offer(score, children.NodeAt(i), b);
             }
         }
 
         // Pop worst-first into the tail so the query's new beams come out best-first.
         var start = next;
+        var kept = _best.Count;
         for (var size = kept; size > 0; size--)
         {
             var slot = start + size - 1;
-            _nextScore[slot] = _heapScore[0];
-            _nextNode[slot] = _heapNode[0];
-            _parentBeam[slot] = _heapParent[0];
+            (_nextScore[slot], _nextNode[slot], _parentBeam[slot]) = _best.PopWorst();
             _nextQuery[slot] = query;
-            HeapPopTop(size);
         }
 
         for (var slot = start; slot < start + kept; slot++)
@@ -188,79 +173,10 @@ public sealed class ConstrainedBeamSearch
         return start + kept;
     }
 
-    /// <summary>Ranking order: higher score first; equal scores by lexicographically smaller sequence first.</summary>
-    private bool IsBetter(float score, int node, float otherScore, int otherNode) =>
-        score > otherScore || (score == otherScore && _trie.CompareNodes(node, otherNode) < 0);
-
-    private void HeapPush(int size, float score, int node, int parent)
+    /// <summary>Ranking order after the score: equal scores by lexicographically smaller sequence first.</summary>
+    private readonly struct TrieOrder(IVokenTrieView trie) : IKeyTieBreak
     {
-        var i = size;
-        while (i > 0)
-        {
-            var up = (i - 1) / 2;
-            // Min-heap by ranking: the worst kept candidate sits at the top.
-            if (!IsBetter(_heapScore[up], _heapNode[up], score, node))
-            {
-                break;
-            }
-
-            Move(up, i);
-            i = up;
-        }
-
-        Put(i, score, node, parent);
-    }
-
-    private void HeapReplaceTop(int size, float score, int node, int parent) => SiftDown(0, size, score, node, parent);
-
-    private void HeapPopTop(int size)
-    {
-        var last = size - 1;
-        if (last > 0)
-        {
-            SiftDown(0, last, _heapScore[last], _heapNode[last], _heapParent[last]);
-        }
-    }
-
-    private void SiftDown(int i, int size, float score, int node, int parent)
-    {
-        while (true)
-        {
-            var child = (2 * i) + 1;
-            if (child >= size)
-            {
-                break;
-            }
-
-            if (child + 1 < size && IsBetter(_heapScore[child], _heapNode[child], _heapScore[child + 1], _heapNode[child + 1]))
-            {
-                child++;
-            }
-
-            if (!IsBetter(score, node, _heapScore[child], _heapNode[child]))
-            {
-                break;
-            }
-
-            Move(child, i);
-            i = child;
-        }
-
-        Put(i, score, node, parent);
-    }
-
-    private void Move(int from, int to)
-    {
-        _heapScore[to] = _heapScore[from];
-        _heapNode[to] = _heapNode[from];
-        _heapParent[to] = _heapParent[from];
-    }
-
-    private void Put(int i, float score, int node, int parent)
-    {
-        _heapScore[i] = score;
-        _heapNode[i] = node;
-        _heapParent[i] = parent;
+        public bool Before(int key, int other) => trie.CompareNodes(key, other) < 0;
     }
 
     private IReadOnlyList<SearchHit>[] ExpandLeaves(int queryCount, int beams, int depth)
