@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
-using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
 using Orleans.Concurrency;
 
@@ -16,7 +15,7 @@ namespace Avg.Cluster.Grains;
 [StatelessWorker]
 [Reentrant] // no state of its own: while one query waits on the model host, the next one joins its batch
 [ModelSiloPlacementFilter]
-public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics metrics) : Grain, IQueryGrain
+public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQueryGrain
 {
     /// <summary>Attempts when a partition empties between the catalog read and its fetch.</summary>
     private const int StaleCatalogRetries = 3;
@@ -25,10 +24,8 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics 
     {
         ArgumentNullException.ThrowIfNull(request);
         SearchLimits.Enforce(request.Query, request.K, request.Beam, request.LevelBeams);
-        var clock = Stopwatch.StartNew();
-        var result = await SearchIndex(request, clock);
-        metrics.RecordQuery(clock.Elapsed);
-        return result;
+        // The query duration metric is recorded at the grain boundary (Telemetry/GrainCallMetrics).
+        return await SearchIndex(request, Stopwatch.StartNew());
     }
 
     public Task<BundleInfo> GetBundleInfo() => host.Ready;

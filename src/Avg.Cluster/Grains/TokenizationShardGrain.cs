@@ -8,7 +8,8 @@ namespace Avg.Cluster.Grains;
 /// <summary>
 /// One ingest shard (key: shard number), on a model silo: runs encoder + quantizer for its batches on the silo's
 /// model host, records each image in the directory, and routes (id, vokens) to the partition of the first voken,
-/// removing an image that moved from its old partition. Counts images and busy time for images/s.
+/// removing an image that moved from its old partition. Counts images and busy time for images/s (the meter's
+/// ingest counter is kept at the grain boundary, Telemetry/GrainCallMetrics).
 /// </summary>
 [ModelSiloPlacementFilter]
 public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, AvgMetrics metrics) : Grain, ITokenizationShardGrain
@@ -46,7 +47,6 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
             GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Remove(partition.Select(m => m.Id).ToArray()))));
 
         _images += items.Length;
-        metrics.RecordIngest((int)this.GetPrimaryKeyLong(), items.Length);
         _busySeconds += clock.Elapsed.TotalSeconds;
         return indexed;
     }

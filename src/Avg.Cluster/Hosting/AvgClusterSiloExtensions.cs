@@ -33,6 +33,7 @@ public static class AvgClusterSiloExtensions
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();
         silo.Services.AddSiloRolePlacementFilters();
+        silo.AddIncomingGrainCallFilter<GrainCallMetrics>();
         silo.UseSiloMetadata(SiloCapabilities.Metadata(options.RoleList.ToArray(), UsesGpu(options), options.HttpPort));
         return silo;
     }

@@ -1,0 +1,31 @@
+using System.Diagnostics;
+
+namespace Avg.Cluster.Telemetry;
+
+/// <summary>
+/// Records the product meter's per-call figures at the grain boundary (an incoming grain call filter), so grain bodies
+/// hold no telemetry: the duration of each successful <see cref="IQueryGrain.Search"/>, and the images of each
+/// successful <see cref="ITokenizationShardGrain.Ingest"/> by shard. Other calls pass straight through.
+/// </summary>
+internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallFilter
+{
+    public Task Invoke(IIncomingGrainCallContext context) => context.Grain switch
+    {
+        IQueryGrain when context.InterfaceMethod.Name == nameof(IQueryGrain.Search) => TimeQuery(context),
+        ITokenizationShardGrain shard when context.InterfaceMethod.Name == nameof(ITokenizationShardGrain.Ingest) => CountIngest(context, shard),
+        _ => context.Invoke(),
+    };
+
+    private async Task TimeQuery(IIncomingGrainCallContext context)
+    {
+        var start = Stopwatch.GetTimestamp();
+        await context.Invoke().ConfigureAwait(true);
+        metrics.RecordQuery(Stopwatch.GetElapsedTime(start));
+    }
+
+    private async Task CountIngest(IIncomingGrainCallContext context, ITokenizationShardGrain shard)
+    {
+        await context.Invoke().ConfigureAwait(true);
+        metrics.RecordIngest((int)shard.GetPrimaryKeyLong(), ((IngestItem[])context.Request.GetArgument(0)!).Length);
+    }
+}
