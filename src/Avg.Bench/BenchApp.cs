@@ -84,10 +84,7 @@ public static class BenchApp
                 ChartPath = parse.GetValue(chart),
             };
             var report = await new ScaleBenchmark(options, error).RunAsync().ConfigureAwait(false);
-            var text = report.ToJsonString(Indented);
-            await output.WriteLineAsync(text).ConfigureAwait(false);
-            if (options.JsonPath is { } path)
-                await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            await WriteReportAsync(output, report, options.JsonPath, cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;
@@ -149,10 +146,7 @@ public static class BenchApp
                 },
             };
             var report = new QueryBenchmark(options, error).Run();
-            var text = report.ToJsonString(Indented);
-            await output.WriteLineAsync(text).ConfigureAwait(false);
-            if (options.JsonPath is { } path)
-                await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            await WriteReportAsync(output, report, options.JsonPath, cancellationToken).ConfigureAwait(false);
             if (options.ChartPath is { } chartPath)
                 await File.WriteAllTextAsync(chartPath, QueryChart.Svg(report), cancellationToken).ConfigureAwait(false);
             return 0;
@@ -218,13 +212,19 @@ public static class BenchApp
                 ChartPath = parse.GetValue(chart),
             };
             var report = await new SoakBenchmark(options, error).RunAsync().ConfigureAwait(false);
-            var text = report.ToJsonString(Indented);
-            await output.WriteLineAsync(text).ConfigureAwait(false);
-            if (options.JsonPath is { } path)
-                await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            await WriteReportAsync(output, report, options.JsonPath, cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The report on standard output, and also in <paramref name="jsonPath"/> when given.</summary>
+    private static async Task WriteReportAsync(TextWriter output, System.Text.Json.Nodes.JsonObject report, string? jsonPath, CancellationToken cancellationToken)
+    {
+        var text = report.ToJsonString(Indented);
+        await output.WriteLineAsync(text).ConfigureAwait(false);
+        if (jsonPath is not null)
+            await File.WriteAllTextAsync(jsonPath, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
     }
 
     private static int[] ParseCounts(string text, string option, string expected) =>

@@ -546,49 +546,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             return rates;
         }
 
-        private async Task SendAsync(int start, int count)
-        {
-            var body = new MemoryStream();
-            using (var json = new Utf8JsonWriter(body))
-            {
-                json.WriteStartObject();
-                json.WriteStartArray("images");
-                for (var i = start; i < start + count; i++)
-                {
-                    json.WriteStartObject();
-                    json.WriteString("id", ScrambledIds.IdOf(i).ToString(CultureInfo.InvariantCulture));
-                    json.WriteStartArray("features");
-                    foreach (var f in vectors.AsSpan(i * width, width))
-                    {
-                        json.WriteNumberValue(f);
-                    }
-
-                    json.WriteEndArray();
-                    json.WriteEndObject();
-                }
-
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-
-            for (var attempt = 1; ; attempt++)
-            {
-                using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
-                content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-                using var response = await http.PostAsync(new Uri("/v1/images", UriKind.Relative), content).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-
-                Interlocked.Increment(ref _failed);
-                var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
-                log.WriteLine(Invariant($"ingest of images {start}..{start + count - 1} answered {(int)response.StatusCode} (attempt {attempt}): {text[..Math.Min(text.Length, 300)]}"));
-                if (attempt == 3)
-                {
-                    throw new AvgException(Invariant($"ingest of images {start}..{start + count - 1} failed 3 times; see the silo log"));
-                }
-            }
-        }
+        private Task SendAsync(int start, int count) =>
+            FeatureIngest.SendAsync(http, vectors, width, start, count, row => row, log, () => Interlocked.Increment(ref _failed));
     }
 }

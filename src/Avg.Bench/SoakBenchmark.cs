@@ -357,50 +357,8 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
         return values;
     }
 
-    private async Task IngestAsync(HttpClient http, float[] vectors, int width, int startRow, int count)
-    {
-        var body = new MemoryStream();
-        using (var json = new Utf8JsonWriter(body))
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("images");
-            for (var row = startRow; row < startRow + count; row++)
-            {
-                json.WriteStartObject();
-                json.WriteString("id", ScrambledIds.IdOf(row).ToString(CultureInfo.InvariantCulture));
-                json.WriteStartArray("features");
-                foreach (var f in vectors.AsSpan(row % _options.Preload * width, width))
-                {
-                    json.WriteNumberValue(f);
-                }
-
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-
-        for (var attempt = 1; ; attempt++)
-        {
-            using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var response = await http.PostAsync(new Uri("/v1/images", UriKind.Relative), content).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _failures);
-            var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
-            log.WriteLine(Invariant($"ingest of rows {startRow}..{startRow + count - 1} answered {(int)response.StatusCode} (attempt {attempt}): {text[..Math.Min(text.Length, 300)]}"));
-            if (attempt == 3)
-            {
-                throw new AvgException(Invariant($"ingest of rows {startRow}..{startRow + count - 1} failed 3 times; see the silo log"));
-            }
-        }
-    }
+    private Task IngestAsync(HttpClient http, float[] vectors, int width, int startRow, int count) =>
+        FeatureIngest.SendAsync(http, vectors, width, startRow, count, row => row % _options.Preload, log, () => Interlocked.Increment(ref _failures));
 
     /// <summary>Deletes the oldest image while more than Preload are indexed (acknowledged).</summary>
     private async Task DeleteOldestAsync(HttpClient http)
