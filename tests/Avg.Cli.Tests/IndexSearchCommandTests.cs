@@ -115,6 +115,29 @@ public sealed class IndexSearchCommandTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Index_reads_the_image_files_from_the_image_root_when_the_json_sits_apart()
+    {
+        // Flickr30K's layout: the split JSON in one folder, the images in another.
+        var root = dir.File("pictures");
+        TinyDataset.Write(root, images: 8); // test = 3 7
+        var apart = dir.File("splits");
+        Directory.CreateDirectory(apart);
+        File.Move(Path.Combine(root, "dataset.json"), Path.Combine(apart, "dataset.json"));
+
+        (await CliRun.Of("index", "--endpoint", Endpoint, "--data", apart))
+            .ShouldBeUserError("image files missing: images/003.png, images/007.png (the JSON's file names are read relative to this folder; pass --image-root");
+        server.Requests.ShouldBeEmpty();
+
+        var run = await CliRun.Of("index", "--endpoint", Endpoint, "--data", apart, "--image-root", root);
+
+        run.ExitCode.ShouldBe(0, run.Error);
+        var sent = server.RequestsTo("POST", "/v1/images").ShouldHaveSingleItem().Json["images"]!.AsArray();
+        sent.Select(i => (string)i!["id"]!).ShouldBe(["3", "7"]);
+        ((string)sent[1]!["uri"]!).ShouldBe("images/007.png");
+        Convert.FromBase64String((string)sent[1]!["imageBase64"]!).ShouldBe(File.ReadAllBytes(Path.Combine(root, "images", "007.png")));
+    }
+
+    [Fact]
     public async Task Index_with_feature_rows_not_matching_the_dataset_is_a_one_line_error()
     {
         TinyDataset.Write(dir.Path, images: 4);
