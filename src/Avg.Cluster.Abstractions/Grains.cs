@@ -63,8 +63,15 @@ public interface IIndexCatalogGrain : IGrainWithStringKey
 /// <summary>Image id → partition for one hash bucket of ids (key: bucket; key extension: index version).</summary>
 public interface IImageDirectoryGrain : IGrainWithIntegerCompoundKey
 {
-    /// <summary>Records the partitions of these ids; returns each id's previous partition, or -1.</summary>
+    /// <summary>
+    /// Records the partitions of the ids that are new here; returns each id's partition before the call, or -1. An id
+    /// already held at another partition is left there: the caller moves it (new partition, then the old one's removal,
+    /// then <see cref="Move"/>), so that a batch retried after a failure part-way still sees the move.
+    /// </summary>
     Task<int[]> Assign(string[] ids, int[] partitions);
+
+    /// <summary>Records new partitions for ids whose old partition no longer holds them (the last step of a move).</summary>
+    Task Move(string[] ids, int[] partitions);
 
     /// <summary>The partition of an id, or -1.</summary>
     [AlwaysInterleave]

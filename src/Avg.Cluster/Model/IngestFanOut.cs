@@ -26,5 +26,16 @@ public sealed class IngestFanOut(IOptions<AvgSiloOptions> options) : IDisposable
         }
     }
 
+    /// <summary>Runs one ingest call that returns nothing when a slot is free.</summary>
+    public Task RunAsync(Func<Task> call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        return RunAsync(async () =>
+        {
+            await call();
+            return true;
+        });
+    }
+
     public void Dispose() => _slots.Dispose();
 }

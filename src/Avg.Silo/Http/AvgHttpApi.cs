@@ -37,6 +37,7 @@ public static partial class AvgHttpApi
         services.AddSingleton<QueryLatencyWindow>();
         services.AddSingleton<BundleInfoSource>();
         services.AddSingleton<ShardRouter>();
+        services.AddSingleton<InFlightRequests>();
         services.Configure<JsonOptions>(json => json.SerializerOptions.NumberHandling |= JsonNumberHandling.AllowNamedFloatingPointLiterals);
         return services;
     }
@@ -44,6 +45,8 @@ public static partial class AvgHttpApi
     public static WebApplication MapAvgHttpApi(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        var inFlight = app.Services.GetRequiredService<InFlightRequests>();
+        app.Use(inFlight.TrackAsync);
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusProblem);
         app.UseAvgAccessControl();
@@ -364,23 +367,23 @@ public static partial class AvgHttpApi
                 return true;
             }
 
-            var (status, title) = exception switch
-            {
-                AvgException => (StatusCodes.Status503ServiceUnavailable, "The cluster cannot serve this request"),
-                TimeoutException or SiloUnavailableException or OrleansMessageRejectionException => (StatusCodes.Status503ServiceUnavailable, "The cluster is recovering; retry"),
-                _ => (StatusCodes.Status500InternalServerError, "Internal error"),
-            };
+            var failure = ServiceFailure.Classify(exception);
             Log.RequestFailed(logger, httpContext.Request.Path, exception.GetType().Name, exception.Message);
-            httpContext.Response.StatusCode = status;
+            httpContext.Response.StatusCode = failure.Status;
+            if (failure.RetryAfterSeconds is { } seconds)
+            {
+                httpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            }
+
             var written = await problems.TryWriteAsync(new ProblemDetailsContext
             {
                 HttpContext = httpContext,
                 Exception = exception,
-                ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = exception.Message },
+                ProblemDetails = new ProblemDetails { Status = failure.Status, Title = failure.Title, Detail = failure.Detail },
             }).ConfigureAwait(false);
             if (!written)
             {
-                await Results.Problem(statusCode: status, title: title, detail: exception.Message).ExecuteAsync(httpContext).ConfigureAwait(false);
+                await Results.Problem(statusCode: failure.Status, title: failure.Title, detail: failure.Detail).ExecuteAsync(httpContext).ConfigureAwait(false);
             }
 
             return true;
