@@ -43,7 +43,8 @@ public sealed record IndexImagesResult(IReadOnlyList<IndexedImage> Indexed, stri
 /// <param name="Vokens">Its voken sequence.</param>
 /// <param name="Partition">The trie partition that holds it (its first voken).</param>
 /// <param name="Uri">The URI given when it was indexed; never set in ingest responses.</param>
-public sealed record IndexedImage(string Id, IReadOnlyList<int> Vokens, int Partition, string? Uri = null);
+/// <param name="Fine">Its fine codes (the bytes that rank it among images sharing its vokens); set in ingest responses only.</param>
+public sealed record IndexedImage(string Id, IReadOnlyList<int> Vokens, int Partition, string? Uri = null, IReadOnlyList<int>? Fine = null);
 
 /// <summary>A snapshot of the cluster: index size, ingest throughput, query latency, silos.</summary>
 public sealed record IndexStats(

@@ -35,6 +35,9 @@ public sealed class AcknowledgedIngest : IDisposable
     /// <summary>Every id acknowledged (HTTP 2xx), with the vokens the acknowledgement gave.</summary>
     public ConcurrentDictionary<string, IReadOnlyList<int>> Acknowledged { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Every id acknowledged, with the fine codes the acknowledgement gave.</summary>
+    public ConcurrentDictionary<string, byte[]> Fine { get; } = new(StringComparer.Ordinal);
+
     /// <summary>SDK calls that failed after the SDK's own retries (and were sent again, to the next silo).</summary>
     public int FailedAttempts { get; private set; }
 
@@ -61,6 +64,7 @@ public sealed class AcknowledgedIngest : IDisposable
                     foreach (var image in result.Indexed)
                     {
                         Acknowledged[image.Id] = image.Vokens;
+                        Fine[image.Id] = image.Fine?.Select(b => (byte)b).ToArray() ?? [];
                     }
 
                     AcknowledgedAt.Add(clock.Elapsed);
