@@ -23,58 +23,12 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         var info = await host.Ready;
         var indexed = await TokenizeAsync(items, info);
 
-        await IndexAsync(indexed, info);
+        await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(indexed, info.IndexVersion, info.VocabularySize);
         _images += items.Length;
         metrics.RecordIngest((int)this.GetPrimaryKeyLong(), items.Length);
         _busySeconds += clock.Elapsed.TotalSeconds;
         return indexed;
     }
-
-    /// <summary>
-    /// Writes a tokenized batch: directory (new ids), partitions, then the moves of re-indexed ids whose first voken
-    /// changed (old partition's removal, then the directory). Each step is idempotent and a step only follows the ones
-    /// before it, so a batch that failed part-way is completed by sending it again (docs/cluster.md, "Ingest
-    /// atomicity"); until then an image of it is either indexed or invisible (a directory entry whose partition does
-    /// not hold it is not found, counted or searched).
-    /// </summary>
-    private async Task IndexAsync(IndexedImage[] indexed, BundleInfo info)
-    {
-        // The last of an id wins, as partitions apply it.
-        var latest = new Dictionary<string, IndexedImage>(StringComparer.Ordinal);
-        foreach (var image in indexed)
-        {
-            latest[image.Id] = image;
-        }
-
-        var images = latest.Values.ToArray();
-        var moves = new List<(IndexedImage Image, int From)>();
-        var directoryCalls = images.GroupBy(image => ImageDirectoryBuckets.Of(image.Id)).Select(async bucket =>
-        {
-            var group = bucket.ToArray();
-            var previous = await fanOut.RunAsync(() => Directory(bucket.Key, info).Assign(group.Select(i => i.Id).ToArray(), group.Select(i => i.Partition).ToArray()));
-            return group.Zip(previous, (image, from) => (image, from));
-        });
-        foreach (var result in await Task.WhenAll(directoryCalls))
-        {
-            moves.AddRange(result.Where(r => r.from >= 0 && r.from != r.image.Partition));
-        }
-
-        await Task.WhenAll(images.GroupBy(image => image.Partition).Select(partition => fanOut.RunAsync(() =>
-            Partition(partition.Key, info).Upsert(partition.ToArray(), info.VocabularySize))));
-        if (moves.Count == 0)
-        {
-            return;
-        }
-
-        await Task.WhenAll(moves.GroupBy(m => m.From).Select(old => fanOut.RunAsync(() =>
-            Partition(old.Key, info).Remove(old.Select(m => m.Image.Id).ToArray()))));
-        await Task.WhenAll(moves.GroupBy(m => ImageDirectoryBuckets.Of(m.Image.Id)).Select(bucket => fanOut.RunAsync(() =>
-            Directory(bucket.Key, info).Move(bucket.Select(m => m.Image.Id).ToArray(), bucket.Select(m => m.Image.Partition).ToArray()))));
-    }
-
-    private IImageDirectoryGrain Directory(int bucket, BundleInfo info) => GrainFactory.GetGrain<IImageDirectoryGrain>(bucket, info.IndexVersion);
-
-    private IVokenTriePartitionGrain Partition(int firstVoken, BundleInfo info) => GrainFactory.GetGrain<IVokenTriePartitionGrain>(firstVoken, info.IndexVersion);
 
     public Task<ShardStats> GetStats() => Task.FromResult(new ShardStats
     {
