@@ -25,10 +25,11 @@ public sealed class ImageDirectoryGrain(IIndexLogStore store, LowPriorityWork lo
         await _log.ReplayAsync(IndexLogRecords.DecodeDirectory, () => { }, Apply, entries => entries.Length);
     }
 
-    public async Task<int[]> Assign(string[] ids, int[] partitions)
+    public async Task<int[]> Assign(string[] ids, int[] partitions, CancellationToken cancellationToken = default)
     {
         CheckPairs(ids, partitions);
         await InStepAsync();
+        cancellationToken.ThrowIfCancellationRequested();
 
         // Each id's partition before this call. Only new ids are recorded here: an id held elsewhere is moved by
         // Move once its old partition no longer holds it, so a batch retried after a failure still sees the move.
@@ -51,10 +52,11 @@ public sealed class ImageDirectoryGrain(IIndexLogStore store, LowPriorityWork lo
         return previous;
     }
 
-    public async Task Move(string[] ids, int[] partitions)
+    public async Task Move(string[] ids, int[] partitions, CancellationToken cancellationToken = default)
     {
         CheckPairs(ids, partitions);
         await InStepAsync();
+        cancellationToken.ThrowIfCancellationRequested();
         var latest = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < ids.Length; i++)
         {

@@ -11,9 +11,11 @@ namespace Avg.Cluster.Grains;
 /// </summary>
 public sealed class IngestBatchWriter(IGrainFactory grains, IngestFanOut fanOut)
 {
-    public async Task WriteAsync(IReadOnlyList<IndexedImage> indexed, string indexVersion, int vocabularySize)
+    /// <summary>Writes the batch; cancelled, it stops before its next call (and calls not yet run by their grain are dropped).</summary>
+    public async Task WriteAsync(IReadOnlyList<IndexedImage> indexed, string indexVersion, int vocabularySize, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(indexed);
+        var ct = cancellationToken;
 
         // The last of an id wins, as partitions apply it.
         var latest = new Dictionary<string, IndexedImage>(StringComparer.Ordinal);
@@ -27,7 +29,7 @@ public sealed class IngestBatchWriter(IGrainFactory grains, IngestFanOut fanOut)
         var directoryCalls = images.GroupBy(image => ImageDirectoryBuckets.Of(image.Id)).Select(async bucket =>
         {
             var group = bucket.ToArray();
-            var previous = await fanOut.RunAsync(() => Directory(bucket.Key, indexVersion).Assign(group.Select(i => i.Id).ToArray(), group.Select(i => i.Partition).ToArray()));
+            var previous = await fanOut.RunAsync(() => Directory(bucket.Key, indexVersion).Assign(group.Select(i => i.Id).ToArray(), group.Select(i => i.Partition).ToArray(), ct), ct);
             return group.Zip(previous, (image, from) => (image, from));
         });
         foreach (var result in await Task.WhenAll(directoryCalls))
@@ -36,16 +38,16 @@ public sealed class IngestBatchWriter(IGrainFactory grains, IngestFanOut fanOut)
         }
 
         await Task.WhenAll(images.GroupBy(image => image.Partition).Select(partition => fanOut.RunAsync(() =>
-            Partition(partition.Key, indexVersion).Upsert(partition.ToArray(), vocabularySize))));
+            Partition(partition.Key, indexVersion).Upsert(partition.ToArray(), vocabularySize, ct), ct)));
         if (moves.Count == 0)
         {
             return;
         }
 
         await Task.WhenAll(moves.GroupBy(m => m.From).Select(old => fanOut.RunAsync(() =>
-            Partition(old.Key, indexVersion).Remove(old.Select(m => m.Image.Id).ToArray()))));
+            Partition(old.Key, indexVersion).Remove(old.Select(m => m.Image.Id).ToArray(), ct), ct)));
         await Task.WhenAll(moves.GroupBy(m => ImageDirectoryBuckets.Of(m.Image.Id)).Select(bucket => fanOut.RunAsync(() =>
-            Directory(bucket.Key, indexVersion).Move(bucket.Select(m => m.Image.Id).ToArray(), bucket.Select(m => m.Image.Partition).ToArray()))));
+            Directory(bucket.Key, indexVersion).Move(bucket.Select(m => m.Image.Id).ToArray(), bucket.Select(m => m.Image.Partition).ToArray(), ct), ct)));
     }
 
     private IImageDirectoryGrain Directory(int bucket, string indexVersion) => grains.GetGrain<IImageDirectoryGrain>(bucket, indexVersion);

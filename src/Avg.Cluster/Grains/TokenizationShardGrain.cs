@@ -16,18 +16,26 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
     private long _images;
     private double _busySeconds;
 
-    public async Task<IndexedImage[]> Ingest(IngestItem[] items)
+    public async Task<IndexedImage[]> Ingest(IngestItem[] items, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(items);
         var clock = Stopwatch.StartNew();
         var info = await host.Ready;
-        var indexed = await TokenizeAsync(items, info);
-
-        await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(indexed, info.IndexVersion, info.VocabularySize);
-        _images += items.Length;
-        metrics.RecordIngest((int)this.GetPrimaryKeyLong(), items.Length);
-        _busySeconds += clock.Elapsed.TotalSeconds;
-        return indexed;
+        try
+        {
+            var indexed = await TokenizeAsync(items, info, cancellationToken);
+            await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(indexed, info.IndexVersion, info.VocabularySize, cancellationToken);
+            _images += items.Length;
+            metrics.RecordIngest((int)this.GetPrimaryKeyLong(), items.Length);
+            _busySeconds += clock.Elapsed.TotalSeconds;
+            return indexed;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The caller went away: the rest of the batch is not written (sending it again completes it).
+            metrics.RecordCancelled(AvgMetrics.IngestBatch);
+            throw;
+        }
     }
 
     public Task<ShardStats> GetStats() => Task.FromResult(new ShardStats
@@ -40,7 +48,7 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         Silo = RuntimeIdentity,
     });
 
-    private async Task<IndexedImage[]> TokenizeAsync(IngestItem[] items, BundleInfo info)
+    private async Task<IndexedImage[]> TokenizeAsync(IngestItem[] items, BundleInfo info, CancellationToken cancellationToken)
     {
         var withFeatures = items.Select((item, i) => (item, i)).Where(x => x.item.Features is not null).ToArray();
         var withPixels = items.Select((item, i) => (item, i)).Where(x => x.item.Features is null).ToArray();
@@ -64,10 +72,10 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         var none = new TokenizedImages([], [], info.FineLevels);
         var featureTask = withFeatures.Length == 0
             ? Task.FromResult(none)
-            : host.TokenizeFeaturesAsync(withFeatures.SelectMany(x => x.item.Features!).ToArray(), withFeatures.Length);
+            : host.TokenizeFeaturesAsync(withFeatures.SelectMany(x => x.item.Features!).ToArray(), withFeatures.Length, cancellationToken);
         var pixelTask = withPixels.Length == 0
             ? Task.FromResult(none)
-            : host.TokenizeImagesAsync(withPixels.SelectMany(x => x.item.Pixels!).ToArray(), withPixels.Length);
+            : host.TokenizeImagesAsync(withPixels.SelectMany(x => x.item.Pixels!).ToArray(), withPixels.Length, cancellationToken);
         var (features, pixels) = (await featureTask, await pixelTask);
         var result = new IndexedImage[items.Length];
         foreach (var (rows, tokenized) in new[] { (withFeatures, features), (withPixels, pixels) })

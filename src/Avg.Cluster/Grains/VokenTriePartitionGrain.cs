@@ -83,7 +83,7 @@ public sealed partial class VokenTriePartitionGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<int> Upsert(IndexedImage[] images, int vocabularySize)
+    public async Task<int> Upsert(IndexedImage[] images, int vocabularySize, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         await InStepAsync();
@@ -134,17 +134,19 @@ public sealed partial class VokenTriePartitionGrain(
             [],
             fineLevels,
             changed.SelectMany(i => i.Fine).ToArray());
+        cancellationToken.ThrowIfCancellationRequested();
         await CommitAsync(record);
         return _entries.Count;
     }
 
-    public async Task<int> Remove(string[] ids)
+    public async Task<int> Remove(string[] ids, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ids);
         await InStepAsync();
         var present = ids.Distinct(StringComparer.Ordinal).Where(_entries.ContainsKey).ToArray();
         if (present.Length > 0)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             await CommitAsync(new PartitionRecord(_revision + 1, _depth, [], [], [], present, _fineLevels, []));
         }
         else

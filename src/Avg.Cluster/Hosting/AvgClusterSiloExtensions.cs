@@ -30,6 +30,7 @@ public static class AvgClusterSiloExtensions
         silo.Services.TryAddSingleton<IIndexLogStore, GrainIndexLogStore>();
         silo.Services.TryAddSingleton<ModelHost>();
         silo.Services.TryAddSingleton<IngestFanOut>();
+        silo.Services.TryAddSingleton<SearchCancellations>();
         silo.Services.TryAddSingleton<LowPriorityWork>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();

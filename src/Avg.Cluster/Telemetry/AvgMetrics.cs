@@ -20,6 +20,8 @@ public sealed class AvgMetrics : IDisposable
     public const string BeamSteps = "avg.beam.steps";
     public const string FanOutCalls = "avg.fanout.calls";
     public const string ModelBatchSize = "avg.model.batch_size";
+    public const string Cancelled = "avg.cancelled";
+    public const string PartialQueries = "avg.query.partial";
 
     /// <summary>Value of the <c>kind</c> label of <see cref="ModelBatchSize"/> for generator batches.</summary>
     public const string QueryBatch = "query";
@@ -33,6 +35,8 @@ public sealed class AvgMetrics : IDisposable
     private readonly Counter<long> _beamSteps;
     private readonly Counter<long> _fanOutCalls;
     private readonly Histogram<long> _modelBatchSize;
+    private readonly Counter<long> _cancelled;
+    private readonly Counter<long> _partialQueries;
     private readonly ShardThroughput _throughput = new();
     private readonly Dictionary<(string IndexVersion, int Partition), long> _partitionImages = [];
     private readonly Lock _partitionsGate = new();
@@ -46,6 +50,8 @@ public sealed class AvgMetrics : IDisposable
         _beamSteps = _meter.CreateCounter<long>(BeamSteps, "{step}", "Constrained beam search steps (one per voken position per query)");
         _fanOutCalls = _meter.CreateCounter<long>(FanOutCalls, "{call}", "Calls from a query silo to partition grains for prefix expansion");
         _modelBatchSize = _meter.CreateHistogram<long>(ModelBatchSize, description: "Requests merged into one forward pass by the model host's batcher");
+        _cancelled = _meter.CreateCounter<long>(Cancelled, "{request}", "Searches and ingest batches stopped on this silo because their caller went away");
+        _partialQueries = _meter.CreateCounter<long>(PartialQueries, "{query}", "Searches answered without some partitions, or from older copies of them, because they did not answer in time");
     }
 
     /// <summary>Explicit boundaries for <see cref="QueryDuration"/> (seconds; OpenTelemetry's defaults suit milliseconds).</summary>
@@ -96,6 +102,11 @@ public sealed class AvgMetrics : IDisposable
 
     /// <summary>One forward pass of the model host merged <paramref name="requests"/> requests of <paramref name="kind"/>.</summary>
     public void RecordModelBatch(string kind, int requests) => _modelBatchSize.Record(requests, new KeyValuePair<string, object?>("kind", kind));
+
+    /// <summary>Work of <paramref name="kind"/> (<see cref="QueryBatch"/> or <see cref="IngestBatch"/>) stopped because its caller cancelled it.</summary>
+    public void RecordCancelled(string kind) => _cancelled.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void RecordPartialQuery() => _partialQueries.Add(1);
 
     public void Dispose() => _meter.Dispose();
 

@@ -43,6 +43,12 @@ public sealed record ServiceFailure(int Status, string Title, string Detail, int
             return new(StatusCodes.Status503ServiceUnavailable, "The cluster is recovering; retry", recovering.Message, RecoveringRetryAfterSeconds);
         }
 
+        if (chain.FirstOrDefault(e => e is OrleansException && e.Message.Contains("No active nodes are compatible", StringComparison.Ordinal)) is { } noSilo)
+        {
+            // No silo with the role a grain needs is active (starting, or all lost).
+            return new(StatusCodes.Status503ServiceUnavailable, "No silo can serve this request now; retry", noSilo.Message, RecoveringRetryAfterSeconds);
+        }
+
         if (chain.OfType<AvgException>().FirstOrDefault() is { } avg)
         {
             return new(StatusCodes.Status503ServiceUnavailable, "The cluster cannot serve this request", avg.Message, RecoveringRetryAfterSeconds);

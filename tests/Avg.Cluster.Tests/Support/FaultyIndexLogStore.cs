@@ -5,11 +5,35 @@ namespace Avg.Cluster.Tests.Support;
 
 /// <summary>
 /// An index log store that fails the writes a test names, once each: before storing (nothing written) or after
-/// storing (the record is written but the writer sees a failure, as when Redis dies before it answers).
+/// storing (the record is written but the writer sees a failure, as when Redis dies before it answers); and that
+/// holds the reads of chosen keys until released (a grain activating from it then hangs, as on a stopped silo).
 /// </summary>
 public sealed class FaultyIndexLogStore(IIndexLogStore inner) : IIndexLogStore
 {
     private readonly ConcurrentQueue<(string KeySuffix, bool AfterStoring)> _appendFaults = new();
+    private readonly Lock _gate = new();
+    private Func<string, bool> _held = _ => false;
+    private TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Reads of keys <paramref name="held"/> accepts wait until <see cref="ReleaseReads"/>.</summary>
+    public void HoldReads(Func<string, bool> held)
+    {
+        lock (_gate)
+        {
+            _held = held;
+        }
+    }
+
+    /// <summary>Lets every held read go on; later reads are not held.</summary>
+    public void ReleaseReads()
+    {
+        lock (_gate)
+        {
+            _held = _ => false;
+            _release.TrySetResult();
+            _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
 
     /// <summary>Faults armed and not yet hit.</summary>
     public int Pending => _appendFaults.Count;
@@ -17,7 +41,24 @@ public sealed class FaultyIndexLogStore(IIndexLogStore inner) : IIndexLogStore
     /// <summary>The next append to a key ending in <paramref name="keySuffix"/> fails (once).</summary>
     public void FailNextAppend(string keySuffix, bool afterStoring = false) => _appendFaults.Enqueue((keySuffix, afterStoring));
 
-    public Task<StoredLog> ReadAsync(string key) => inner.ReadAsync(key);
+    public async Task<StoredLog> ReadAsync(string key)
+    {
+        Task? wait = null;
+        lock (_gate)
+        {
+            if (_held(key))
+            {
+                wait = _release.Task;
+            }
+        }
+
+        if (wait is not null)
+        {
+            await wait;
+        }
+
+        return await inner.ReadAsync(key);
+    }
 
     public async Task AppendAsync(string key, byte[] record, int expectedChanges)
     {
