@@ -16,6 +16,9 @@ public class AvgSearchClient
 {
     private const string ApiKeyHeader = "X-Api-Key";
 
+    /// <summary>Said of an ingest that failed without a refusal of its content: what state it left and what to do.</summary>
+    private const string PartlyIndexed = ". The batch may be partly indexed; send it again to complete it (ingest replaces images by id, so a repeat is safe).";
+
     /// <summary>Validation errors named in an exception's message; a batch of 1,000 bad images would otherwise make a page.</summary>
     private const int MaxErrorsInMessage = 3;
 
@@ -107,16 +110,28 @@ public class AvgSearchClient
     }
 
     /// <summary>
-    /// Adds (or replaces, by id) up to 1,000 images in one request. Safe to retry: the server upserts by id.
-    /// Callers with more images split them into batches.
+    /// Adds (or replaces, by id) up to 1,000 images in one request. Safe to retry: the server upserts by id, and a
+    /// failed attempt is retried as a whole per <see cref="AvgSearchClientOptions.Retry"/>. A batch that still fails
+    /// with a 5xx or no answer may be partly indexed (each image either indexed or not visible); sending the same
+    /// batch again completes it. Callers with more images split them into batches.
     /// </summary>
-    /// <exception cref="AvgRequestException">The server refused the batch (e.g. an undecodable image, named in <see cref="AvgRequestException.Errors"/>).</exception>
+    /// <exception cref="AvgRequestException">The server refused the batch (e.g. an undecodable image, named in <see cref="AvgRequestException.Errors"/>; nothing indexed), or it failed after all retries (5xx or <see cref="AvgRequestException.Status"/> 0: send it again).</exception>
     public virtual async Task<IndexImagesResult> IndexImagesAsync(IEnumerable<ImageToIndex> images, string? indexVersion = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         var wire = images.Select(i => new IngestImage(i.Id, i.Image is { } bytes ? ToArray(bytes) : null, i.Features is { } f ? ToArray(f) : null, i.Uri)).ToList();
         var body = JsonSerializer.SerializeToUtf8Bytes(new IngestRequest(wire, indexVersion), AvgJsonContext.Default.IngestRequest);
-        var answer = await SendAsync(HttpMethod.Post, "v1/images", body, acceptedFailure: null, cancellationToken).ConfigureAwait(false);
+        Answer answer;
+        try
+        {
+            answer = await SendAsync(HttpMethod.Post, "v1/images", body, acceptedFailure: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AvgRequestException e) when (e.Status is 0 or >= 500)
+        {
+            // Each attempt sent the whole batch; one that failed inside the cluster may have indexed part of it.
+            throw new AvgRequestException(e.Status, e.Message + PartlyIndexed, e.Title, e.Detail, e.ProblemType, e.Errors, e.InnerException);
+        }
+
         return Parse(answer, "POST /v1/images", AvgJsonContext.Default.IndexImagesResult);
     }
 

@@ -15,7 +15,22 @@ public sealed record SearchQuery(string Text, int K = 10, int Beam = 20, string?
 /// <param name="Results">Ranked images, best first.</param>
 /// <param name="IndexVersion">The bundle manifest hash the index was built with.</param>
 /// <param name="Timing">Where the server spent the query's time.</param>
-public sealed record SearchResults(IReadOnlyList<SearchResult> Results, string? IndexVersion, SearchTiming? Timing);
+/// <param name="Partial">
+/// True when the results may lack images: some partitions did not answer within the server's query deadline and were
+/// left out (<paramref name="MissingPartitions"/>) or read from older copies (<paramref name="StalePartitions"/>), or
+/// the index catalog was an older copy (<paramref name="StaleCatalog"/>). Retry later for complete results.
+/// </param>
+/// <param name="MissingPartitions">Partitions (first vokens) left out of this answer.</param>
+/// <param name="StalePartitions">Partitions read from a copy older than the index's current one.</param>
+/// <param name="StaleCatalog">The server used the last index catalog it had read, as the catalog did not answer in time.</param>
+public sealed record SearchResults(
+    IReadOnlyList<SearchResult> Results,
+    string? IndexVersion,
+    SearchTiming? Timing,
+    bool Partial = false,
+    IReadOnlyList<int>? MissingPartitions = null,
+    IReadOnlyList<int>? StalePartitions = null,
+    bool StaleCatalog = false);
 
 /// <summary>One retrieved image.</summary>
 /// <param name="ImageId">The id it was indexed under.</param>
@@ -43,7 +58,8 @@ public sealed record IndexImagesResult(IReadOnlyList<IndexedImage> Indexed, stri
 /// <param name="Vokens">Its voken sequence.</param>
 /// <param name="Partition">The trie partition that holds it (its first voken).</param>
 /// <param name="Uri">The URI given when it was indexed; never set in ingest responses.</param>
-public sealed record IndexedImage(string Id, IReadOnlyList<int> Vokens, int Partition, string? Uri = null);
+/// <param name="Fine">Its fine codes (the bytes that rank it among images sharing its vokens); set in ingest responses only.</param>
+public sealed record IndexedImage(string Id, IReadOnlyList<int> Vokens, int Partition, string? Uri = null, IReadOnlyList<int>? Fine = null);
 
 /// <summary>A snapshot of the cluster: index size, ingest throughput, query latency, silos.</summary>
 public sealed record IndexStats(

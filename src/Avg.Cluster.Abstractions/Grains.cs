@@ -14,11 +14,14 @@ namespace Avg.Cluster;
 /// </remarks>
 public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
 {
-    /// <summary>Adds or replaces images (all starting with this partition's voken); returns the partition's image count.</summary>
-    Task<int> Upsert(IndexedImage[] images, int vocabularySize);
+    /// <summary>
+    /// Adds or replaces images (all starting with this partition's voken); returns the partition's image count.
+    /// Cancelled before its change is stored, it stores nothing.
+    /// </summary>
+    Task<int> Upsert(IndexedImage[] images, int vocabularySize, CancellationToken cancellationToken = default);
 
     /// <summary>Removes the images that are here; returns how many were.</summary>
-    Task<int> Remove(string[] ids);
+    Task<int> Remove(string[] ids, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// What changed since <paramref name="sinceRevision"/> (a revision a query silo holds), or the whole partition
@@ -63,8 +66,15 @@ public interface IIndexCatalogGrain : IGrainWithStringKey
 /// <summary>Image id → partition for one hash bucket of ids (key: bucket; key extension: index version).</summary>
 public interface IImageDirectoryGrain : IGrainWithIntegerCompoundKey
 {
-    /// <summary>Records the partitions of these ids; returns each id's previous partition, or -1.</summary>
-    Task<int[]> Assign(string[] ids, int[] partitions);
+    /// <summary>
+    /// Records the partitions of the ids that are new here; returns each id's partition before the call, or -1. An id
+    /// already held at another partition is left there: the caller moves it (new partition, then the old one's removal,
+    /// then <see cref="Move"/>), so that a batch retried after a failure part-way still sees the move.
+    /// </summary>
+    Task<int[]> Assign(string[] ids, int[] partitions, CancellationToken cancellationToken = default);
+
+    /// <summary>Records new partitions for ids whose old partition no longer holds them (the last step of a move).</summary>
+    Task Move(string[] ids, int[] partitions, CancellationToken cancellationToken = default);
 
     /// <summary>The partition of an id, or -1.</summary>
     [AlwaysInterleave]
@@ -77,7 +87,8 @@ public interface IImageDirectoryGrain : IGrainWithIntegerCompoundKey
 /// <summary>Turns image batches into voken sequences on its silo's model host and routes them to partitions (key: shard).</summary>
 public interface ITokenizationShardGrain : IGrainWithIntegerKey
 {
-    Task<IndexedImage[]> Ingest(IngestItem[] items);
+    /// <summary>Tokenizes and indexes a batch; cancelled (its caller went away), it stops before its next step.</summary>
+    Task<IndexedImage[]> Ingest(IngestItem[] items, CancellationToken cancellationToken = default);
 
     [AlwaysInterleave]
     Task<ShardStats> GetStats();
@@ -86,7 +97,19 @@ public interface ITokenizationShardGrain : IGrainWithIntegerKey
 /// <summary>Runs text queries: the generator on the local model host, partitions fetched from the cluster.</summary>
 public interface IQueryGrain : IGrainWithIntegerKey
 {
-    Task<SearchResult> Search(SearchRequest request);
+    /// <summary>
+    /// Answers within the silo's query deadline (<c>Avg__QueryTimeoutMs</c>): partitions that do not answer in time are
+    /// left out or read from older copies, and the result says so. Cancelled, the search is dropped from the model host.
+    /// </summary>
+    Task<SearchResult> Search(SearchRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Cancels the search of <paramref name="requestId"/> (<see cref="SearchRequest.RequestId"/>) running on this silo.
+    /// A stateless worker's cancellation token may reach another activation than the one running the search; this
+    /// reaches the silo's model host whichever activation takes it (a caller on the same silo, as the HTTP API is).
+    /// </summary>
+    [AlwaysInterleave, OneWay]
+    Task Cancel(Guid requestId);
 
     Task<BundleInfo> GetBundleInfo();
 }

@@ -162,6 +162,9 @@ public sealed class SearchRequest
 
     /// <summary>Prefixes kept after each voken level in place of <see cref="Beam"/>; null for the uniform beam.</summary>
     [Id(3)] public int[]? LevelBeams { get; init; }
+
+    /// <summary>Names the search for <see cref="IQueryGrain.Cancel"/>; empty when the caller will not cancel it that way.</summary>
+    [Id(4)] public Guid RequestId { get; init; }
 }
 
 /// <summary>One ranked image.</summary>
@@ -207,4 +210,16 @@ public sealed class SearchResult
 
     /// <summary>Time the query waited on the model host before its last generator run: queue and partition fetches.</summary>
     [Id(9)] public double WaitMs { get; init; }
+
+    /// <summary>Partitions the search would have read but left out: they did not answer within the deadline and no copy was held.</summary>
+    [Id(10)] public int[] MissingPartitions { get; init; } = [];
+
+    /// <summary>Partitions read from a copy older than the catalog's, because a fresh one did not arrive within the deadline.</summary>
+    [Id(11)] public int[] StalePartitions { get; init; } = [];
+
+    /// <summary>The index catalog did not answer within the deadline; the last one this silo read was used.</summary>
+    [Id(12)] public bool StaleCatalog { get; init; }
+
+    /// <summary>Whether the answer may lack images: some partition was left out or read from an older copy, or the catalog was.</summary>
+    public bool Partial => MissingPartitions.Length > 0 || StalePartitions.Length > 0 || StaleCatalog;
 }

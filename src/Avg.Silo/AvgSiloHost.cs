@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
@@ -23,6 +24,9 @@ namespace Avg.Silo;
 /// </summary>
 public static class AvgSiloHost
 {
+    /// <summary>How long shutdown waits for Redis to answer a PING before taking it as gone.</summary>
+    private static readonly TimeSpan RedisProbeTimeout = TimeSpan.FromSeconds(1);
+
     /// <summary>Binds <see cref="AvgSiloOptions"/> from the <c>Avg</c> section (environment <c>Avg__*</c>, <c>--Avg:Name=value</c>).</summary>
     public static AvgSiloOptions ReadOptions(IConfiguration configuration)
     {
@@ -51,7 +55,7 @@ public static class AvgSiloHost
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.ListenAnyIP(options.HttpPort);
+            kestrel.ListenAnyIP(options.HttpPort, listen => listen.Use(ClientCloseDetection.Middleware(options.MaxRequestBytes + (1L << 20))));
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
         });
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds));
@@ -85,7 +89,7 @@ public static class AvgSiloHost
         {
             var redis = ParseRedis(options.Redis!);
             silo.UseRedisClustering(clustering => clustering.ConfigurationOptions = redis.Clone());
-            silo.AddRedisGrainStorage(AvgStorage.Name, storage => storage.ConfigurationOptions = redis.Clone());
+            silo.AddRedisGrainStorage(AvgStorage.Name, storage => storage.ConfigurationOptions = FailFast(redis));
             silo.Services.AddSingleton<IIndexLogStore>(new RedisIndexLogStore(redis.Clone()));
             silo.ConfigureEndpoints(AdvertisedAddress(options), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
         }
@@ -109,25 +113,47 @@ public static class AvgSiloHost
         silo.AddAvgDashboard();
     }
 
-    /// <summary>Entry point of `avg-silo`: reads options, runs until stopped; configuration errors print a message, not a stack trace.</summary>
     /// <summary>
-    /// For a process that hosts the silo (avg-silo, avg serve, avg demo): once shutdown starts, the process exits
-    /// with code 1 if it has not finished within <see cref="AvgSiloOptions.ShutdownSeconds"/> +
-    /// <see cref="AvgSiloOptions.ShutdownWatchdogMarginSeconds"/>. Orleans' leave-the-cluster step waits on the membership table with
-    /// its own timeouts, and with Redis gone it would otherwise keep a stopped silo alive indefinitely.
+    /// For a process that hosts the silo (avg-silo, avg serve, avg demo): bounds how long shutdown may take. When Redis
+    /// does not answer as shutdown starts, the silo cannot record in the membership table that it left (Orleans would
+    /// retry that for minutes), and it holds nothing unsaved (every change is stored before it is acknowledged): the
+    /// process exits with code 1 as soon as the HTTP requests in flight have finished, within
+    /// <see cref="AvgSiloOptions.ShutdownSeconds"/>. Otherwise it exits with code 1 if shutdown has not finished within
+    /// <see cref="AvgSiloOptions.ShutdownSeconds"/> + <see cref="AvgSiloOptions.ShutdownWatchdogMarginSeconds"/>.
     /// Not for in-process test hosts: it ends the whole process.
     /// </summary>
     public static void ArmShutdownWatchdog(WebApplication app, AvgSiloOptions options, TextWriter? error = null)
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
+        var budget = TimeSpan.FromSeconds(options.ShutdownSeconds);
         var limit = TimeSpan.FromSeconds(options.ShutdownSeconds + AvgSiloOptions.ShutdownWatchdogMarginSeconds);
         var writer = error ?? Console.Error;
+        var redis = app.Services.GetService<IIndexLogStore>() as RedisIndexLogStore;
+        var inFlight = app.Services.GetRequiredService<InFlightRequests>();
         app.Lifetime.ApplicationStopping.Register(() =>
         {
             var watchdog = new Thread(() =>
             {
-                Thread.Sleep(limit);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                if (redis is not null && !redis.AnswersAsync(RedisProbeTimeout).GetAwaiter().GetResult())
+                {
+                    while (inFlight.Count > 0 && clock.Elapsed < budget)
+                    {
+                        Thread.Sleep(50);
+                    }
+
+                    writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"avg-silo: Redis does not answer, so this silo cannot record that it left the cluster; exiting after {clock.Elapsed.TotalSeconds:F1} s with {inFlight.Count} requests in flight (nothing unsaved: every change was stored before it was acknowledged). The other silos declare it dead after their failure detection window."));
+                    writer.Flush();
+                    Environment.Exit(1);
+                }
+
+                var left = limit - clock.Elapsed;
+                if (left > TimeSpan.Zero)
+                {
+                    Thread.Sleep(left);
+                }
+
                 writer.WriteLine($"avg-silo: shutdown did not finish within {(int)limit.TotalSeconds} s (Avg__ShutdownSeconds {options.ShutdownSeconds} + {AvgSiloOptions.ShutdownWatchdogMarginSeconds}); exiting without leaving the cluster cleanly — is Redis reachable?");
                 writer.Flush();
                 Environment.Exit(1);
@@ -137,6 +163,7 @@ public static class AvgSiloHost
         });
     }
 
+    /// <summary>Entry point of `avg-silo`: reads options, runs until stopped; configuration errors print a message, not a stack trace.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
         WebApplication app;
@@ -167,6 +194,14 @@ public static class AvgSiloHost
         {
             await app.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>A copy whose commands fail at once while Redis is unreachable instead of queueing until their timeout (ingest answers 503 at once).</summary>
+    private static ConfigurationOptions FailFast(ConfigurationOptions redis)
+    {
+        var options = redis.Clone();
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        return options;
     }
 
     private static ConfigurationOptions ParseRedis(string connection)

@@ -63,6 +63,29 @@ public sealed class RetryAndErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_failed_ingest_is_sent_again_whole_and_when_it_still_fails_says_the_batch_may_be_partly_indexed()
+    {
+        server.EnqueueProblem(503, "The index storage is unavailable; retry", "Redis is unreachable", retryAfter: "0", times: 1);
+        var client = new AvgSearchClient(server.Endpoint, Fast(maxRetries: 2));
+        var batch = new[] { ImageToIndex.FromFeatures("1", new[] { 1f }), ImageToIndex.FromFeatures("2", new[] { 2f }) };
+
+        (await client.IndexImagesAsync(batch)).Indexed.Select(i => i.Id).ShouldBe(["1", "2"]);
+        var attempts = server.RequestsTo("POST", "/v1/images");
+        attempts.Count.ShouldBe(2);
+        attempts[1].Body.ShouldBe(attempts[0].Body, "the whole batch, unchanged");
+
+        server.EnqueueProblem(503, "The index storage is unavailable; retry", "Redis is unreachable", retryAfter: "0", times: 3);
+        var error = await Should.ThrowAsync<AvgRequestException>(() => client.IndexImagesAsync(batch));
+        error.Status.ShouldBe(503);
+        error.Detail.ShouldBe("Redis is unreachable");
+        error.Message.ShouldContain("(gave up after 3 attempts)");
+        error.Message.ShouldEndWith("The batch may be partly indexed; send it again to complete it (ingest replaces images by id, so a repeat is safe).");
+
+        server.EnqueueProblem(400, "The ingest batch is not valid; nothing was indexed");
+        (await Should.ThrowAsync<AvgRequestException>(() => client.IndexImagesAsync(batch))).Message.ShouldNotContain("partly indexed", Case.Insensitive, "a refused batch indexed nothing");
+    }
+
+    [Fact]
     public async Task Unavailable_twice_then_ok_succeeds_on_the_third_attempt()
     {
         server.EnqueueProblem(503, "Service Unavailable", "the silo is starting", times: 2);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Avg.Client;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
@@ -16,8 +17,9 @@ namespace Avg.Cluster.IntegrationTests;
 /// <summary>
 /// redis-server plus three avg-silo processes on loopback ports — two model silos, one partitions-only — started and
 /// stopped by the test: index the Shapes test split over HTTP, search over HTTP and compare with the in-process search,
-/// then SIGKILL one model silo and measure how long until queries succeed again with unchanged results, image count
-/// and every partition answering (reactivated from Redis).
+/// then SIGKILL one model silo during a second ingest and under query load, and measure how long until queries succeed
+/// again; afterwards every acknowledged image is found (count, each id with its vokens, partitions adding up) and
+/// every query equals the in-process search over everything acknowledged (partitions reactivated from Redis).
 /// </summary>
 public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDisposable
 {
@@ -103,65 +105,125 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
         logs.ShouldNotBeEmpty("some partitions have change records after their base");
         output.WriteLine($"{bases.Length} partition bases, {logs.Length} partition change logs in Redis");
 
-        // kill -9 one model silo: the survivors must take over its partitions, catalog and directory buckets from Redis.
+        // kill -9 one model silo while the same images are indexed again under new ids (batches of 5, each sent again
+        // until acknowledged, through every silo in turn) and queries run: the survivors must take over its partitions,
+        // catalog and directory buckets from Redis, and lose no acknowledged image.
+        var acknowledged = indexed.ToDictionary(i => i.Id, i => (IReadOnlyList<int>)i.Vokens, StringComparer.Ordinal);
+        var fineOf = indexed.ToDictionary(i => i.Id, i => i.Fine, StringComparer.Ordinal);
+        using var ingest = new AcknowledgedIngest([ports[9], ports[6], ports[3]], TimeSpan.FromSeconds(60));
+        var again = test.Select(i => ImageToIndex.FromImage("r" + i.Index.ToString(CultureInfo.InvariantCulture), File.ReadAllBytes(dataset.ImagePath(i)))).ToArray();
         var victim = _processes[2];
-        victim.KillHard();
         var killedAt = Stopwatch.StartNew();
-        var attempts = 0;
-        while (true)
+        Task? kill = null;
+        using var stopQueries = new CancellationTokenSource();
+        var queries = Task.Run(() => QueryLoopAsync(http[0], captions, options, killedAt, () => kill is { IsCompleted: true }, stopQueries.Token));
+        await ingest.RunAsync(again.Chunk(5), batch =>
         {
-            attempts++;
-            try
+            if (batch == 3)
             {
-                var again = await SearchAsync(http[0], captions[0], options);
-                again.ShouldBe(expected[0]);
-                break;
+                kill = Task.Run(async () =>
+                {
+                    await Task.Delay(30); // into batch 4
+                    victim.KillHard();
+                    killedAt.Restart();
+                    await Task.CompletedTask;
+                });
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or ShouldAssertException && killedAt.Elapsed < TimeSpan.FromSeconds(60))
-            {
-                await Task.Delay(100);
-            }
+
+            return Task.CompletedTask;
+        });
+        await kill!;
+        var ingestDone = killedAt.Elapsed;
+        foreach (var image in ingest.Acknowledged)
+        {
+            acknowledged[image.Key] = image.Value;
         }
 
-        var recovery = killedAt.Elapsed;
-        output.WriteLine($"first successful query {recovery.TotalSeconds:F2}s after kill -9 ({attempts} attempts, failure detection window {FailureDetectionSeconds}s)");
+        foreach (var (id, fine) in ingest.Fine)
+        {
+            fineOf[id] = fine;
+        }
 
-        // Full recovery: every query equals the in-process result, the image count is unchanged and every partition
-        // answers (through an image it holds) — retried until true, timed from the kill.
+        output.WriteLine($"ingest during kill -9: {ingest.Acknowledged.Count} of {again.Length} images acknowledged ({ingest.AcknowledgedAt.Count} batches), " +
+            $"{ingest.RefusedAttempts} attempts refused and {ingest.FailedAttempts} SDK calls sent again; ingest finished {ingestDone.TotalSeconds:F2}s after the kill");
+        foreach (var line in ingest.Failures.Take(10))
+        {
+            output.WriteLine("  " + line);
+        }
+
+        ingest.Acknowledged.Count.ShouldBe(again.Length);
+
+        // Full recovery: every acknowledged image is found with its vokens, the counts add up, every query equals the
+        // in-process search over everything acknowledged — retried until true, timed from the kill.
+        // In-process image keys in the cluster's order of ids within a leaf (shortlex: shorter first, then ordinal).
+        var keyOf = acknowledged.Keys.OrderBy(id => id.Length).ThenBy(id => id, StringComparer.Ordinal).ToArray();
+        var allTrie = VokenTrie.Build(keyOf.Select((id, n) => ((long)n, acknowledged[id].ToArray())).ToList(), indexed[0].Vokens.Length, TinyShapesBundle.Training.CodebookSize);
+        using var allSearcher = model.CreateSearcher(allTrie, options, new FineCodeTable(keyOf.Select((id, n) => ((long)n, fineOf[id]))));
+        var expectedAll = captions.Select(c => allSearcher.Search([c])[0].Select(h => keyOf[h.ImageId]).ToArray()).ToArray();
         var rounds = 0;
         while (true)
         {
             rounds++;
             try
             {
+                (await IndexCheck.MismatchAsync(ingest.Clients[0], acknowledged)).ShouldBeNull();
                 for (var q = 0; q < captions.Length; q++)
                 {
-                    (await SearchAsync(http[q % 2 == 0 ? 0 : 2], captions[q], options)).ShouldBe(expected[q], $"query '{captions[q]}' after the kill");
+                    (await SearchAsync(http[q % 2 == 0 ? 0 : 2], captions[q], options)).ShouldBe(expectedAll[q], $"query '{captions[q]}' after the kill");
                 }
 
                 var after = await StatsAsync(http[2]);
-                ((int)after["images"]!).ShouldBe(test.Length);
                 after["silos"]!.AsArray().Count.ShouldBe(2);
-                foreach (var partition in indexed.GroupBy(i => i.Vokens[0]))
-                {
-                    var member = partition.First();
-                    var image = await http[0].GetAsync(new Uri($"/v1/images/{member.Id}", UriKind.Relative));
-                    image.StatusCode.ShouldBe(HttpStatusCode.OK, $"partition {partition.Key} answers");
-                    JsonNode.Parse(await image.Content.ReadAsStringAsync())!["vokens"]!.AsArray().Select(v => (int)v!).ShouldBe(member.Vokens);
-                }
-
                 break;
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or ShouldAssertException && killedAt.Elapsed < TimeSpan.FromSeconds(60))
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or ShouldAssertException or AvgRequestException && killedAt.Elapsed < TimeSpan.FromSeconds(60))
             {
                 output.WriteLine($"  {killedAt.Elapsed.TotalSeconds:F2}s: not yet ({e.Message.Split('\n')[0]})");
                 await Task.Delay(100);
             }
         }
 
-        output.WriteLine($"full recovery {killedAt.Elapsed.TotalSeconds:F2}s after kill -9 ({rounds} rounds): all {captions.Length} queries equal in-process, " +
-            $"{test.Length} images, {indexed.GroupBy(i => i.Vokens[0]).Count()} partitions answer; test took {total.Elapsed.TotalSeconds:F1}s");
+        var recovered = killedAt.Elapsed;
+        await stopQueries.CancelAsync();
+        var (attempted, answered, firstAnswer) = await queries;
+        output.WriteLine($"queries during and after the kill: {answered} of {attempted} answered, the first {firstAnswer.TotalSeconds:F2}s after kill -9 (failure detection window {FailureDetectionSeconds}s)");
+        output.WriteLine($"checked {recovered.TotalSeconds:F2}s after kill -9 ({rounds} rounds, each one stats call, {acknowledged.Count} reads and {captions.Length} queries): all {acknowledged.Count} acknowledged images found (count, every id, partitions add up), " +
+            $"all {captions.Length} queries equal in-process; test took {total.Elapsed.TotalSeconds:F1}s");
+        firstAnswer.ShouldBeLessThan(TimeSpan.FromSeconds(30));
         total.Elapsed.ShouldBeLessThan(TimeSpan.FromMinutes(2));
+    }
+
+    /// <summary>Queries every 100 ms until stopped: attempts, answers, and the time of the first answer after the kill (from <paramref name="sinceKill"/>).</summary>
+    private static async Task<(int Attempted, int Answered, TimeSpan FirstAnswer)> QueryLoopAsync(HttpClient http, string[] captions, SearchOptions options, Stopwatch sinceKill, Func<bool> killed, CancellationToken stop)
+    {
+        var (attempted, answered, first) = (0, 0, TimeSpan.MaxValue);
+        while (!stop.IsCancellationRequested)
+        {
+            var wasKilled = killed();
+            attempted++;
+            try
+            {
+                await SearchAsync(http, captions[attempted % captions.Length], options);
+                answered++;
+                if (wasKilled && first == TimeSpan.MaxValue)
+                {
+                    first = sinceKill.Elapsed;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+            }
+
+            try
+            {
+                await Task.Delay(100, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return (attempted, answered, first);
     }
 
     public void Dispose()

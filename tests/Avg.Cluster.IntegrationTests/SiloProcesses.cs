@@ -48,10 +48,17 @@ public sealed class ChildProcess : IDisposable
         return new ChildProcess(name, process, log) { LogPath = logPath };
     }
 
-    /// <summary>A throwaway redis-server on 127.0.0.1:<paramref name="port"/> (no persistence), returned once it accepts connections.</summary>
-    public static async Task<ChildProcess> StartRedisAsync(int port, string logFolder)
+    /// <summary>
+    /// A throwaway redis-server on 127.0.0.1:<paramref name="port"/>, returned once it accepts connections: without
+    /// persistence, or with <paramref name="appendOnlyFolder"/> an append-only file there fsynced on every write (a
+    /// server started again on the same folder has every write it acknowledged).
+    /// </summary>
+    public static async Task<ChildProcess> StartRedisAsync(int port, string logFolder, string? appendOnlyFolder = null, string name = "redis")
     {
-        var redis = Start("redis", "redis-server", ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        var persistence = appendOnlyFolder is null
+            ? new[] { "--save", "", "--appendonly", "no" }
+            : ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", appendOnlyFolder];
+        var redis = Start(name, "redis-server", ["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", .. persistence],
             new Dictionary<string, string>(), logFolder);
         await Locations.WaitForPortAsync(port, TimeSpan.FromSeconds(10));
         return redis;
@@ -61,9 +68,17 @@ public sealed class ChildProcess : IDisposable
     public void KillHard() => _process.Kill(entireProcessTree: true);
 
     /// <summary>SIGTERM, as Kubernetes and docker stop send: the process shuts down gracefully.</summary>
-    public void Terminate()
+    public void Terminate() => Signal("TERM");
+
+    /// <summary>SIGSTOP: the process keeps its sockets open but answers nothing (a hung or partitioned machine).</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string name)
     {
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", ["-" + name, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
 

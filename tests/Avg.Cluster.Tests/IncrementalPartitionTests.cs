@@ -209,13 +209,34 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
             var ids = Enumerable.Range(0, random.Next(1, 6)).Select(_ => random.Next(30).ToString(CultureInfo.InvariantCulture)).ToArray();
             var partitions = ids.Select(_ => random.Next(Vocabulary)).ToArray();
             var expectedPrevious = new int[ids.Length];
+            var added = new Dictionary<string, int>(StringComparer.Ordinal);
             for (var i = 0; i < ids.Length; i++)
             {
-                expectedPrevious[i] = model.TryGetValue(ids[i], out var p) ? p : -1;
-                model[ids[i]] = partitions[i];
+                expectedPrevious[i] = added.TryGetValue(ids[i], out var p) || model.TryGetValue(ids[i], out p) ? p : -1;
+                if (expectedPrevious[i] < 0)
+                {
+                    added[ids[i]] = partitions[i];
+                }
             }
 
             (await bucket.Assign(ids, partitions)).ShouldBe(expectedPrevious);
+            foreach (var (id, p) in added)
+            {
+                model[id] = p;
+            }
+
+            // Assign records new ids only: an id held elsewhere stays there until Move.
+            foreach (var id in ids.Distinct())
+            {
+                (await bucket.Lookup(id)).ShouldBe(model[id], $"id {id} before the move");
+            }
+
+            await bucket.Move(ids, partitions);
+            for (var i = 0; i < ids.Length; i++)
+            {
+                model[ids[i]] = partitions[i];
+            }
+
             var gone = random.Next(30).ToString(CultureInfo.InvariantCulture);
             (await bucket.Remove(gone)).ShouldBe(model.Remove(gone, out var was) ? was : -1);
             if (step % 13 == 12)

@@ -35,7 +35,7 @@ public class ModelHostTests
         var ingest = host.TokenizeFeaturesAsync(rows, count);
         await Task.Delay(200);
         ingest.IsCompleted.ShouldBeFalse("the batch is sized to take seconds");
-        var search = host.SearchAsync("a red circle", new SearchOptions { K = 5, Beam = 4 }.Validate(), info.IndexVersion, new CatalogSnapshot());
+        var search = host.SearchAsync("a red circle", new SearchOptions { K = 5, Beam = 4 }.Validate(), info.IndexVersion, new CatalogSnapshot(), TimeSpan.FromSeconds(5));
 
         (await Task.WhenAny(search, ingest)).ShouldBe(search, $"a search waits for no ingest batch ({count} images here)");
         (await search).Hits.ShouldBeEmpty("the catalog is empty");

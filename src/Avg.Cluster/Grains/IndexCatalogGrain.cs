@@ -1,4 +1,6 @@
 using Avg.Cluster.Placement;
+using Avg.Cluster.Storage;
+using Orleans.Storage;
 
 namespace Avg.Cluster.Grains;
 
@@ -14,6 +16,9 @@ public sealed class IndexCatalogGrain(
     [PersistentState("catalog", AvgStorage.Name)] IPersistentState<CatalogState> state) : Grain, IIndexCatalogGrain
 {
     private CatalogSnapshot? _snapshot;
+
+    /// <summary>Memory holds a partition list that storage may not have (a write failed): the next report writes it.</summary>
+    private bool _unsaved;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -34,7 +39,12 @@ public sealed class IndexCatalogGrain(
     {
         var partitions = state.State.Partitions;
         var existed = partitions.TryGetValue(firstVoken, out var entry);
-        if (existed && revision < entry!.Revision)
+        if (existed && (revision < entry!.Revision || (revision == entry.Revision && images == entry.Images)))
+        {
+            return;
+        }
+
+        if (!existed && images <= 0)
         {
             return;
         }
@@ -52,9 +62,40 @@ public sealed class IndexCatalogGrain(
 
         state.State.Version++;
         _snapshot = null;
-        if (existed != images > 0)
+        if (existed != images > 0 || _unsaved)
         {
-            await state.WriteStateAsync();
+            await SaveAsync();
+        }
+    }
+
+    /// <summary>
+    /// Writes the partition list. A failed write keeps memory (queries go on with it) and is tried again on the next
+    /// report; when the stored version tag has moved (a write whose answer was lost), the stored state is read for its
+    /// tag and overwritten with memory, which has every report.
+    /// </summary>
+    private async Task SaveAsync()
+    {
+        try
+        {
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch (InconsistentStateException)
+            {
+                var held = state.State;
+                await state.ReadStateAsync();
+                held.Version = Math.Max(held.Version, state.State.Version + 1);
+                state.State = held;
+                await state.WriteStateAsync();
+            }
+
+            _unsaved = false;
+        }
+        catch (Exception e)
+        {
+            _unsaved = true;
+            throw e is InconsistentStateException or AvgException ? e : IndexStorageUnavailableException.For("writing the catalog of", this.GetPrimaryKeyString(), e);
         }
     }
 

@@ -1,7 +1,10 @@
 using System.Diagnostics;
+using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Avg.Cluster.Grains;
@@ -10,46 +13,58 @@ namespace Avg.Cluster.Grains;
 /// Answers text queries on a model silo: reads the index catalog (one grain call), then runs constrained beam search
 /// on the silo's model host over a <see cref="PartitionedVokenTrie"/>: step 1 picks the top-b first vokens among the
 /// partitions that exist, later steps expand prefixes inside the partitions the beams reached (fetched once per
-/// revision into the silo's cache), and the final leaves expand to image ids. Equals the in-process search.
+/// revision into the silo's cache), and the final leaves expand to image ids. Equals the in-process search. Answers
+/// within <see cref="AvgSiloOptions.QueryTimeoutMs"/>: a catalog or partition that does not answer by then is replaced
+/// by the copy this silo holds, or left out, and the result says which (<see cref="SearchResult.Partial"/>).
 /// </summary>
 [StatelessWorker]
 [Reentrant] // no state of its own: while one query waits on the model host, the next one joins its batch
 [ModelSiloPlacementFilter]
-public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQueryGrain
+public sealed class QueryGrain(ModelHost host, PartitionCache cache, SearchCancellations cancellations, IOptions<AvgSiloOptions> options) : Grain, IQueryGrain
 {
     /// <summary>Attempts when a partition empties between the catalog read and its fetch.</summary>
     private const int StaleCatalogRetries = 3;
 
-    public async Task<SearchResult> Search(SearchRequest request)
+    public async Task<SearchResult> Search(SearchRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         SearchLimits.Enforce(request.Query, request.K, request.Beam, request.LevelBeams);
-        // The query duration metric is recorded at the grain boundary (Telemetry/GrainCallMetrics).
-        return await SearchIndex(request, Stopwatch.StartNew());
+        var clock = Stopwatch.StartNew();
+        using var cancellation = cancellations.Register(request.RequestId, cancellationToken);
+        cancellationToken = cancellation.Token;
+        // Duration, partial answers and cancellations are counted at the grain boundary (Telemetry/GrainCallMetrics).
+        return await SearchIndex(request, clock, cancellationToken);
+    }
+
+    public Task Cancel(Guid requestId)
+    {
+        cancellations.Cancel(requestId);
+        return Task.CompletedTask;
     }
 
     public Task<BundleInfo> GetBundleInfo() => host.Ready;
 
-    private async Task<SearchResult> SearchIndex(SearchRequest request, Stopwatch clock)
+    private async Task<SearchResult> SearchIndex(SearchRequest request, Stopwatch clock, CancellationToken cancellationToken)
     {
         var info = await host.Ready;
-        var options = new SearchOptions { K = request.K, Beam = request.Beam, LevelBeams = request.LevelBeams }.Validate();
+        var timeout = TimeSpan.FromMilliseconds(options.Value.QueryTimeoutMs);
+        var searchOptions = new SearchOptions { K = request.K, Beam = request.Beam, LevelBeams = request.LevelBeams }.Validate();
         var catalog = GrainFactory.GetGrain<IIndexCatalogGrain>(info.IndexVersion);
         var calls = 0;
         for (var attempt = 1; ; attempt++)
         {
             var reading = Stopwatch.GetTimestamp();
-            var snapshot = cache.Intern(info.IndexVersion, await catalog.GetSnapshot());
+            var (snapshot, staleCatalog) = await ReadCatalogAsync(catalog, info.IndexVersion, Left(timeout, clock), cancellationToken);
             var catalogMs = Stopwatch.GetElapsedTime(reading).TotalMilliseconds;
             calls++;
             if (snapshot.FirstVokens.Length == 0)
             {
-                return new SearchResult { IndexVersion = info.IndexVersion, TotalMs = clock.Elapsed.TotalMilliseconds, FanOutCalls = calls, Silo = RuntimeIdentity };
+                return new SearchResult { IndexVersion = info.IndexVersion, TotalMs = clock.Elapsed.TotalMilliseconds, FanOutCalls = calls, Silo = RuntimeIdentity, StaleCatalog = staleCatalog };
             }
 
             try
             {
-                var outcome = await host.SearchAsync(request.Query, options, info.IndexVersion, snapshot);
+                var outcome = await host.SearchAsync(request.Query, searchOptions, info.IndexVersion, snapshot, Left(timeout, clock), cancellationToken);
                 var items = outcome.Hits.Select(hit =>
                 {
                     var (id, uri) = outcome.Source.Resolve(hit.ImageId);
@@ -67,6 +82,9 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQ
                     Partitions = outcome.Source.LoadedPartitions,
                     BatchSize = outcome.BatchSize,
                     Silo = RuntimeIdentity,
+                    MissingPartitions = outcome.Missing,
+                    StalePartitions = outcome.Stale,
+                    StaleCatalog = staleCatalog,
                 };
             }
             catch (StaleCatalogException) when (attempt < StaleCatalogRetries)
@@ -76,4 +94,23 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache) : Grain, IQ
             }
         }
     }
+
+    /// <summary>The catalog's snapshot; when it does not answer within <paramref name="timeout"/> or fails, the last one this silo read (flagged), if any.</summary>
+    private async Task<(CatalogSnapshot Snapshot, bool Stale)> ReadCatalogAsync(IIndexCatalogGrain catalog, string indexVersion, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (cache.Intern(indexVersion, await catalog.GetSnapshot().WaitAsync(timeout, cancellationToken)), false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && cache.LastCatalog(indexVersion) is { } last)
+        {
+            return (last, true);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"The index catalog did not answer within {options.Value.QueryTimeoutMs} ms (Avg__QueryTimeoutMs) and this silo has not read it before; retry.");
+        }
+    }
+
+    private static TimeSpan Left(TimeSpan timeout, Stopwatch clock) => timeout > clock.Elapsed ? timeout - clock.Elapsed : TimeSpan.Zero;
 }

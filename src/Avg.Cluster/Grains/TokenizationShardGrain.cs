@@ -8,8 +8,7 @@ namespace Avg.Cluster.Grains;
 /// <summary>
 /// One ingest shard (key: shard number), on a model silo: runs encoder + quantizer for its batches on the silo's
 /// model host, records each image in the directory, and routes (id, vokens) to the partition of the first voken,
-/// removing an image that moved from its old partition. Counts images and busy time for images/s (the meter's
-/// ingest counter is kept at the grain boundary, Telemetry/GrainCallMetrics).
+/// removing an image that moved from its old partition. Counts images and busy time for images/s.
 /// </summary>
 [ModelSiloPlacementFilter]
 public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, AvgMetrics metrics) : Grain, ITokenizationShardGrain
@@ -17,35 +16,15 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
     private long _images;
     private double _busySeconds;
 
-    public async Task<IndexedImage[]> Ingest(IngestItem[] items)
+    public async Task<IndexedImage[]> Ingest(IngestItem[] items, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(items);
         var clock = Stopwatch.StartNew();
         var info = await host.Ready;
-        var indexed = await TokenizeAsync(items, info);
-
-        // Directory first (it reports where an id was before), then partitions in parallel.
-        var moved = new List<(int Partition, string Id)>();
-        var directoryCalls = indexed
-            .Select((image, i) => (image, i))
-            .GroupBy(x => ImageDirectoryBuckets.Of(x.image.Id))
-            .Select(async bucket =>
-            {
-                var group = bucket.ToArray();
-                var previous = await fanOut.RunAsync(() => GrainFactory.GetGrain<IImageDirectoryGrain>(bucket.Key, info.IndexVersion)
-                    .Assign(group.Select(x => x.image.Id).ToArray(), group.Select(x => x.image.Partition).ToArray()));
-                return group.Zip(previous, (x, p) => (x.image, Previous: p));
-            });
-        foreach (var result in await Task.WhenAll(directoryCalls))
-        {
-            moved.AddRange(result.Where(r => r.Previous >= 0 && r.Previous != r.image.Partition).Select(r => (r.Previous, r.image.Id)));
-        }
-
-        await Task.WhenAll(indexed.GroupBy(image => image.Partition).Select(partition => fanOut.RunAsync(() =>
-            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Upsert(partition.ToArray(), info.VocabularySize))));
-        await Task.WhenAll(moved.GroupBy(m => m.Partition).Select(partition => fanOut.RunAsync(() =>
-            GrainFactory.GetGrain<IVokenTriePartitionGrain>(partition.Key, info.IndexVersion).Remove(partition.Select(m => m.Id).ToArray()))));
-
+        // A caller that goes away cancels the rest of the batch (sending it again completes it). The meter's ingest and
+        // cancellation counts are kept at the grain boundary (Telemetry/GrainCallMetrics).
+        var indexed = await TokenizeAsync(items, info, cancellationToken);
+        await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(indexed, info.IndexVersion, info.VocabularySize, cancellationToken);
         _images += items.Length;
         _busySeconds += clock.Elapsed.TotalSeconds;
         return indexed;
@@ -61,7 +40,7 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         Silo = RuntimeIdentity,
     });
 
-    private async Task<IndexedImage[]> TokenizeAsync(IngestItem[] items, BundleInfo info)
+    private async Task<IndexedImage[]> TokenizeAsync(IngestItem[] items, BundleInfo info, CancellationToken cancellationToken)
     {
         var withFeatures = items.Select((item, i) => (item, i)).Where(x => x.item.Features is not null).ToArray();
         var withPixels = items.Select((item, i) => (item, i)).Where(x => x.item.Features is null).ToArray();
@@ -85,10 +64,10 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         var none = new TokenizedImages([], [], info.FineLevels);
         var featureTask = withFeatures.Length == 0
             ? Task.FromResult(none)
-            : host.TokenizeFeaturesAsync(withFeatures.SelectMany(x => x.item.Features!).ToArray(), withFeatures.Length);
+            : host.TokenizeFeaturesAsync(withFeatures.SelectMany(x => x.item.Features!).ToArray(), withFeatures.Length, cancellationToken);
         var pixelTask = withPixels.Length == 0
             ? Task.FromResult(none)
-            : host.TokenizeImagesAsync(withPixels.SelectMany(x => x.item.Pixels!).ToArray(), withPixels.Length);
+            : host.TokenizeImagesAsync(withPixels.SelectMany(x => x.item.Pixels!).ToArray(), withPixels.Length, cancellationToken);
         var (features, pixels) = (await featureTask, await pixelTask);
         var result = new IndexedImage[items.Length];
         foreach (var (rows, tokenized) in new[] { (withFeatures, features), (withPixels, pixels) })

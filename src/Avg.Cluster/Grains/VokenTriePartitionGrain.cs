@@ -38,6 +38,12 @@ public sealed partial class VokenTriePartitionGrain(
     private (PartitionRun Run, VokenTrie Trie, Dictionary<string, int> RowOf)? _built;
     private PartitionChanges? _whole;
 
+    /// <summary>
+    /// The catalog may not know this partition's count and revision: set on activation and when a report failed, so
+    /// the next call (a retried batch that changes nothing, too) reports again; cleared by a report that got through.
+    /// </summary>
+    private bool _reportPending;
+
     private int FirstVoken => (int)this.GetPrimaryKeyLong(out _);
 
     private string IndexVersion
@@ -53,7 +59,7 @@ public sealed partial class VokenTriePartitionGrain(
     {
         var key = IndexLogKeys.Partition(IndexVersion, FirstVoken);
         _log = new CompactingLog(store, key, options.Value.CompactionMinimum);
-        var records = await _log.ReplayAsync(IndexLogRecords.DecodePartition, Replay, r => r.Ids.Length + r.Removed.Length);
+        var records = await _log.ReplayAsync(IndexLogRecords.DecodePartition, () => { }, Replay, r => r.Ids.Length + r.Removed.Length);
         _changesFrom = _revision;
         if (_entries.Count > 0)
         {
@@ -61,6 +67,14 @@ public sealed partial class VokenTriePartitionGrain(
         }
 
         metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
+        if (_entries.Count > 0)
+        {
+            // A record stored by a write whose answer was lost, or a report that failed before this activation, may
+            // be unknown to the catalog: tell it once this activation runs (not awaited here: the catalog may be
+            // activating itself, asking this partition for its info).
+            _reportPending = true;
+            this.RegisterGrainTimer(ReportIfPendingAsync, new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
+        }
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -69,9 +83,10 @@ public sealed partial class VokenTriePartitionGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<int> Upsert(IndexedImage[] images, int vocabularySize)
+    public async Task<int> Upsert(IndexedImage[] images, int vocabularySize, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
+        await InStepAsync();
         if (images.Length == 0)
         {
             return _entries.Count;
@@ -105,6 +120,8 @@ public sealed partial class VokenTriePartitionGrain(
         _vocabularySize = Math.Max(_vocabularySize, vocabularySize);
         if (changed.Length == 0)
         {
+            // A retried batch whose images are all here: its first attempt may have failed reporting them.
+            await ReportIfPendingAsync();
             return _entries.Count;
         }
 
@@ -117,17 +134,24 @@ public sealed partial class VokenTriePartitionGrain(
             [],
             fineLevels,
             changed.SelectMany(i => i.Fine).ToArray());
+        cancellationToken.ThrowIfCancellationRequested();
         await CommitAsync(record);
         return _entries.Count;
     }
 
-    public async Task<int> Remove(string[] ids)
+    public async Task<int> Remove(string[] ids, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        await InStepAsync();
         var present = ids.Distinct(StringComparer.Ordinal).Where(_entries.ContainsKey).ToArray();
         if (present.Length > 0)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             await CommitAsync(new PartitionRecord(_revision + 1, _depth, [], [], [], present, _fineLevels, []));
+        }
+        else
+        {
+            await ReportIfPendingAsync();
         }
 
         return present.Length;
@@ -215,7 +239,37 @@ public sealed partial class VokenTriePartitionGrain(
         return Task.FromResult(ids);
     }
 
-    /// <summary>Stores the change, then applies it in memory (a failed write leaves memory as storage has it), compacts when due, and reports to the catalog.</summary>
+    /// <summary>
+    /// After a failed write, reloads from storage (which may hold the record after all: a write whose answer was lost)
+    /// before the next change; reads keep being answered from memory meanwhile. Caches holding an older revision then
+    /// fetch the whole partition, and the catalog is told the revision reloaded.
+    /// </summary>
+    private async Task InStepAsync()
+    {
+        if (!_log.OutOfStep)
+        {
+            return;
+        }
+
+        await _log.ReplayAsync(IndexLogRecords.DecodePartition, Reset, Replay, r => r.Ids.Length + r.Removed.Length);
+        _changesFrom = _revision;
+        _reportPending = true;
+    }
+
+    private void Reset()
+    {
+        _entries.Clear();
+        _changes.Clear();
+        _changedIds = 0;
+        _revision = 0;
+        _built = null;
+        _whole = null;
+    }
+
+    /// <summary>
+    /// Stores the change, then applies it in memory, compacts when due, and reports to the catalog. A failed write
+    /// leaves memory as it was (see <see cref="InStepAsync"/>): the caller gets the error and may send the batch again.
+    /// </summary>
     private async Task CommitAsync(PartitionRecord record)
     {
         await _log.AppendAsync(IndexLogRecords.EncodePartition(record, asBase: false), record.Ids.Length + record.Removed.Length);
@@ -231,9 +285,27 @@ public sealed partial class VokenTriePartitionGrain(
         }
 
         // The base is the whole partition: encoded at ingest priority, read while this grain awaits (no turn writes meanwhile).
-        await _log.CompactIfDueAsync(_entries.Count, () => lowPriority.RunAsync(() => IndexLogRecords.EncodePartition(WholeRecord(), asBase: true)));
+        if (await _log.CompactIfDueAsync(_entries.Count, () => lowPriority.RunAsync(() => IndexLogRecords.EncodePartition(WholeRecord(), asBase: true)))
+            is { } compactionFailure)
+        {
+            // The change itself is stored; the stored record count is unknown: the partition reloads before its next change.
+            Log.CompactionFailed(logger, FirstVoken, compactionFailure.Message);
+        }
+
         metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
+        _reportPending = true;
+        await ReportIfPendingAsync();
+    }
+
+    private async Task ReportIfPendingAsync()
+    {
+        if (!_reportPending)
+        {
+            return;
+        }
+
         await GrainFactory.GetGrain<IIndexCatalogGrain>(IndexVersion).Report(FirstVoken, _entries.Count, _revision);
+        _reportPending = false;
     }
 
     private void Replay(PartitionRecord record)
@@ -303,5 +375,8 @@ public sealed partial class VokenTriePartitionGrain(
     {
         [LoggerMessage(10, LogLevel.Debug, "Partition {FirstVoken} restored {Images} images from storage (revision {Revision}, {Records} change records after the base)")]
         public static partial void Restored(ILogger logger, int firstVoken, int images, long revision, int records);
+
+        [LoggerMessage(11, LogLevel.Warning, "Partition {FirstVoken} stored its change but not its compaction ({Reason}); it reloads from storage before its next change")]
+        public static partial void CompactionFailed(ILogger logger, int firstVoken, string reason);
     }
 }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime.MembershipService.SiloMetadata;
+using Orleans.Serialization;
 
 namespace Avg.Cluster.Hosting;
 
@@ -29,11 +30,19 @@ public static class AvgClusterSiloExtensions
         silo.Services.TryAddSingleton<IIndexLogStore, GrainIndexLogStore>();
         silo.Services.TryAddSingleton<ModelHost>();
         silo.Services.TryAddSingleton<IngestFanOut>();
+        silo.Services.TryAddSingleton<SearchCancellations>();
         silo.Services.TryAddSingleton<LowPriorityWork>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();
         silo.Services.AddSiloRolePlacementFilters();
         silo.AddIncomingGrainCallFilter<GrainCallMetrics>();
+        // The product's own exceptions (and the Redis client's) keep their type and message across silos, so the
+        // HTTP layer answers a storage outage on another silo with 503 as it does a local one.
+        silo.Services.Configure<ExceptionSerializationOptions>(exceptions =>
+        {
+            exceptions.SupportedNamespacePrefixes.Add("Avg");
+            exceptions.SupportedNamespacePrefixes.Add("StackExchange.Redis");
+        });
         silo.UseSiloMetadata(SiloCapabilities.Metadata(options.RoleList.ToArray(), UsesGpu(options), options.HttpPort));
         return silo;
     }

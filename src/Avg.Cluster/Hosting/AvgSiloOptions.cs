@@ -123,6 +123,17 @@ public sealed class AvgSiloOptions
     public int RefreshMs { get; set; }
 
     /// <summary>
+    /// Deadline of one search on the silo, in milliseconds: partitions not fetched by then (a slow or unreachable
+    /// partition silo) are answered from an older cached copy, or left out, and the answer says so (<c>partial</c>);
+    /// a catalog that does not answer in time is replaced by the last one this silo read. The HTTP API gives up on a
+    /// search that has still not answered <see cref="QueryDeadlineGraceMs"/> later (503).
+    /// </summary>
+    public int QueryTimeoutMs { get; set; } = 5000;
+
+    /// <summary>What the HTTP API adds to <see cref="QueryTimeoutMs"/> for the model's own time before it answers 503.</summary>
+    public const int QueryDeadlineGraceMs = 2000;
+
+    /// <summary>
     /// A partition or directory bucket folds its stored change records into a new base once they name at least this
     /// many images and at least half as many as it holds (docs/cluster.md, "Incremental partitions").
     /// </summary>
@@ -227,6 +238,11 @@ public sealed class AvgSiloOptions
         if (RefreshMs is < 0 or > 60_000)
         {
             throw new AvgException($"Avg__RefreshMs must be between 0 (always fresh) and 60000, got {RefreshMs}.");
+        }
+
+        if (QueryTimeoutMs is < 100 or > 600_000)
+        {
+            throw new AvgException($"Avg__QueryTimeoutMs must be between 100 and 600000, got {QueryTimeoutMs}.");
         }
 
         if (CompactionMinimum < 1)

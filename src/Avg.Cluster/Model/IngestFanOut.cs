@@ -11,11 +11,11 @@ public sealed class IngestFanOut(IOptions<AvgSiloOptions> options) : IDisposable
 {
     private readonly SemaphoreSlim _slots = new(options.Value.IngestFanOut, options.Value.IngestFanOut);
 
-    /// <summary>Runs one ingest call when a slot is free.</summary>
-    public async Task<T> RunAsync<T>(Func<Task<T>> call)
+    /// <summary>Runs one ingest call when a slot is free (none is taken once <paramref name="cancellationToken"/> is cancelled).</summary>
+    public async Task<T> RunAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(call);
-        await _slots.WaitAsync();
+        await _slots.WaitAsync(cancellationToken);
         try
         {
             return await call();
@@ -24,6 +24,19 @@ public sealed class IngestFanOut(IOptions<AvgSiloOptions> options) : IDisposable
         {
             _slots.Release();
         }
+    }
+
+    /// <summary>Runs one ingest call that returns nothing when a slot is free.</summary>
+    public Task RunAsync(Func<Task> call, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        return RunAsync(
+            async () =>
+            {
+                await call();
+                return true;
+            },
+            cancellationToken);
     }
 
     public void Dispose() => _slots.Dispose();

@@ -15,8 +15,8 @@ namespace Avg.Cluster.Model;
 /// <summary>Identifiers (rows of M vokens) and fine codes (rows of <paramref name="FineLevels"/> bytes) of a batch of images.</summary>
 public sealed record TokenizedImages(int[] Vokens, byte[] Fine, int FineLevels);
 
-/// <summary>What the model host returns for one query of a batch.</summary>
-public sealed record HostSearchOutcome(SearchHit[] Hits, PartitionSource Source, double GeneratorMs, int BatchSize, double WaitMs);
+/// <summary>What the model host returns for one query of a batch; <paramref name="Missing"/> and <paramref name="Stale"/> name the partitions left out or read from older copies at the deadline.</summary>
+public sealed record HostSearchOutcome(SearchHit[] Hits, PartitionSource Source, double GeneratorMs, int BatchSize, double WaitMs, int[] Missing, int[] Stale);
 
 /// <summary>
 /// The one model of a silo: loads the bundle once and runs every TorchSharp call on two threads of its own, each fed by
@@ -89,15 +89,21 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         return Task.CompletedTask;
     }
 
-    /// <summary>Voken sequences (rows of M) of feature vectors (rows of the bundle's width).</summary>
-    public Task<TokenizedImages> TokenizeFeaturesAsync(float[] rows, int count) => Enqueue(new TokenizeJob(rows, null, count));
+    /// <summary>Voken sequences (rows of M vokens) of feature vectors (rows of the bundle's width); a cancelled batch not yet run is dropped.</summary>
+    public Task<TokenizedImages> TokenizeFeaturesAsync(float[] rows, int count, CancellationToken cancellationToken = default) =>
+        Enqueue(new TokenizeJob(rows, null, count), cancellationToken);
 
     /// <summary>Voken sequences of decoded images (planar RGB at the bundle's image size, one after another).</summary>
-    public Task<TokenizedImages> TokenizeImagesAsync(byte[] pixels, int count) => Enqueue(new TokenizeJob(null, pixels, count));
+    public Task<TokenizedImages> TokenizeImagesAsync(byte[] pixels, int count, CancellationToken cancellationToken = default) =>
+        Enqueue(new TokenizeJob(null, pixels, count), cancellationToken);
 
-    /// <summary>Constrained beam search of one query over the index that <paramref name="catalog"/> describes.</summary>
-    public Task<HostSearchOutcome> SearchAsync(string query, SearchOptions options, string indexVersion, CatalogSnapshot catalog) =>
-        Enqueue(new SearchJob(query, options, indexVersion, catalog));
+    /// <summary>
+    /// Constrained beam search of one query over the index that <paramref name="catalog"/> describes, answered once
+    /// <paramref name="timeout"/> has passed even if some partitions have not arrived: those are read from the copy this
+    /// silo holds, or left out (<see cref="HostSearchOutcome.Missing"/>). A cancelled search is dropped at once.
+    /// </summary>
+    public Task<HostSearchOutcome> SearchAsync(string query, SearchOptions options, string indexVersion, CatalogSnapshot catalog, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        Enqueue(new SearchJob(query, options, indexVersion, catalog, Stopwatch.GetTimestamp() + (long)(Math.Max(0, timeout.TotalSeconds) * Stopwatch.Frequency)), cancellationToken);
 
     public void Dispose()
     {
@@ -109,11 +115,23 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         _model?.Dispose();
     }
 
-    private Task<T> Enqueue<T>(Job<T> job)
+    private Task<T> Enqueue<T>(Job<T> job, CancellationToken cancellationToken)
     {
         if (!Enabled)
         {
             return Task.FromException<T>(NotAModelSilo());
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(cancellationToken);
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            // The caller gets its answer at once; the threads skip a job that is already done when they reach it.
+            var registration = cancellationToken.Register(() => job.Completion.TrySetCanceled(cancellationToken));
+            job.Completion.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         if (!(job is TokenizeJob tokenize ? _ingest.Writer.TryWrite(tokenize) : _queue.Writer.TryWrite(job)))
@@ -171,7 +189,10 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         {
             while (_queue.Reader.TryRead(out var job))
             {
-                searches.Add((SearchJob)job);
+                if (!job.IsDone)
+                {
+                    searches.Add((SearchJob)job);
+                }
             }
 
             if (searches.Count == 0)
@@ -224,7 +245,10 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         {
             while (_ingest.Reader.TryRead(out var job))
             {
-                ingest.Enqueue(job);
+                if (!job.IsDone)
+                {
+                    ingest.Enqueue(job);
+                }
             }
 
             if (ingest.Count == 0)
@@ -284,7 +308,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var at = 0;
             foreach (var job in jobs)
             {
-                job.Completion.SetResult(new TokenizedImages(vokens.AsSpan(at * depth, job.Count * depth).ToArray(), fine.AsSpan(at * levels, job.Count * levels).ToArray(), levels));
+                job.Completion.TrySetResult(new TokenizedImages(vokens.AsSpan(at * depth, job.Count * depth).ToArray(), fine.AsSpan(at * levels, job.Count * levels).ToArray(), levels));
                 at += job.Count;
             }
         }
@@ -297,8 +321,14 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         }
     }
 
-    private void RunSearch(SearchJob[] jobs)
+    private void RunSearch(SearchJob[] all)
     {
+        var jobs = all.Where(j => !j.IsDone).ToArray();
+        if (jobs.Length == 0)
+        {
+            return;
+        }
+
         try
         {
             var clock = Stopwatch.StartNew();
@@ -306,6 +336,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var model = _model!;
             var first = jobs[0];
             var source = first.Source?.Again() ?? _cache.CreateSource(first.IndexVersion, first.Catalog, model.Tokenizer.Options.CodebookSize);
+            source.PastDeadline = started >= jobs.Min(j => j.Deadline);
             foreach (var job in jobs)
             {
                 job.Source = source;
@@ -333,37 +364,60 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             var elapsed = clock.Elapsed.TotalMilliseconds;
             Interlocked.Increment(ref _forwardBatches);
             Interlocked.Add(ref _searches, jobs.Length);
+            var (missing, stale) = (source.Missing, source.Stale);
             for (var q = 0; q < jobs.Length; q++)
             {
                 var waited = Stopwatch.GetElapsedTime(jobs[q].Queued, started).TotalMilliseconds;
-                jobs[q].Completion.SetResult(new HostSearchOutcome(hits[q].Take(jobs[q].Options.K).ToArray(), source, elapsed, jobs.Length, waited));
+                jobs[q].Completion.TrySetResult(new HostSearchOutcome(hits[q].Take(jobs[q].Options.K).ToArray(), source, elapsed, jobs.Length, waited, missing, stale));
             }
         }
         catch (PartitionsPendingException pending)
         {
-            // Set aside until its own partitions are here; the inference thread goes on with other work.
-            var source = jobs[0].Source;
-            pending.Pending.ContinueWith(
-                _ =>
-                {
-                    foreach (var job in jobs)
-                    {
-                        job.Source = source;
-                        if (!_queue.Writer.TryWrite(job))
-                        {
-                            job.Fail(new AvgException("The model host is shutting down."));
-                        }
-                    }
-                },
+            // Set aside until its own partitions are here, or its deadline; the inference thread goes on with other work.
+            var left = TimeSpan.FromSeconds(Math.Max(0, jobs.Min(j => j.Deadline) - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
+            Task.WhenAny(pending.Pending, Task.Delay(left)).ContinueWith(
+                _ => Requeue(jobs),
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
+        }
+        catch (PartitionsUnavailableException unavailable)
+        {
+            // No answer by the deadline (or a failed fetch) and no copy held: the same search without those partitions.
+            var reduced = jobs[0].Catalog.Without(unavailable.FirstVokens);
+            if (reduced.FirstVokens.Length == 0)
+            {
+                foreach (var job in jobs)
+                {
+                    job.Fail(new TimeoutException($"No partition of the index answered within {_options.QueryTimeoutMs} ms (Avg__QueryTimeoutMs) and this silo holds no copy of any; retry."));
+                }
+
+                return;
+            }
+
+            foreach (var job in jobs)
+            {
+                job.Catalog = reduced;
+            }
+
+            Requeue(jobs);
         }
         catch (Exception e)
         {
             foreach (var job in jobs)
             {
                 job.Completion.TrySetException(e);
+            }
+        }
+    }
+
+    private void Requeue(SearchJob[] jobs)
+    {
+        foreach (var job in jobs)
+        {
+            if (!job.IsDone && !_queue.Writer.TryWrite(job))
+            {
+                job.Fail(new AvgException("The model host is shutting down."));
             }
         }
     }
@@ -408,12 +462,17 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
     private abstract class Job
     {
+        /// <summary>Answered, failed or cancelled: the threads skip it.</summary>
+        public abstract bool IsDone { get; }
+
         public abstract void Fail(Exception e);
     }
 
     private abstract class Job<T> : Job
     {
         public TaskCompletionSource<T> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override bool IsDone => Completion.Task.IsCompleted;
 
         public override void Fail(Exception e) => Completion.TrySetException(e);
     }
@@ -427,7 +486,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         public int Count { get; } = count;
     }
 
-    private sealed class SearchJob(string query, SearchOptions options, string indexVersion, CatalogSnapshot catalog) : Job<HostSearchOutcome>
+    private sealed class SearchJob(string query, SearchOptions options, string indexVersion, CatalogSnapshot catalog, long deadline) : Job<HostSearchOutcome>
     {
         public string Query { get; } = query;
 
@@ -435,7 +494,11 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
         public string IndexVersion { get; } = indexVersion;
 
-        public CatalogSnapshot Catalog { get; } = catalog;
+        /// <summary>The partitions searched: the catalog read, less the ones that did not answer by the deadline.</summary>
+        public CatalogSnapshot Catalog { get; set; } = catalog;
+
+        /// <summary><see cref="Stopwatch.GetTimestamp"/> after which missing partitions are read from older copies or left out.</summary>
+        public long Deadline { get; } = deadline;
 
         /// <summary>When it was queued (<see cref="Stopwatch.GetTimestamp"/>).</summary>
         public long Queued { get; } = Stopwatch.GetTimestamp();

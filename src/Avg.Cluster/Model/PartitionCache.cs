@@ -104,6 +104,9 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
     /// <summary>A partition source for one search over <paramref name="catalog"/>.</summary>
     public PartitionSource CreateSource(string indexVersion, CatalogSnapshot catalog, int vocabularySize) => new(this, indexVersion, catalog, vocabularySize);
 
+    /// <summary>The last catalog snapshot of <paramref name="indexVersion"/> this silo read, if any: what a search uses when the catalog does not answer in time.</summary>
+    public CatalogSnapshot? LastCatalog(string indexVersion) => _catalogs.TryGetValue(indexVersion, out var snapshot) ? snapshot : null;
+
     /// <summary>The cached partition as held now, if any (tests compare it with a whole fetch).</summary>
     public CachedPartition? Held(string version, int firstVoken) => _partitions.TryGetValue((version, firstVoken), out var p) ? p : null;
 
@@ -187,17 +190,50 @@ public sealed class StaleCatalogException(int firstVoken)
     public int FirstVoken { get; } = firstVoken;
 }
 
-/// <summary>Thrown by <see cref="PartitionSource.Load"/> when a partition is still being fetched: the model host sets the search aside until <see cref="Pending"/> completes, then runs it again with this source.</summary>
+/// <summary>Thrown by <see cref="PartitionSource.Load"/> when a partition is still being fetched: the model host sets the search aside until <see cref="Pending"/> completes (or the search's deadline passes), then runs it again with this source.</summary>
 public sealed class PartitionsPendingException(Task pending) : Exception("Partitions are being fetched; the search runs again once they arrive.")
 {
     public Task Pending { get; } = pending;
 }
 
 /// <summary>
+/// Thrown by <see cref="PartitionSource.Load"/> for partitions that did not arrive by the search's deadline (or whose
+/// fetch failed) and of which this silo holds no copy: the model host runs the search again without them.
+/// </summary>
+public sealed class PartitionsUnavailableException(int[] firstVokens)
+    : AvgException($"Partitions {string.Join(", ", firstVokens)} did not answer in time; the search goes on without them.")
+{
+    /// <summary>Every partition this search has given up on so far.</summary>
+    public int[] FirstVokens { get; } = firstVokens;
+}
+
+/// <summary>Catalog snapshots narrowed for one search.</summary>
+public static class CatalogSnapshots
+{
+    /// <summary>The snapshot without the partitions of <paramref name="firstVokens"/> (same version: not for interning).</summary>
+    public static CatalogSnapshot Without(this CatalogSnapshot catalog, IReadOnlyCollection<int> firstVokens)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(firstVokens);
+        var keep = Enumerable.Range(0, catalog.FirstVokens.Length).Where(i => !firstVokens.Contains(catalog.FirstVokens[i])).ToArray();
+        return new CatalogSnapshot
+        {
+            Version = catalog.Version,
+            FirstVokens = keep.Select(i => catalog.FirstVokens[i]).ToArray(),
+            Revisions = keep.Select(i => catalog.Revisions[i]).ToArray(),
+            ImageCounts = keep.Select(i => catalog.ImageCounts[i]).ToArray(),
+            Queries = keep.Select(i => catalog.Queries.Length > i ? catalog.Queries[i] : 0).ToArray(),
+        };
+    }
+}
+
+/// <summary>
 /// The partitions one search (or one batch of searches over the same catalog) reads: fetches start as soon as
 /// beam search knows its first vokens (<see cref="Prefetch"/>), and the inference thread never waits for one: a
 /// search that reaches a partition not yet here is set aside (<see cref="PartitionsPendingException"/>) and run
-/// again when its own partitions have arrived, while other searches go on.
+/// again when its own partitions have arrived, while other searches go on. Past the search's deadline
+/// (<see cref="PastDeadline"/>), or when a fetch failed, a partition is read from the copy this silo holds
+/// (<see cref="Stale"/>) or, with none, given up (<see cref="PartitionsUnavailableException"/>, <see cref="Missing"/>).
 /// </summary>
 public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
 {
@@ -207,6 +243,8 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
     private readonly int _vocabularySize;
     private readonly Dictionary<int, Task<CachedPartition>> _pending = [];
     private readonly Dictionary<int, CachedPartition> _loaded = [];
+    private readonly SortedSet<int> _missing = [];
+    private readonly SortedSet<int> _stale = [];
     private int _fetches;
 
     internal PartitionSource(PartitionCache cache, string version, CatalogSnapshot catalog, int vocabularySize)
@@ -225,6 +263,15 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
     /// <summary>Partition grains this source called (cache misses).</summary>
     public int Fetches => Volatile.Read(ref _fetches);
 
+    /// <summary>The search's deadline has passed: partitions not here are read from held copies or given up, not waited for.</summary>
+    public bool PastDeadline { get; set; }
+
+    /// <summary>Partitions given up: not here by the deadline (or failed) and no copy held. Ascending.</summary>
+    public int[] Missing => [.. _missing];
+
+    /// <summary>Partitions read from a copy older than the catalog's because a fresh one was not here by the deadline (or failed). Ascending.</summary>
+    public int[] Stale => [.. _stale];
+
     public void Prefetch(ReadOnlySpan<int> firstVokens)
     {
         foreach (var firstVoken in firstVokens)
@@ -236,12 +283,27 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
     public VokenTrie Load(int firstVoken)
     {
         var task = Start(firstVoken);
-        if (!task.IsCompleted)
+        if (!task.IsCompleted && !PastDeadline)
         {
             throw new PartitionsPendingException(Task.WhenAll(_pending.Values.Where(t => !t.IsCompleted)));
         }
 
-        var partition = task.GetAwaiter().GetResult();
+        CachedPartition partition;
+        if (task.IsCompletedSuccessfully)
+        {
+            partition = task.Result;
+        }
+        else if (_cache.Held(_version, firstVoken) is { Trie.IsEmpty: false } held)
+        {
+            _stale.Add(firstVoken);
+            partition = held;
+        }
+        else
+        {
+            _missing.Add(firstVoken);
+            throw new PartitionsUnavailableException(Missing);
+        }
+
         if (partition.Trie.IsEmpty)
         {
             throw new StaleCatalogException(firstVoken);
@@ -264,6 +326,7 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
             next._pending[firstVoken] = task;
         }
 
+        next._missing.UnionWith(_missing);
         return next;
     }
 

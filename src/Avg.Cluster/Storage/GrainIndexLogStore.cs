@@ -12,7 +12,7 @@ internal sealed class GrainIndexLogStore(IGrainFactory grains) : IIndexLogStore
         return new StoredLog(baseRecord, changes);
     }
 
-    public Task AppendAsync(string key, byte[] record) => grains.GetGrain<IIndexLogGrain>(key).Append(record);
+    public Task AppendAsync(string key, byte[] record, int expectedChanges) => grains.GetGrain<IIndexLogGrain>(key).Append(record, expectedChanges);
 
     public Task CompactAsync(string key, byte[] newBase, int changesCovered) => grains.GetGrain<IIndexLogGrain>(key).Compact(newBase, changesCovered);
 }
@@ -23,8 +23,10 @@ public interface IIndexLogGrain : IGrainWithStringKey
     [ReadOnly]
     Task<(byte[]? Base, byte[][] Changes)> Read();
 
-    Task Append(byte[] record);
+    /// <summary>Appends, if exactly <paramref name="expectedChanges"/> records are held (see <see cref="IIndexLogStore"/>).</summary>
+    Task Append(byte[] record, int expectedChanges);
 
+    /// <summary>Replaces the base and drops every record, if exactly <paramref name="changesCovered"/> are held.</summary>
     Task Compact(byte[] newBase, int changesCovered);
 }
 
@@ -36,16 +38,26 @@ internal sealed class IndexLogGrain : Grain, IIndexLogGrain
 
     public Task<(byte[]? Base, byte[][] Changes)> Read() => Task.FromResult((_base, _changes.ToArray()));
 
-    public Task Append(byte[] record)
+    public Task Append(byte[] record, int expectedChanges)
     {
+        if (_changes.Count != expectedChanges)
+        {
+            throw new IndexLogConflictException(this.GetPrimaryKeyString(), expectedChanges, _changes.Count);
+        }
+
         _changes.Add(record);
         return Task.CompletedTask;
     }
 
     public Task Compact(byte[] newBase, int changesCovered)
     {
+        if (_changes.Count != changesCovered)
+        {
+            throw new IndexLogConflictException(this.GetPrimaryKeyString(), changesCovered, _changes.Count);
+        }
+
         _base = newBase;
-        _changes.RemoveRange(0, Math.Min(changesCovered, _changes.Count));
+        _changes.Clear();
         return Task.CompletedTask;
     }
 

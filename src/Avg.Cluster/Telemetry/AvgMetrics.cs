@@ -27,6 +27,8 @@ public sealed class AvgMetrics : IDisposable
     public const string GcPause = "avg.gc.pause";
     public const string GcCollections = "avg.gc.collections";
     public const string LiveTensors = "avg.torch.live_tensors";
+    public const string Cancelled = "avg.cancelled";
+    public const string PartialQueries = "avg.query.partial";
 
     /// <summary>Value of the <c>kind</c> label of <see cref="ModelBatchSize"/> for generator batches.</summary>
     public const string QueryBatch = "query";
@@ -40,6 +42,8 @@ public sealed class AvgMetrics : IDisposable
     private readonly Counter<long> _beamSteps;
     private readonly Counter<long> _fanOutCalls;
     private readonly Histogram<long> _modelBatchSize;
+    private readonly Counter<long> _cancelled;
+    private readonly Counter<long> _partialQueries;
     private readonly ShardThroughput _throughput = new();
     private readonly Dictionary<(string IndexVersion, int Partition), long> _partitionImages = [];
     private readonly Lock _partitionsGate = new();
@@ -64,6 +68,8 @@ public sealed class AvgMetrics : IDisposable
         _meter.CreateObservableCounter(GcPause, () => GC.GetTotalPauseDuration().TotalSeconds, "s", "Time the process was paused for garbage collection since start");
         _meter.CreateObservableCounter(GcCollections, ObserveCollections, "{collection}", "Garbage collections since start, by generation");
         _meter.CreateObservableGauge(LiveTensors, ObserveLiveTensors, "{tensor}", "TorchSharp tensors alive now, all threads (model silos only)");
+        _cancelled = _meter.CreateCounter<long>(Cancelled, "{request}", "Searches and ingest batches stopped on this silo because their caller went away");
+        _partialQueries = _meter.CreateCounter<long>(PartialQueries, "{query}", "Searches answered without some partitions, or from older copies of them, because they did not answer in time");
     }
 
     /// <summary>Where the live tensor count comes from: the model host sets it on model silos (TorchSharp's own counter).</summary>
@@ -117,6 +123,11 @@ public sealed class AvgMetrics : IDisposable
 
     /// <summary>One forward pass of the model host merged <paramref name="requests"/> requests of <paramref name="kind"/>.</summary>
     public void RecordModelBatch(string kind, int requests) => _modelBatchSize.Record(requests, new KeyValuePair<string, object?>("kind", kind));
+
+    /// <summary>Work of <paramref name="kind"/> (<see cref="QueryBatch"/> or <see cref="IngestBatch"/>) stopped because its caller cancelled it.</summary>
+    public void RecordCancelled(string kind) => _cancelled.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public void RecordPartialQuery() => _partialQueries.Add(1);
 
     public void Dispose() => _meter.Dispose();
 

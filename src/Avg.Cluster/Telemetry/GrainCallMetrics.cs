@@ -5,7 +5,8 @@ namespace Avg.Cluster.Telemetry;
 /// <summary>
 /// Records the product meter's per-call figures at the grain boundary (an incoming grain call filter), so grain bodies
 /// hold no telemetry: the duration of each successful <see cref="IQueryGrain.Search"/>, and the images of each
-/// successful <see cref="ITokenizationShardGrain.Ingest"/> by shard. Other calls pass straight through.
+/// successful <see cref="ITokenizationShardGrain.Ingest"/> by shard, partial answers, and the searches and batches
+/// cancelled because their caller went away. Other calls pass straight through.
 /// </summary>
 internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallFilter
 {
@@ -19,13 +20,36 @@ internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallF
     private async Task TimeQuery(IIncomingGrainCallContext context)
     {
         var start = Stopwatch.GetTimestamp();
-        await context.Invoke().ConfigureAwait(true);
+        try
+        {
+            await context.Invoke().ConfigureAwait(true);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller went away: the model host has dropped the search.
+            metrics.RecordCancelled(AvgMetrics.QueryBatch);
+            throw;
+        }
+
         metrics.RecordQuery(Stopwatch.GetElapsedTime(start));
+        if (context.Result is SearchResult { Partial: true })
+        {
+            metrics.RecordPartialQuery();
+        }
     }
 
     private async Task CountIngest(IIncomingGrainCallContext context, ITokenizationShardGrain shard)
     {
-        await context.Invoke().ConfigureAwait(true);
+        try
+        {
+            await context.Invoke().ConfigureAwait(true);
+        }
+        catch (OperationCanceledException)
+        {
+            metrics.RecordCancelled(AvgMetrics.IngestBatch);
+            throw;
+        }
+
         metrics.RecordIngest((int)shard.GetPrimaryKeyLong(), ((IngestItem[])context.Request.GetArgument(0)!).Length);
     }
 }

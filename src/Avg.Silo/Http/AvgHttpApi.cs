@@ -37,6 +37,7 @@ public static partial class AvgHttpApi
         services.AddSingleton<QueryLatencyWindow>();
         services.AddSingleton<BundleInfoSource>();
         services.AddSingleton<ShardRouter>();
+        services.AddSingleton<InFlightRequests>();
         services.Configure<JsonOptions>(json => json.SerializerOptions.NumberHandling |= JsonNumberHandling.AllowNamedFloatingPointLiterals);
         return services;
     }
@@ -44,6 +45,9 @@ public static partial class AvgHttpApi
     public static WebApplication MapAvgHttpApi(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        var inFlight = app.Services.GetRequiredService<InFlightRequests>();
+        app.Use(inFlight.TrackAsync);
+        app.Use(ClientCloseDetection.AbortOnClientCloseAsync);
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusProblem);
         app.UseAvgAccessControl();
@@ -109,7 +113,7 @@ public static partial class AvgHttpApi
         return Results.Ok(new { status = "ready" });
     }
 
-    private static async Task<IResult> Search(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency)
+    private static async Task<IResult> Search(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency, IOptions<AvgSiloOptions> options)
     {
         var clock = Stopwatch.StartNew();
         var (body, bodyError) = await ReadAsync<SearchRequestBody>(http).ConfigureAwait(false);
@@ -135,13 +139,17 @@ public static partial class AvgHttpApi
             return Results.ValidationProblem(levelErrors, title: "The search request is not valid");
         }
 
-        var result = await SearchWithRetryAsync(grains, request).ConfigureAwait(false);
+        var result = await SearchWithDeadlineAsync(grains, request, options.Value.QueryTimeoutMs, http.RequestAborted).ConfigureAwait(false);
         var total = clock.Elapsed.TotalMilliseconds;
         latency.RecordSearch(total);
         return Results.Ok(new SearchResponseBody(
             result.Items.Select(i => new SearchHitBody(i.ImageId, i.Score, i.Vokens, i.Uri)).ToArray(),
             result.IndexVersion,
-            new SearchTimingBody(total, result.GeneratorMs, result.FanOutCalls, result.CatalogMs, result.WaitMs)));
+            new SearchTimingBody(total, result.GeneratorMs, result.FanOutCalls, result.CatalogMs, result.WaitMs),
+            result.Partial,
+            result.MissingPartitions,
+            result.StalePartitions,
+            result.StaleCatalog));
     }
 
     private static async Task<IResult> Ingest(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, ShardRouter router, LowPriorityWork lowPriority)
@@ -166,7 +174,7 @@ public static partial class AvgHttpApi
             return Results.ValidationProblem(errors, title: "The ingest batch is not valid; nothing was indexed");
         }
 
-        var indexed = await router.IngestAsync(grains, items).ConfigureAwait(false);
+        var indexed = await router.IngestAsync(grains, items, http.RequestAborted).ConfigureAwait(false);
         return Results.Ok(new IngestResponseBody(
             indexed.Select(i => new IndexedImageBody(i.Id, i.Vokens, i.Partition, [.. i.Fine.Select(b => (int)b)])).ToArray(),
             info.IndexVersion,
@@ -237,20 +245,39 @@ public static partial class AvgHttpApi
 
     /// <summary>
     /// A query is read-only, so when the silo running its stateless worker has just died it is sent again (Orleans
-    /// then places the worker on a live model silo) instead of failing the caller.
+    /// then places the worker on a live model silo) instead of failing the caller. The search answers within the query
+    /// deadline plus <see cref="AvgSiloOptions.QueryDeadlineGraceMs"/> or fails with a <see cref="TimeoutException"/>
+    /// (503); a client that goes away cancels it on the silo that runs it.
     /// </summary>
-    private static async Task<SearchResult> SearchWithRetryAsync(IGrainFactory grains, SearchRequest request)
+    private static async Task<SearchResult> SearchWithDeadlineAsync(IGrainFactory grains, SearchRequest request, int queryTimeoutMs, CancellationToken aborted)
     {
         const int attempts = 3;
+        var limit = TimeSpan.FromMilliseconds(queryTimeoutMs + AvgSiloOptions.QueryDeadlineGraceMs);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        deadline.CancelAfter(limit);
+        request = new SearchRequest { Query = request.Query, K = request.K, Beam = request.Beam, LevelBeams = request.LevelBeams, RequestId = Guid.NewGuid() };
+        var worker = grains.GetGrain<IQueryGrain>(0);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await grains.GetGrain<IQueryGrain>(0).Search(request).ConfigureAwait(false);
+                return await worker.Search(request, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (attempt < attempts && e is SiloUnavailableException or OrleansMessageRejectionException)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt)).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                // The call's token reaches one activation of the stateless worker, maybe not the one running the search:
+                // the silo's own registry stops it whichever activation takes this.
+                worker.Cancel(request.RequestId).Ignore();
+                if (aborted.IsCancellationRequested)
+                {
+                    throw;
+                }
+
+                throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"The search did not answer within {limit.TotalMilliseconds:F0} ms (Avg__QueryTimeoutMs {queryTimeoutMs} + {AvgSiloOptions.QueryDeadlineGraceMs}); the model silo running it is overloaded or unreachable. Retry."));
             }
         }
     }
@@ -353,6 +380,14 @@ public static partial class AvgHttpApi
     {
         public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
         {
+            if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
+            {
+                // The client went away (its work on the silo was cancelled with it): nobody to answer.
+                Log.ClientAborted(logger, httpContext.Request.Path);
+                httpContext.Response.StatusCode = StatusCodes.Status499ClientClosedRequest;
+                return true;
+            }
+
             if (exception is BadHttpRequestException bad)
             {
                 // Kestrel's refusals while the body is read (too large, cut short): the client's fault, said as such.
@@ -364,23 +399,23 @@ public static partial class AvgHttpApi
                 return true;
             }
 
-            var (status, title) = exception switch
-            {
-                AvgException => (StatusCodes.Status503ServiceUnavailable, "The cluster cannot serve this request"),
-                TimeoutException or SiloUnavailableException or OrleansMessageRejectionException => (StatusCodes.Status503ServiceUnavailable, "The cluster is recovering; retry"),
-                _ => (StatusCodes.Status500InternalServerError, "Internal error"),
-            };
+            var failure = ServiceFailure.Classify(exception);
             Log.RequestFailed(logger, httpContext.Request.Path, exception.GetType().Name, exception.Message);
-            httpContext.Response.StatusCode = status;
+            httpContext.Response.StatusCode = failure.Status;
+            if (failure.RetryAfterSeconds is { } seconds)
+            {
+                httpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            }
+
             var written = await problems.TryWriteAsync(new ProblemDetailsContext
             {
                 HttpContext = httpContext,
                 Exception = exception,
-                ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = exception.Message },
+                ProblemDetails = new ProblemDetails { Status = failure.Status, Title = failure.Title, Detail = failure.Detail },
             }).ConfigureAwait(false);
             if (!written)
             {
-                await Results.Problem(statusCode: status, title: title, detail: exception.Message).ExecuteAsync(httpContext).ConfigureAwait(false);
+                await Results.Problem(statusCode: failure.Status, title: failure.Title, detail: failure.Detail).ExecuteAsync(httpContext).ConfigureAwait(false);
             }
 
             return true;
@@ -390,6 +425,9 @@ public static partial class AvgHttpApi
         {
             [LoggerMessage(30, LogLevel.Warning, "Request {Path} failed: {Type}: {Message}")]
             public static partial void RequestFailed(ILogger logger, string path, string type, string message);
+
+            [LoggerMessage(31, LogLevel.Debug, "Request {Path} was cancelled by its client; its work on the silo stopped")]
+            public static partial void ClientAborted(ILogger logger, string path);
         }
     }
 }
@@ -399,14 +437,15 @@ public sealed class ShardRouter(IOptions<AvgSiloOptions> options)
 {
     private int _next = -1;
 
-    public async Task<IndexedImage[]> IngestAsync(IGrainFactory grains, IngestItem[] items)
+    /// <summary>Indexes the batch; <paramref name="cancellationToken"/> (the client going away) stops the shards' work.</summary>
+    public async Task<IndexedImage[]> IngestAsync(IGrainFactory grains, IngestItem[] items, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(items);
         var shards = options.Value.Shards;
         var chunk = (items.Length + shards - 1) / shards;
         var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)shards);
-        var calls = items.Chunk(chunk).Select((part, j) => grains.GetGrain<ITokenizationShardGrain>((start + j) % shards).Ingest(part));
+        var calls = items.Chunk(chunk).Select((part, j) => grains.GetGrain<ITokenizationShardGrain>((start + j) % shards).Ingest(part, cancellationToken));
         return (await Task.WhenAll(calls).ConfigureAwait(false)).SelectMany(r => r).ToArray();
     }
 }

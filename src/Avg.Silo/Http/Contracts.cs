@@ -5,7 +5,8 @@ namespace Avg.Silo.Http;
 /// <summary>POST /v1/search body.</summary>
 public sealed record SearchRequestBody(string? Query, int? K, int? Beam, string? IndexVersion, int[]? LevelBeams = null);
 
-public sealed record SearchResponseBody(IReadOnlyList<SearchHitBody> Results, string IndexVersion, SearchTimingBody Timing);
+/// <param name="Partial">True when the results may lack images: <paramref name="MissingPartitions"/> were left out, <paramref name="StalePartitions"/> read from older copies, or the catalog was an older copy (<paramref name="StaleCatalog"/>), because they did not answer within Avg__QueryTimeoutMs.</param>
+public sealed record SearchResponseBody(IReadOnlyList<SearchHitBody> Results, string IndexVersion, SearchTimingBody Timing, bool Partial, int[] MissingPartitions, int[] StalePartitions, bool StaleCatalog);
 
 public sealed record SearchHitBody(string ImageId, float Score, int[] Vokens, string? Uri);
 
