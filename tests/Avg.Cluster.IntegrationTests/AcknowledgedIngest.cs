@@ -121,33 +121,38 @@ public sealed class AcknowledgedIngest : IDisposable
 /// <summary>Checks that an index holds exactly the acknowledged images: the count, every id with its vokens, and the partitions' counts adding up.</summary>
 public static class IndexCheck
 {
-    /// <summary>Null when the index matches; otherwise what is wrong (for retrying until recovered, or for the failure message).</summary>
-    public static async Task<string?> MismatchAsync(AvgSearchClient client, IReadOnlyDictionary<string, IReadOnlyList<int>> acknowledged)
+    /// <summary>What the index holds of <paramref name="acknowledged"/>: its image count, the partitions' counts summed, and the acknowledged ids found (directory → partition) with their vokens.</summary>
+    public static async Task<(long Images, long InPartitions, int Found, string[] Missing)> CountAsync(AvgSearchClient client, IReadOnlyDictionary<string, IReadOnlyList<int>> acknowledged)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(acknowledged);
         var stats = await client.GetStatsAsync();
-        if (stats.Images != acknowledged.Count)
+        var missing = new ConcurrentBag<string>();
+        await Parallel.ForEachAsync(acknowledged, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (entry, token) =>
         {
-            return $"the index counts {stats.Images} images; {acknowledged.Count} were acknowledged";
+            var image = await client.GetImageAsync(entry.Key, token);
+            if (image is null || !image.Vokens.SequenceEqual(entry.Value) || image.Partition != entry.Value[0])
+            {
+                missing.Add(entry.Key);
+            }
+        });
+        return (stats.Images, stats.PartitionLoad?.Sum(p => p.Images) ?? -1, acknowledged.Count - missing.Count, [.. missing]);
+    }
+
+    /// <summary>Null when the index matches; otherwise what is wrong (for retrying until recovered, or for the failure message).</summary>
+    public static async Task<string?> MismatchAsync(AvgSearchClient client, IReadOnlyDictionary<string, IReadOnlyList<int>> acknowledged)
+    {
+        var (images, inPartitions, found, missing) = await CountAsync(client, acknowledged);
+        if (images != acknowledged.Count)
+        {
+            return $"the index counts {images} images; {acknowledged.Count} were acknowledged";
         }
 
-        var inPartitions = stats.PartitionLoad?.Sum(p => p.Images) ?? -1;
         if (inPartitions != acknowledged.Count)
         {
             return $"the partitions hold {inPartitions} images; {acknowledged.Count} were acknowledged";
         }
 
-        var missing = new List<string>();
-        foreach (var (id, vokens) in acknowledged)
-        {
-            var image = await client.GetImageAsync(id);
-            if (image is null || !image.Vokens.SequenceEqual(vokens) || image.Partition != vokens[0])
-            {
-                missing.Add(id);
-            }
-        }
-
-        return missing.Count == 0 ? null : $"{missing.Count} acknowledged images are not found (directory → partition) with their vokens: {string.Join(", ", missing.Take(10))}";
+        return found == acknowledged.Count ? null : $"{missing.Length} acknowledged images are not found (directory → partition) with their vokens: {string.Join(", ", missing.Take(10))}";
     }
 }

@@ -214,15 +214,15 @@ public static partial class AvgHttpApi
         return Results.NoContent();
     }
 
-    private static async Task<IResult> Stats(IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency, IOptions<AvgSiloOptions> options, ISiloMetadataCache siloMetadata)
+    private static async Task<IResult> Stats(IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency, IOptions<AvgSiloOptions> options, ISiloMetadataCache siloMetadata, ISiloStatusOracle membership)
     {
         var info = await bundles.GetAsync().ConfigureAwait(false);
         var catalogTask = grains.GetGrain<IIndexCatalogGrain>(info.IndexVersion).GetSnapshot();
         var shardsTask = Task.WhenAll(Enumerable.Range(0, options.Value.Shards).Select(s => grains.GetGrain<ITokenizationShardGrain>(s).GetStats()));
-        var hostsTask = grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true);
         var catalog = await catalogTask.ConfigureAwait(false);
         var shards = await shardsTask.ConfigureAwait(false);
-        var hosts = await hostsTask.ConfigureAwait(false);
+        // This silo's view of the membership, not the table in Redis: stats answer while Redis is away.
+        var hosts = membership.GetApproximateSiloStatuses(onlyActive: true).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal).ToArray();
         return Results.Ok(new StatsResponseBody(
             catalog.Images,
             catalog.FirstVokens.Length,
@@ -232,14 +232,14 @@ public static partial class AvgHttpApi
             latency.Snapshot(),
             hosts.Select(h =>
             {
-                var metadata = siloMetadata.GetSiloMetadata(h.SiloAddress).Metadata;
+                var metadata = siloMetadata.GetSiloMetadata(h.Key).Metadata;
                 var roles = metadata.TryGetValue(SiloCapabilities.RolesKey, out var r) ? r.Split(',', StringSplitOptions.RemoveEmptyEntries) : [];
                 return new SiloBody(
-                    h.SiloAddress.Endpoint.ToString(),
+                    h.Key.Endpoint.ToString(),
                     roles,
                     metadata.GetValueOrDefault(SiloCapabilities.ModelKey) == "true",
                     metadata.GetValueOrDefault(SiloCapabilities.GpuKey) == "true",
-                    h.Status.ToString());
+                    h.Value.ToString());
             }).ToArray()));
     }
 
