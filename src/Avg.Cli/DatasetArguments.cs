@@ -18,9 +18,12 @@ internal static class DatasetArguments
     public static KarpathyDataset Load(string data, string? imageRoot)
     {
         if (imageRoot is not null && !Directory.Exists(imageRoot))
+        {
             throw new AvgException(File.Exists(imageRoot)
                 ? $"{ImageRootName} {imageRoot}: is a file; expected the folder the dataset's image file names are relative to"
                 : $"{ImageRootName} {imageRoot}: no such folder; expected the folder the dataset's image file names are relative to");
+        }
+
         return KarpathyReader.Load(data, imageRoot is null ? null : Path.GetFullPath(imageRoot));
     }
 

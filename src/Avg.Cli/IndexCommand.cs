@@ -130,9 +130,9 @@ internal static class IndexCommand
     /// <summary>Image feature rows read on demand, one per image in JSON order, checked finite.</summary>
     internal sealed class FeatureSource : IDisposable
     {
-        private readonly NpyMatrix matrix;
+        private readonly NpyMatrix _matrix;
 
-        private FeatureSource(NpyMatrix matrix) => this.matrix = matrix;
+        private FeatureSource(NpyMatrix matrix) => _matrix = matrix;
 
         public static FeatureSource Open(string path, KarpathyDataset dataset)
         {
@@ -149,21 +149,21 @@ internal static class IndexCommand
             }
         }
 
-        private readonly Lock gate = new();
+        private readonly Lock _gate = new();
 
         /// <summary>The image's row; safe to call from concurrent batches (the file has one read position).</summary>
         public float[] Row(DatasetImage image)
         {
-            var row = new float[matrix.Columns];
-            lock (gate) matrix.ReadRows(image.Index, 1, row);
+            var row = new float[_matrix.Columns];
+            lock (_gate) _matrix.ReadRows(image.Index, 1, row);
             for (var c = 0; c < row.Length; c++)
             {
                 if (!float.IsFinite(row[c]))
-                    throw new DataFormatException(matrix.Path, $"row {image.Index} column {c} is {row[c]}; expected finite values");
+                    throw new DataFormatException(_matrix.Path, $"row {image.Index} column {c} is {row[c]}; expected finite values");
             }
             return row;
         }
 
-        public void Dispose() => matrix.Dispose();
+        public void Dispose() => _matrix.Dispose();
     }
 }

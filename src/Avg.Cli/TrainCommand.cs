@@ -53,7 +53,9 @@ internal static class TrainCommand
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, imageRoot, output, stage, from, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
                      generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
+        {
             command.Options.Add(option);
+        }
 
         command.SetAction(async (parse, cancellationToken) =>
         {

@@ -47,8 +47,10 @@ public class ImageRootCommandTests
         ((int)reportB["images"]!).ShouldBe(2);
         ((int)reportB["queries"]!).ShouldBe(4);
         foreach (var method in new[] { "avg", "two_tower" })
+        {
             foreach (var key in new[] { "r1", "r5", "r10" })
                 ((double)reportB["methods"]![method]![key]!).ShouldBe((double)reportA["methods"]![method]![key]!, $"{method} {key}");
+        }
 
         // Evaluating the apart layout without --image-root fails before any work, naming the file and the flag.
         var error = await CliRun.Of("eval", "--bundle", dir.File("b"), "--data", apart, "--device", "cpu");

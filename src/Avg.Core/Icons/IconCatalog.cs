@@ -27,8 +27,10 @@ public static class IconCatalog
         var catalogPath = Path.Combine(packageFolder, CatalogFileName);
         var outline = Path.Combine(packageFolder, OutlineFolder);
         if (!File.Exists(catalogPath) || !Directory.Exists(outline))
+        {
             throw new DataFormatException(packageFolder,
                 $"expected the folder of the @tabler/icons npm package, with {CatalogFileName} and {OutlineFolder}/ (tools/build-icon-set.sh fetches and unpacks it)");
+        }
 
         JsonDocument document;
         try
