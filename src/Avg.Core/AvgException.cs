@@ -24,6 +24,25 @@ public class AvgException : Exception
     }
 }
 
+/// <summary>
+/// A request the caller must change: a limit exceeded, a width that does not match, a value out of range. Distinct from
+/// a fault of the cluster: the HTTP layer answers it 400 with the fields it names (never 503, never retried), and the
+/// SDK does not send it again. Grains throw it at their boundary for callers that bypass the HTTP checks.
+/// </summary>
+public sealed class InvalidRequestException : AvgException
+{
+    public InvalidRequestException(string message, IReadOnlyDictionary<string, string[]> errors) : base(message) => Errors = errors;
+
+    public InvalidRequestException(string message) : base(message) => Errors = new Dictionary<string, string[]>();
+
+    public InvalidRequestException(string message, Exception inner) : base(message, inner) => Errors = new Dictionary<string, string[]>();
+
+    public InvalidRequestException() => Errors = new Dictionary<string, string[]>();
+
+    /// <summary>What is wrong with each field (as in a validation problem's <c>errors</c>), when the thrower knows it.</summary>
+    public IReadOnlyDictionary<string, string[]> Errors { get; }
+}
+
 /// <summary>Input data (dataset JSON, features, images) is missing or not in the expected form.</summary>
 public sealed class DataFormatException : AvgException
 {

@@ -48,7 +48,8 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         {
             if (item.Features!.Length != info.FeatureWidth)
             {
-                throw new AvgException($"Image '{item.Id}' has {item.Features.Length} features; this bundle takes {info.FeatureWidth}.");
+                var problem = $"Image '{item.Id}' has {item.Features.Length} features; this bundle takes {info.FeatureWidth}.";
+                throw new InvalidRequestException(problem, new Dictionary<string, string[]> { ["features"] = [problem] });
             }
         }
 
@@ -57,7 +58,8 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         {
             if (item.Pixels is null || item.Pixels.Length != bytesPerImage)
             {
-                throw new AvgException($"Image '{item.Id}' has {item.Pixels?.Length ?? 0} pixel bytes; expected {bytesPerImage} (3 × {info.ImageSize} × {info.ImageSize}).");
+                var problem = $"Image '{item.Id}' has {item.Pixels?.Length ?? 0} pixel bytes; expected {bytesPerImage} (3 × {info.ImageSize} × {info.ImageSize}).";
+                throw new InvalidRequestException(problem, new Dictionary<string, string[]> { ["pixels"] = [problem] });
             }
         }
 

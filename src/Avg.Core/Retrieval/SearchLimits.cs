@@ -48,13 +48,15 @@ public static class SearchLimits
         return problems;
     }
 
-    /// <summary>Throws <see cref="AvgException"/> naming every broken limit: for callers that bypass the HTTP checks (grain clients).</summary>
+    /// <summary>Throws <see cref="InvalidRequestException"/> naming every broken limit: for callers that bypass the HTTP checks (grain clients).</summary>
     public static void Enforce(string? query, int k, int beam, IReadOnlyList<int>? levelBeams)
     {
         var problems = Problems(query, k, beam, levelBeams);
         if (problems.Count > 0)
         {
-            throw new AvgException("Search refused: " + string.Join(" ", problems.Select(p => p.Problem)));
+            throw new InvalidRequestException(
+                "Search refused: " + string.Join(" ", problems.Select(p => p.Problem)),
+                problems.GroupBy(p => p.Field).ToDictionary(g => g.Key, g => g.Select(p => p.Problem).ToArray()));
         }
     }
 }

@@ -9,6 +9,7 @@ namespace Avg.Silo.Http;
 /// <summary>
 /// What a request that failed inside the cluster answers: 503 with <c>Retry-After</c> for everything a retry can
 /// cure (the index storage unreachable, a silo lost or recovering, a grain call timed out, the model host not ready),
+/// 400 for a request a grain refused (<see cref="InvalidRequestException"/>: a rule the HTTP checks did not catch first),
 /// 500 for the rest; always problem+json with a message, never a stack trace.
 /// </summary>
 public sealed record ServiceFailure(int Status, string Title, string Detail, int? RetryAfterSeconds)
@@ -47,6 +48,12 @@ public sealed record ServiceFailure(int Status, string Title, string Detail, int
         {
             // No silo with the role a grain needs is active (starting, or all lost).
             return new(StatusCodes.Status503ServiceUnavailable, "No silo can serve this request now; retry", noSilo.Message, RecoveringRetryAfterSeconds);
+        }
+
+        if (chain.OfType<InvalidRequestException>().FirstOrDefault() is { } request)
+        {
+            // The caller's to change (a grain-boundary rule the HTTP checks did not catch first): not retried.
+            return new(StatusCodes.Status400BadRequest, "The request is not valid", request.Message, null);
         }
 
         if (chain.OfType<AvgException>().FirstOrDefault() is { } avg)

@@ -21,9 +21,11 @@ public class SearchLimitsTests
     }
 
     [Fact]
-    public void Enforce_throws_an_AvgException_naming_the_value()
+    public void Enforce_throws_a_request_exception_naming_the_value_and_the_field()
     {
-        Should.Throw<AvgException>(() => SearchLimits.Enforce("q", 10, 1_000_000, null)).Message.ShouldContain("1000000");
+        var refused = Should.Throw<InvalidRequestException>(() => SearchLimits.Enforce("q", 10, 1_000_000, null));
+        refused.Message.ShouldContain("1000000");
+        refused.Errors.Keys.ShouldBe(["beam"]);
         SearchLimits.Enforce("q", 10, 20, null);
     }
 }
