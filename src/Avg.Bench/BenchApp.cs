@@ -15,6 +15,7 @@ public static class BenchApp
         root.Subcommands.Add(QueryCommand(output, error));
         root.Subcommands.Add(ScaleCommand(output, error));
         root.Subcommands.Add(BackbonesCommand(output, error));
+        root.Subcommands.Add(SoakCommand(output, error));
         return root;
     }
 
@@ -83,10 +84,7 @@ public static class BenchApp
                 ChartPath = parse.GetValue(chart),
             };
             var report = await new ScaleBenchmark(options, error).RunAsync().ConfigureAwait(false);
-            var text = report.ToJsonString(Indented);
-            await output.WriteLineAsync(text).ConfigureAwait(false);
-            if (options.JsonPath is { } path)
-                await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            await WriteReportAsync(output, report, options.JsonPath, cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;
@@ -148,10 +146,7 @@ public static class BenchApp
                 },
             };
             var report = new QueryBenchmark(options, error).Run();
-            var text = report.ToJsonString(Indented);
-            await output.WriteLineAsync(text).ConfigureAwait(false);
-            if (options.JsonPath is { } path)
-                await File.WriteAllTextAsync(path, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
+            await WriteReportAsync(output, report, options.JsonPath, cancellationToken).ConfigureAwait(false);
             if (options.ChartPath is { } chartPath)
                 await File.WriteAllTextAsync(chartPath, QueryChart.Svg(report), cancellationToken).ConfigureAwait(false);
             return 0;
@@ -175,6 +170,61 @@ public static class BenchApp
             return 0;
         });
         return command;
+    }
+
+    private static Command SoakCommand(TextWriter output, TextWriter error)
+    {
+        var d = new SoakBenchmarkOptions { Bundle = "" };
+        var bundle = new Option<string>("--bundle") { Description = "Model bundle the silo serves (with its image encoder, to make the Shapes vectors).", Required = true };
+        var minutes = new Option<double>("--minutes") { Description = "Length of the mixed load, warm-up included.", DefaultValueFactory = _ => d.Minutes };
+        var warmup = new Option<double>("--warmup-minutes") { Description = "First part of the load left out of the start-against-end comparison.", DefaultValueFactory = _ => d.WarmupMinutes };
+        var sample = new Option<int>("--sample-seconds") { Description = "Seconds between samples of the silo's /metrics and /proc.", DefaultValueFactory = _ => d.SampleSeconds };
+        var preload = new Option<int>("--preload") { Description = "Images indexed before the load; the load keeps the index at this size.", DefaultValueFactory = _ => d.Preload };
+        var ingestRate = new Option<int>("--ingest-rate") { Description = "New images indexed per second.", DefaultValueFactory = _ => d.IngestRate };
+        var ingestBatch = new Option<int>("--ingest-batch") { Description = "Images per ingest request (1…1000).", DefaultValueFactory = _ => d.IngestBatch };
+        var deleteRate = new Option<int>("--delete-rate") { Description = "Images deleted per second, oldest first (0: none; the index then grows).", DefaultValueFactory = _ => d.DeleteRate };
+        var searchRate = new Option<double>("--search-rate") { Description = "Searches per second over all search clients.", DefaultValueFactory = _ => d.SearchRate };
+        var searchClients = new Option<int>("--search-clients") { Description = "Concurrent search clients.", DefaultValueFactory = _ => d.SearchClients };
+        var seed = new Option<int>("--seed") { Description = "Shapes-world seed of the indexed images and query captions.", DefaultValueFactory = _ => d.Seed };
+        var cache = new Option<string>("--cache") { Description = "Folder for generated images, encoded vectors and the silo's log (reused).", DefaultValueFactory = _ => d.Cache };
+        var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
+        var chart = new Option<string?>("--chart") { Description = "Also draw memory, live tensors and search latency over time into this SVG file." };
+        var command = new Command("soak", "A steady mixed load (ingest, delete, search) against one silo process with Redis: memory, GC, live tensors and latency over time, start against end.");
+        foreach (var option in new Option[] { bundle, minutes, warmup, sample, preload, ingestRate, ingestBatch, deleteRate, searchRate, searchClients, seed, cache, json, chart })
+            command.Options.Add(option);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new SoakBenchmarkOptions
+            {
+                Bundle = parse.GetValue(bundle)!,
+                Minutes = parse.GetValue(minutes),
+                WarmupMinutes = parse.GetValue(warmup),
+                SampleSeconds = parse.GetValue(sample),
+                Preload = parse.GetValue(preload),
+                IngestRate = parse.GetValue(ingestRate),
+                IngestBatch = parse.GetValue(ingestBatch),
+                DeleteRate = parse.GetValue(deleteRate),
+                SearchRate = parse.GetValue(searchRate),
+                SearchClients = parse.GetValue(searchClients),
+                Seed = parse.GetValue(seed),
+                Cache = parse.GetValue(cache)!,
+                JsonPath = parse.GetValue(json),
+                ChartPath = parse.GetValue(chart),
+            };
+            var report = await new SoakBenchmark(options, error).RunAsync().ConfigureAwait(false);
+            await WriteReportAsync(output, report, options.JsonPath, cancellationToken).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The report on standard output, and also in <paramref name="jsonPath"/> when given.</summary>
+    private static async Task WriteReportAsync(TextWriter output, System.Text.Json.Nodes.JsonObject report, string? jsonPath, CancellationToken cancellationToken)
+    {
+        var text = report.ToJsonString(Indented);
+        await output.WriteLineAsync(text).ConfigureAwait(false);
+        if (jsonPath is not null)
+            await File.WriteAllTextAsync(jsonPath, text + Environment.NewLine, cancellationToken).ConfigureAwait(false);
     }
 
     private static int[] ParseCounts(string text, string option, string expected) =>

@@ -26,15 +26,15 @@ public sealed class HnswImageIndex : IDisposable
     // Rows copied into jagged arrays per Add call: the wrapper takes float[][] and reserves capacity once per call.
     private const int AddChunk = 8192;
 
-    private readonly USearchIndex index;
-    private readonly int dimension;
+    private readonly USearchIndex _index;
+    private readonly int _dimension;
 
     public HnswImageIndex(int dimension, HnswOptions options)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
         ArgumentNullException.ThrowIfNull(options);
-        this.dimension = dimension;
-        index = new USearchIndex(MetricKind.Ip, ScalarKind.Float32, (ulong)dimension,
+        _dimension = dimension;
+        _index = new USearchIndex(MetricKind.Ip, ScalarKind.Float32, (ulong)dimension,
             (ulong)options.Connectivity, (ulong)options.ExpansionAdd, (ulong)options.ExpansionSearch);
     }
 
@@ -42,17 +42,17 @@ public sealed class HnswImageIndex : IDisposable
     public static string Library => "Cloud.Unum.USearch " + USearchCapabilities.Version();
 
     /// <summary>The SIMD kernels the native library picked on this CPU (e.g. "haswell", "serial").</summary>
-    public string HardwareAcceleration => index.HardwareAcceleration();
+    public string HardwareAcceleration => _index.HardwareAcceleration();
 
     /// <summary>Images in the index.</summary>
-    public long Count => (long)index.Size();
+    public long Count => (long)_index.Size();
 
     /// <summary>Appends rows of count × d vectors (normalised on the way in), with ids following the current count.</summary>
     public void Add(ReadOnlySpan<float> vectors)
     {
-        if (vectors.Length % dimension != 0)
-            throw new ArgumentException($"{vectors.Length} floats is not a whole number of {dimension}-dimensional vectors.", nameof(vectors));
-        var rows = vectors.Length / dimension;
+        if (vectors.Length % _dimension != 0)
+            throw new ArgumentException($"{vectors.Length} floats is not a whole number of {_dimension}-dimensional vectors.", nameof(vectors));
+        var rows = vectors.Length / _dimension;
         var first = Count;
         for (var start = 0; start < rows; start += AddChunk)
         {
@@ -62,10 +62,10 @@ public sealed class HnswImageIndex : IDisposable
             for (var i = 0; i < chunk; i++)
             {
                 keys[i] = (ulong)(first + start + i);
-                chunkVectors[i] = vectors.Slice((start + i) * dimension, dimension).ToArray();
+                chunkVectors[i] = vectors.Slice((start + i) * _dimension, _dimension).ToArray();
                 ExactDotProductSearch.Normalize(chunkVectors[i]);
             }
-            index.Add(keys, chunkVectors);
+            _index.Add(keys, chunkVectors);
         }
     }
 
@@ -74,7 +74,7 @@ public sealed class HnswImageIndex : IDisposable
     {
         ArgumentNullException.ThrowIfNull(query);
         ExactDotProductSearch.Normalize(query);
-        var found = index.Search(query, k, out var keys, out var distances);
+        var found = _index.Search(query, k, out var keys, out var distances);
         var hits = new ScoredImage[found];
         // USearch's inner-product distance is 1 − q·v.
         for (var i = 0; i < found; i++) hits[i] = new ScoredImage((long)keys[i], 1 - distances[i]);
@@ -87,7 +87,7 @@ public sealed class HnswImageIndex : IDisposable
         var path = Path.Combine(Path.GetTempPath(), $"avg-bench-hnsw-{Guid.NewGuid():N}.usearch");
         try
         {
-            index.Save(path);
+            _index.Save(path);
             return new FileInfo(path).Length;
         }
         finally
@@ -96,5 +96,5 @@ public sealed class HnswImageIndex : IDisposable
         }
     }
 
-    public void Dispose() => index.Dispose();
+    public void Dispose() => _index.Dispose();
 }

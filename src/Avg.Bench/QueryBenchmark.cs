@@ -19,46 +19,46 @@ public sealed class QueryBenchmark
     // R@10 is reported whenever k ≥ 10, whatever k is, so runs with different --k compare.
     private const int RecallDepth = 10;
 
-    private readonly QueryBenchmarkOptions options;
-    private readonly TextWriter log;
+    private readonly QueryBenchmarkOptions _options;
+    private readonly TextWriter _log;
 
     public QueryBenchmark(QueryBenchmarkOptions options, TextWriter log)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
-        this.options = options.Validate();
-        this.log = log;
+        _options = options.Validate();
+        _log = log;
     }
 
     /// <summary>Runs every size and returns the report (the JSON the command prints).</summary>
     public JsonObject Run()
     {
-        using var model = AvgModel.Load(options.Bundle, options.Device, options.Threads);
-        if (options.LevelBeams is { } widths && widths.Count != model.Config.Levels)
-            throw new AvgException(Invariant($"--level-beams gives {widths.Count} widths but {options.Bundle} makes sequences of {model.Config.Levels} vokens: give one width per level"));
-        var largest = options.LargestSize;
-        var images = ShapesIndexImages.Ensure(options.Cache, options.Seed, model.Config.ImageSize, largest, log);
-        var vectors = images.Encode(model, largest, log, out var encodeRate);
+        using var model = AvgModel.Load(_options.Bundle, _options.Device, _options.Threads);
+        if (_options.LevelBeams is { } widths && widths.Count != model.Config.Levels)
+            throw new AvgException(Invariant($"--level-beams gives {widths.Count} widths but {_options.Bundle} makes sequences of {model.Config.Levels} vokens: give one width per level"));
+        var largest = _options.LargestSize;
+        var images = ShapesIndexImages.Ensure(_options.Cache, _options.Seed, model.Config.ImageSize, largest, _log);
+        var vectors = images.Encode(model, largest, _log, out var encodeRate);
         var width = vectors.Length / largest;
         var clock = Stopwatch.StartNew();
         var vokens = model.Tokenize(vectors);
         var tokenizeSeconds = clock.Elapsed.TotalSeconds;
-        log.WriteLine(Invariant($"tokenized {largest} images in {tokenizeSeconds:F1}s"));
+        _log.WriteLine(Invariant($"tokenized {largest} images in {tokenizeSeconds:F1}s"));
         // The collision ranking's fine codes, when the bundle has them: the same index plus L bytes per image.
         ScrambledIds.FineCodes? fine = null;
         if (model.CollisionRankingUnavailable is { } why)
         {
-            log.WriteLine($"avg_ranked skipped: {why}");
+            _log.WriteLine($"avg_ranked skipped: {why}");
         }
         else
         {
             clock.Restart();
             fine = new ScrambledIds.FineCodes(new RowFineCodes(model.FineCodes(vectors, vokens), model.Fine!.Levels));
-            log.WriteLine(Invariant($"fine codes of {largest} images in {clock.Elapsed.TotalSeconds:F1}s"));
+            _log.WriteLine(Invariant($"fine codes of {largest} images in {clock.Elapsed.TotalSeconds:F1}s"));
         }
 
         var (queries, truth) = PickQueries(images);
-        var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
+        var prior = _options.PriorWeight > 0 ? model.VokenPrior(_options.PriorWeight) : null;
         var ids = Enumerable.Range(0, largest).Select(ScrambledIds.IdOf).ToArray();
         var sizes = new JsonArray();
         var avgP50 = new List<double>();
@@ -67,25 +67,25 @@ public sealed class QueryBenchmark
         var hnswP50 = new List<double>();
         // Sizes are prefixes of one image list, so one HNSW index grows from size to size: inserting rows 0..n−1 in
         // order is the same work as building the n-image index afresh, and build_s adds up to that.
-        using var hnswIndex = new HnswImageIndex(width, options.Hnsw);
+        using var hnswIndex = new HnswImageIndex(width, _options.Hnsw);
         var hnswBuildSeconds = 0.0;
-        foreach (var n in options.Sizes.Distinct().Order())
+        foreach (var n in _options.Sizes.Distinct().Order())
         {
             clock.Restart();
             // Balancing depends on the whole indexed set, so each size is balanced on its own.
-            var indexVokens = options.Balanced ? model.Tokenizer.EncodeBalanced(vectors[..(n * width)]) : vokens[..(n * model.Config.Levels)];
+            var indexVokens = _options.Balanced ? model.Tokenizer.EncodeBalanced(vectors[..(n * width)]) : vokens[..(n * model.Config.Levels)];
             var trie = VokenTrie.Build(ids.AsSpan(0, n), indexVokens, model.Config.Levels, model.Config.CodebookSize);
             var trieSeconds = clock.Elapsed.TotalSeconds;
             clock.Restart();
             var exact = new ExactDotProductSearch(vectors.AsSpan(0, n * width), width);
             var exactSeconds = clock.Elapsed.TotalSeconds;
-            log.WriteLine(Invariant($"[{n} images] hnsw: inserting images {hnswIndex.Count}..{n - 1}"));
+            _log.WriteLine(Invariant($"[{n} images] hnsw: inserting images {hnswIndex.Count}..{n - 1}"));
             clock.Restart();
             hnswIndex.Add(vectors.AsSpan((int)hnswIndex.Count * width, (n - (int)hnswIndex.Count) * width));
             hnswBuildSeconds += clock.Elapsed.TotalSeconds;
-            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = options.Beam, LevelBeams = options.LevelBeams, K = options.K, Prior = prior });
+            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = _options.Beam, LevelBeams = _options.LevelBeams, K = _options.K, Prior = prior });
 
-            log.WriteLine(Invariant($"[{n} images] avg: {options.Queries} single-stream queries at {Width()}"));
+            _log.WriteLine(Invariant($"[{n} images] avg: {_options.Queries} single-stream queries at {Width()}"));
             var avg = SingleStream(queries, truth, q => Scored(searcher.Search([q])[0]));
             var avgBatched = Batched(queries, batch => searcher.Search(batch).Select(Scored).ToArray());
             MethodRun? ranked = null;
@@ -94,18 +94,18 @@ public sealed class QueryBenchmark
             {
                 using var rankingSearcher = model.CreateSearcher(trie, new SearchOptions
                 {
-                    Beam = options.Beam, LevelBeams = options.LevelBeams, K = options.K, Prior = prior, CollisionWeight = options.CollisionWeight,
+                    Beam = _options.Beam, LevelBeams = _options.LevelBeams, K = _options.K, Prior = prior, CollisionWeight = _options.CollisionWeight,
                 }, fine);
-                log.WriteLine(Invariant($"[{n} images] avg_ranked: {options.Queries} single-stream queries, collision weight {options.CollisionWeight}"));
+                _log.WriteLine(Invariant($"[{n} images] avg_ranked: {_options.Queries} single-stream queries, collision weight {_options.CollisionWeight}"));
                 ranked = SingleStream(queries, truth, q => Scored(rankingSearcher.Search([q])[0]));
                 rankedBatched = Batched(queries, batch => rankingSearcher.Search(batch).Select(Scored).ToArray());
             }
-            log.WriteLine(Invariant($"[{n} images] two_tower: {options.Queries} single-stream queries"));
-            var twoTower = SingleStream(queries, truth, q => exact.Search(model.EncodeTexts([q]), options.K));
+            _log.WriteLine(Invariant($"[{n} images] two_tower: {_options.Queries} single-stream queries"));
+            var twoTower = SingleStream(queries, truth, q => exact.Search(model.EncodeTexts([q]), _options.K));
             var twoTowerBatched = Batched(queries, batch =>
-                exact.SearchBatch(model.EncodeTexts(batch), options.K));
-            log.WriteLine(Invariant($"[{n} images] hnsw: {options.Queries} single-stream queries"));
-            var hnsw = SingleStream(queries, truth, q => hnswIndex.Search(model.EncodeTexts([q]), options.K));
+                exact.SearchBatch(model.EncodeTexts(batch), _options.K));
+            _log.WriteLine(Invariant($"[{n} images] hnsw: {_options.Queries} single-stream queries"));
+            var hnsw = SingleStream(queries, truth, q => hnswIndex.Search(model.EncodeTexts([q]), _options.K));
             var hnswBatched = Batched(queries, batch => SearchRows(hnswIndex, model.EncodeTexts(batch), width));
 
             var row = new JsonObject
@@ -126,10 +126,10 @@ public sealed class QueryBenchmark
             if (ranked is not null)
             {
                 rankedP50.Add(ranked.Latency.P50Ms);
-                log.WriteLine(Invariant($"[{n} images] {Line("avg_ranked", ranked)}"));
+                _log.WriteLine(Invariant($"[{n} images] {Line("avg_ranked", ranked)}"));
             }
 
-            log.WriteLine(Invariant($"[{n} images] {Line("avg", avg)} | {Line("two_tower", twoTower)} | {Line("hnsw", hnsw)} (built in {hnswBuildSeconds:F1}s)"));
+            _log.WriteLine(Invariant($"[{n} images] {Line("avg", avg)} | {Line("two_tower", twoTower)} | {Line("hnsw", hnsw)} (built in {hnswBuildSeconds:F1}s)"));
             avgP50.Add(avg.Latency.P50Ms);
             twoTowerP50.Add(twoTower.Latency.P50Ms);
             hnswP50.Add(hnsw.Latency.P50Ms);
@@ -137,31 +137,31 @@ public sealed class QueryBenchmark
 
         return new JsonObject
         {
-            ["bundle"] = Path.GetFullPath(options.Bundle),
+            ["bundle"] = Path.GetFullPath(_options.Bundle),
             ["method"] = model.Config.Method,
             ["codebook_size"] = model.Config.CodebookSize,
             ["levels"] = model.Config.Levels,
             ["embedding_dim"] = width,
-            ["beam"] = options.Beam,
-            ["level_beams"] = options.LevelBeams is { } levelBeams ? new JsonArray(levelBeams.Select(w => (JsonNode)w).ToArray()) : null,
-            ["k"] = options.K,
-            ["queries"] = options.Queries,
-            ["warmup"] = options.Warmup,
-            ["batch"] = options.Batch,
+            ["beam"] = _options.Beam,
+            ["level_beams"] = _options.LevelBeams is { } levelBeams ? new JsonArray(levelBeams.Select(w => (JsonNode)w).ToArray()) : null,
+            ["k"] = _options.K,
+            ["queries"] = _options.Queries,
+            ["warmup"] = _options.Warmup,
+            ["batch"] = _options.Batch,
             ["threads"] = torch.get_num_threads(),
-            ["seed"] = options.Seed,
-            ["balanced"] = options.Balanced,
-            ["prior_weight"] = options.PriorWeight,
-            ["collision_weight"] = fine is null ? null : options.CollisionWeight,
+            ["seed"] = _options.Seed,
+            ["balanced"] = _options.Balanced,
+            ["prior_weight"] = _options.PriorWeight,
+            ["collision_weight"] = fine is null ? null : _options.CollisionWeight,
             ["fine_levels"] = model.Fine?.Levels ?? 0,
             ["hnsw_options"] = new JsonObject
             {
                 ["library"] = HnswImageIndex.Library,
                 ["metric"] = "ip",
                 ["scalar"] = "f32",
-                ["connectivity"] = options.Hnsw.Connectivity,
-                ["expansion_add"] = options.Hnsw.ExpansionAdd,
-                ["expansion_search"] = options.Hnsw.ExpansionSearch,
+                ["connectivity"] = _options.Hnsw.Connectivity,
+                ["expansion_add"] = _options.Hnsw.ExpansionAdd,
+                ["expansion_search"] = _options.Hnsw.ExpansionSearch,
                 ["simd"] = hnswIndex.HardwareAcceleration,
             },
             ["sizes"] = sizes,
@@ -202,9 +202,9 @@ public sealed class QueryBenchmark
     /// </summary>
     private (string[] Queries, long[] Truth) PickQueries(ShapesIndexImages images)
     {
-        var smallest = options.SmallestSize;
-        var queries = new string[options.Queries];
-        var truth = new long[options.Queries];
+        var smallest = _options.SmallestSize;
+        var queries = new string[_options.Queries];
+        var truth = new long[_options.Queries];
         for (var i = 0; i < queries.Length; i++)
         {
             var image = (int)((long)i * smallest / queries.Length % smallest);
@@ -217,7 +217,7 @@ public sealed class QueryBenchmark
     /// <summary>Runs warm-up queries, then each query alone, end to end, timing each.</summary>
     private MethodRun SingleStream(string[] queries, long[] truth, SingleQuery search)
     {
-        for (var i = 0; i < options.Warmup; i++) search(queries[i % queries.Length]);
+        for (var i = 0; i < _options.Warmup; i++) search(queries[i % queries.Length]);
         var ticks = new long[queries.Length];
         var ranked = new ScoredImage[queries.Length][];
         var allocated = GC.GetAllocatedBytesForCurrentThread();
@@ -229,20 +229,20 @@ public sealed class QueryBenchmark
         }
         allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
         var ids = ranked.Select(r => r.Select(s => s.ImageId).ToArray()).ToArray();
-        var recall = Recall.AtK(ids, truth, options.K);
-        double? recallAt10 = options.K >= RecallDepth ? Recall.AtK(ids, truth, RecallDepth) : null;
-        double? recallAt5 = options.K >= 5 ? Recall.AtK(ids, truth, 5) : null;
+        var recall = Recall.AtK(ids, truth, _options.K);
+        double? recallAt10 = _options.K >= RecallDepth ? Recall.AtK(ids, truth, RecallDepth) : null;
+        double? recallAt5 = _options.K >= 5 ? Recall.AtK(ids, truth, 5) : null;
         return new MethodRun(LatencySummary.FromTicks(ticks), recall, Recall.AtK(ids, truth, 1), recallAt5, recallAt10, (double)allocated / queries.Length, Digest(ranked));
     }
 
     /// <summary>Queries per second when <see cref="QueryBenchmarkOptions.Batch"/> queries are searched together; null when skipped.</summary>
     private double? Batched(string[] queries, BatchQuery search)
     {
-        if (options.Batch == 0) return null;
-        search(queries.Take(options.Batch).ToArray());
+        if (_options.Batch == 0) return null;
+        search(queries.Take(_options.Batch).ToArray());
         var clock = Stopwatch.StartNew();
-        for (var start = 0; start < queries.Length; start += options.Batch)
-            search(queries.AsSpan(start, Math.Min(options.Batch, queries.Length - start)).ToArray());
+        for (var start = 0; start < queries.Length; start += _options.Batch)
+            search(queries.AsSpan(start, Math.Min(_options.Batch, queries.Length - start)).ToArray());
         return queries.Length / clock.Elapsed.TotalSeconds;
     }
 
@@ -250,7 +250,7 @@ public sealed class QueryBenchmark
     private ScoredImage[][] SearchRows(HnswImageIndex index, float[] queries, int width)
     {
         var results = new ScoredImage[queries.Length / width][];
-        for (var q = 0; q < results.Length; q++) results[q] = index.Search(queries[(q * width)..((q + 1) * width)], options.K);
+        for (var q = 0; q < results.Length; q++) results[q] = index.Search(queries[(q * width)..((q + 1) * width)], _options.K);
         return results;
     }
 
@@ -297,7 +297,7 @@ public sealed class QueryBenchmark
         ["mean_ms"] = Math.Round(run.Latency.MeanMs, 3),
         ["max_ms"] = Math.Round(run.Latency.MaxMs, 3),
         ["bytes_per_image"] = Math.Round(bytesPerImage, 2),
-        [Invariant($"r{options.K}")] = Math.Round(run.RecallAtK, 4),
+        [Invariant($"r{_options.K}")] = Math.Round(run.RecallAtK, 4),
         ["r_at_1"] = Math.Round(run.RecallAt1, 4),
         ["r_at_5"] = run.RecallAt5 is { } r5 ? Math.Round(r5, 4) : null,
         ["r_at_10"] = run.RecallAt10 is { } r ? Math.Round(r, 4) : null,
@@ -313,7 +313,7 @@ public sealed class QueryBenchmark
     private static string Line(string method, MethodRun run) =>
         Invariant($"{method} {run.Latency.QueriesPerSecond:F1} q/s p50 {run.Latency.P50Ms:F2} ms p99 {run.Latency.P99Ms:F2} ms R@10 {run.RecallAt10:F3}");
 
-    private string Width() => options.LevelBeams is { } widths ? "level beams " + string.Join(",", widths) : Invariant($"beam {options.Beam}");
+    private string Width() => _options.LevelBeams is { } widths ? "level beams " + string.Join(",", widths) : Invariant($"beam {_options.Beam}");
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

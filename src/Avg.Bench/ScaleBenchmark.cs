@@ -103,7 +103,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
 
         var ports = LoopbackPorts.Take(1 + (3 * _options.Silos));
         Directory.CreateDirectory(_options.Cache);
-        using var redis = StartRedis(ports[0]);
+        using var redis = LocalCluster.StartRedis(ports[0]);
         var silos = new List<Silo>();
         using var stopSilos = new SiloSet(silos);
         for (var i = 0; i < _options.Silos; i++)
@@ -111,7 +111,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             var roles = _options.Silos > 1 && i == _options.Silos - 1 ? AvgSiloOptions.PartitionsRole : "model,partitions";
             var logPath = Path.GetFullPath(Path.Combine(_options.Cache, _options.Silos == 1 ? "scale-silo.log" : Invariant($"scale-silo-{i}.log")));
             var siloPorts = new[] { ports[0], ports[1 + (3 * i)], ports[2 + (3 * i)], ports[3 + (3 * i)] };
-            silos.Add(new Silo(StartSilo(siloPorts, logPath, roles), roles, logPath, siloPorts[3]));
+            var launch = new SiloLaunch(_options.Bundle, siloPorts, roles, Invariant($"scale-{ports[0]}"), logPath, _options.SiloThreads, _options.RefreshMs);
+            silos.Add(new Silo(LocalCluster.StartSilo(launch, log), roles, logPath, siloPorts[3]));
         }
 
         var modelEndpoints = silos.Where(s => s.Roles.Contains("model", StringComparison.Ordinal)).Select(s => new Uri(Invariant($"http://127.0.0.1:{s.HttpPort}"))).ToArray();
@@ -119,10 +120,10 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         foreach (var silo in silos)
         {
             using var probe = new HttpClient { BaseAddress = new Uri(Invariant($"http://127.0.0.1:{silo.HttpPort}")) };
-            await WaitReadyAsync(probe, silo.Child.Process).ConfigureAwait(false);
+            await LocalCluster.WaitReadyAsync(probe, silo.Child.Process).ConfigureAwait(false);
         }
 
-        var redisBaseline = RedisUsedMemory(ports[0]);
+        var redisBaseline = LocalCluster.RedisUsedMemory(ports[0]);
 
         var ingest = new Ingest(http, vectors, width, _options, log);
         var rows = new JsonArray();
@@ -142,8 +143,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             // Queries ran alongside the ingest step: their CPU (at the idle cost per query) is taken off the ingest's.
             var queriesDuring = (during.Single?.Count ?? 0) + (during.Concurrent?.Count ?? 0);
             var cpuPerImage = Math.Max(0, cpuIngest - (queriesDuring * cpuPerQuery)) / ingested;
-            var redisBytes = RedisUsedMemory(ports[0]) - redisBaseline;
-            var perSilo = silos.Select(s => (s.Roles, Memory: Rss(s.Child.Process))).ToArray();
+            var redisBytes = LocalCluster.RedisUsedMemory(ports[0]) - redisBaseline;
+            var perSilo = silos.Select(s => (s.Roles, Memory: LocalCluster.Rss(s.Child.Process))).ToArray();
             var (rss, peak) = (perSilo.Sum(s => s.Memory.Rss), perSilo.Sum(s => s.Memory.Peak));
             var row = new JsonObject
             {
@@ -177,10 +178,10 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
 
         foreach (var silo in Enumerable.Reverse(silos))
         {
-            await StopAsync(silo.Child).ConfigureAwait(false);
+            await LocalCluster.StopAsync(silo.Child).ConfigureAwait(false);
         }
 
-        var logs = silos.Select(s => SiloLogErrors(s.LogPath)).ToArray();
+        var logs = silos.Select(s => LocalCluster.SiloLogErrors(s.LogPath)).ToArray();
         var (errors, sample) = (logs.Sum(l => l.Count), logs.SelectMany(l => l.Sample).Take(5).ToArray());
         var siloLog = silos[0].LogPath;
         var report = new JsonObject
@@ -393,142 +394,9 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         return content;
     }
 
-    private static ChildProcess StartRedis(int port)
-    {
-        var redis = ChildProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], new Dictionary<string, string>(), null);
-        for (var i = 0; i < 100; i++)
-        {
-            try
-            {
-                RedisUsedMemory(port);
-                return redis;
-            }
-            catch (AvgException)
-            {
-                Thread.Sleep(100);
-            }
-        }
-
-        redis.Dispose();
-        throw new AvgException("redis-server did not answer within 10 s; install it (apt-get install -y redis-server)");
-    }
-
-    /// <param name="ports">Redis, silo, gateway and HTTP ports.</param>
-    /// <param name="roles">Avg__Roles; the silos find each other through Redis clustering.</param>
-    private ChildProcess StartSilo(int[] ports, string logPath, string roles)
-    {
-        // The real avg-silo (built beside this program through the project reference), in its own process with its
-        // own runtime settings (server GC), so its RSS and pauses are a silo's.
-        var siloDll = Path.Combine(AppContext.BaseDirectory, "avg-silo.dll");
-        if (!File.Exists(siloDll))
-        {
-            throw new AvgException($"{siloDll} is missing; build src/Avg.Bench (it builds avg-silo beside it)");
-        }
-
-        var exe = "dotnet";
-        var arguments = new List<string> { siloDll };
-        var environment = new Dictionary<string, string>
-        {
-            ["Avg__Bundle"] = Path.GetFullPath(_options.Bundle),
-            ["Avg__Redis"] = Invariant($"127.0.0.1:{ports[0]}"),
-            ["Avg__ClusterId"] = Invariant($"scale-{ports[0]}"),
-            ["Avg__AdvertisedIp"] = "127.0.0.1",
-            ["Avg__SiloPort"] = ports[1].ToString(CultureInfo.InvariantCulture),
-            ["Avg__GatewayPort"] = ports[2].ToString(CultureInfo.InvariantCulture),
-            ["Avg__HttpPort"] = ports[3].ToString(CultureInfo.InvariantCulture),
-            ["Avg__Device"] = "cpu",
-            ["Avg__Threads"] = _options.SiloThreads.ToString(CultureInfo.InvariantCulture),
-            ["Avg__RefreshMs"] = _options.RefreshMs.ToString(CultureInfo.InvariantCulture),
-            ["Avg__Roles"] = roles,
-            ["Logging__LogLevel__Default"] = "Warning",
-        };
-        log.WriteLine($"starting the silo (log: {logPath})");
-        return ChildProcess.Start(exe, arguments, environment, logPath);
-    }
-
-    private static async Task WaitReadyAsync(HttpClient http, Process silo)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromMinutes(2))
-        {
-            if (silo.HasExited)
-            {
-                throw new AvgException(Invariant($"the silo exited with code {silo.ExitCode} before it was ready; see its log"));
-            }
-
-            try
-            {
-                using var response = await http.GetAsync(new Uri("/health/ready", UriKind.Relative)).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(200).ConfigureAwait(false);
-        }
-
-        throw new AvgException("the silo did not become ready within 2 minutes; see its log");
-    }
-
-    private static async Task StopAsync(ChildProcess silo)
-    {
-        if (!silo.Process.HasExited)
-        {
-            _ = Process.Start("kill", ["-TERM", silo.Process.Id.ToString(CultureInfo.InvariantCulture)]);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            try
-            {
-                await silo.Process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                silo.Process.Kill(entireProcessTree: true);
-            }
-        }
-    }
-
-    /// <summary>Lines the silo logged at Error or Critical (the console logger's "fail:" and "crit:").</summary>
-    private static (int Count, string[] Sample) SiloLogErrors(string path)
-    {
-        var lines = File.Exists(path) ? File.ReadAllLines(path) : [];
-        var errors = lines.Select((line, i) => (line, i)).Where(x => x.line.StartsWith("fail:", StringComparison.Ordinal) || x.line.StartsWith("crit:", StringComparison.Ordinal)).ToArray();
-        return (errors.Length, errors.Take(5).Select(x => string.Join(" | ", lines.Skip(x.i).Take(3))).ToArray());
-    }
-
-    private static long RedisUsedMemory(int port)
-    {
-        using var cli = Process.Start(new ProcessStartInfo("redis-cli", ["-p", port.ToString(CultureInfo.InvariantCulture), "info", "memory"]) { RedirectStandardOutput = true })
-            ?? throw new AvgException("redis-cli did not start");
-        var text = cli.StandardOutput.ReadToEnd();
-        cli.WaitForExit();
-        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("used_memory:", StringComparison.Ordinal))
-            ?? throw new AvgException("redis-cli info memory printed no used_memory");
-        return long.Parse(line["used_memory:".Length..].Trim(), CultureInfo.InvariantCulture);
-    }
-
-    private static (long Rss, long Peak) Rss(Process process)
-    {
-        long Field(string name) => File.ReadLines(Invariant($"/proc/{process.Id}/status"))
-            .Where(l => l.StartsWith(name, StringComparison.Ordinal))
-            .Select(l => long.Parse(l[name.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024)
-            .FirstOrDefault();
-        return (Field("VmRSS:"), Field("VmHWM:"));
-    }
-
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>User + system CPU seconds the silo processes have used so far (/proc/PID/stat, clock ticks of 1/100 s).</summary>
-    private static double CpuSeconds(IEnumerable<Silo> silos) => silos.Sum(s =>
-    {
-        var stat = File.ReadAllText(Invariant($"/proc/{s.Child.Process.Id}/stat"));
-        // Fields after the command name (which may hold spaces) start after the last ')'; utime and stime are fields 14 and 15.
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-    });
+    private static double CpuSeconds(IEnumerable<Silo> silos) => silos.Sum(s => LocalCluster.CpuSeconds(s.Child.Process));
 
     private sealed record Silo(ChildProcess Child, string Roles, string LogPath, int HttpPort);
 
@@ -678,49 +546,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             return rates;
         }
 
-        private async Task SendAsync(int start, int count)
-        {
-            var body = new MemoryStream();
-            using (var json = new Utf8JsonWriter(body))
-            {
-                json.WriteStartObject();
-                json.WriteStartArray("images");
-                for (var i = start; i < start + count; i++)
-                {
-                    json.WriteStartObject();
-                    json.WriteString("id", ScrambledIds.IdOf(i).ToString(CultureInfo.InvariantCulture));
-                    json.WriteStartArray("features");
-                    foreach (var f in vectors.AsSpan(i * width, width))
-                    {
-                        json.WriteNumberValue(f);
-                    }
-
-                    json.WriteEndArray();
-                    json.WriteEndObject();
-                }
-
-                json.WriteEndArray();
-                json.WriteEndObject();
-            }
-
-            for (var attempt = 1; ; attempt++)
-            {
-                using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
-                content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-                using var response = await http.PostAsync(new Uri("/v1/images", UriKind.Relative), content).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-
-                Interlocked.Increment(ref _failed);
-                var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
-                log.WriteLine(Invariant($"ingest of images {start}..{start + count - 1} answered {(int)response.StatusCode} (attempt {attempt}): {text[..Math.Min(text.Length, 300)]}"));
-                if (attempt == 3)
-                {
-                    throw new AvgException(Invariant($"ingest of images {start}..{start + count - 1} failed 3 times; see the silo log"));
-                }
-            }
-        }
+        private Task SendAsync(int start, int count) =>
+            FeatureIngest.SendAsync(http, vectors, width, start, count, row => row, log, () => Interlocked.Increment(ref _failed));
     }
 }

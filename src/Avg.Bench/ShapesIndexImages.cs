@@ -19,17 +19,17 @@ public sealed class ShapesIndexImages
 
     private const string CountFileName = "images.count";
 
-    private readonly ShapesWorld world;
-    private readonly string folder;
+    private readonly ShapesWorld _world;
+    private readonly string _folder;
 
     private ShapesIndexImages(ShapesWorld world, string folder)
     {
-        this.world = world;
-        this.folder = folder;
+        _world = world;
+        _folder = folder;
     }
 
     /// <summary>Images in the set.</summary>
-    public int Count => world.Options.Total;
+    public int Count => _world.Options.Total;
 
     /// <summary>Seconds spent rendering images in this run (0 when they came from the cache).</summary>
     public double GenerateSeconds { get; private set; }
@@ -65,7 +65,7 @@ public sealed class ShapesIndexImages
     }
 
     /// <summary>Caption <paramref name="caption"/> (0–4) of image <paramref name="image"/>: a real query that should find it.</summary>
-    public string Caption(int image, int caption) => world.Captions(world.Scene(image))[caption];
+    public string Caption(int image, int caption) => _world.Captions(_world.Scene(image))[caption];
 
     /// <summary>
     /// v_i of the first <paramref name="count"/> images (rows, L2-normalised) by the bundle's encoder, read from the
@@ -101,20 +101,20 @@ public sealed class ShapesIndexImages
             var rows = Math.Min(EncodeChunk, count - start);
             var first = start;
             Parallel.For(0, rows, i => ImageDecoder.DecodeFile(
-                Path.Combine(folder, world.FileName(first + i)), size, pixels.AsSpan(i * bytesPerImage, bytesPerImage)));
+                Path.Combine(_folder, _world.FileName(first + i)), size, pixels.AsSpan(i * bytesPerImage, bytesPerImage)));
             var chunk = model.EncodeImages(ImageData.FromBytes(pixels[..(rows * bytesPerImage)], rows, size, size));
             chunk.CopyTo(vectors, (long)start * width);
             log.WriteLine(Invariant($"encode {start + rows}/{count} images ({(start + rows) / clock.Elapsed.TotalSeconds:F0} images/s)"));
         }
 
         imagesPerSecond = count / clock.Elapsed.TotalSeconds;
-        NpyMatrix.Write(Path.Combine(folder, Invariant($"{prefix}{count}.npy")), vectors, count, width);
+        NpyMatrix.Write(Path.Combine(_folder, Invariant($"{prefix}{count}.npy")), vectors, count, width);
         return vectors;
     }
 
     /// <summary>The smallest cached vector file of this encoder with at least <paramref name="count"/> rows.</summary>
     private string? FindCachedVectors(string prefix, int count) =>
-        Directory.EnumerateFiles(folder, prefix + "*.npy")
+        Directory.EnumerateFiles(_folder, prefix + "*.npy")
             .Select(path => (Path: path, Rows: int.TryParse(Path.GetFileNameWithoutExtension(path)[prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var rows) ? rows : 0))
             .Where(file => file.Rows >= count)
             .OrderBy(file => file.Rows)

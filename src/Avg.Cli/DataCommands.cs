@@ -11,6 +11,7 @@ internal static class DataCommands
     {
         var data = new Command("data", "Make and inspect datasets (Karpathy split format).");
         data.Subcommands.Add(ShapesCommand.Create(context));
+        data.Subcommands.Add(IconsCommand.Create(context));
         data.Subcommands.Add(CreateCheck(context));
         return data;
     }
@@ -18,7 +19,7 @@ internal static class DataCommands
     private static Command CreateCheck(CliContext context)
     {
         var dataOption = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
-        var imageRootOption = new Option<string?>("--image-root") { Description = "Folder the image file names are relative to (default: the JSON's folder)." };
+        var imageRootOption = DatasetArguments.ImageRootOption();
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors (.npy float32, one row per image)." };
         var captionFeatures = new Option<string?>("--caption-features") { Description = "Precomputed caption vectors (.npy float32, one row per caption)." };
         var decode = new Option<bool>("--decode") { Description = "Decode every image (slow on large sets) instead of only checking the files exist." };
@@ -30,8 +31,8 @@ internal static class DataCommands
         };
         check.SetAction(parse =>
         {
-            var dataset = KarpathyReader.Load(parse.GetValue(dataOption)!, parse.GetValue(imageRootOption));
-            KarpathyReader.CheckImagesExist(dataset);
+            var dataset = DatasetArguments.Load(parse.GetValue(dataOption)!, parse.GetValue(imageRootOption));
+            DatasetArguments.CheckImagesExist(dataset, dataset.Images);
             var features = (parse.GetValue(imageFeatures), parse.GetValue(captionFeatures)) switch
             {
                 (null, null) => null,

@@ -116,7 +116,7 @@ internal static class DemoCommand
         }
 
         var images = dataset.InSplit(Split.Test).ToList();
-        IndexCommand.CheckImagesExist(dataset, images);
+        DatasetArguments.CheckImagesExist(dataset, images);
         var clock = Stopwatch.StartNew();
         var indexed = await ProgressDisplay.RunCountingAsync(context, "index", images.Count, "images",
             progress => IndexCommand.SendAsync(client, dataset, images, 64, 2, null, null, progress, cancellationToken)).ConfigureAwait(false);

@@ -15,6 +15,7 @@ internal static class EvalCommand
     {
         var bundles = new Option<string[]>("--bundle") { Description = "Model bundle(s); several (ablations) give one combined report. The first also gives two_tower.", Required = true, AllowMultipleArgumentsPerToken = true };
         var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
+        var imageRoot = DatasetArguments.ImageRootOption();
         var split = new Option<string>("--split") { Description = "Split to index and query: test or val.", DefaultValueFactory = _ => "test" };
         var beam = new Option<int>("--beam") { Description = "Beam size b (paper: 20–30).", DefaultValueFactory = _ => 20 };
         var levelBeams = new Option<string?>("--level-beams") { Description = "Prefixes kept after each voken level instead of --beam at every level, e.g. 20,40,20,10 (docs/training.md: a wider second level recovers most of a beam's search error)." };
@@ -33,7 +34,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, split, beam, levelBeams, sweep, balanced, diagnostics, exhaustive, normalization, priorWeight, collisionWeight, collisionSweep, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, imageRoot, split, beam, levelBeams, sweep, balanced, diagnostics, exhaustive, normalization, priorWeight, collisionWeight, collisionSweep, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -62,7 +63,8 @@ internal static class EvalCommand
             if (!double.IsFinite(options.CollisionWeight) || options.CollisionWeight < 0) throw new AvgException($"--collision-weight must be a number ≥ 0, got {options.CollisionWeight.ToString(CultureInfo.InvariantCulture)}");
             if (!VokenPrior.IsValidWeight(options.PriorWeight)) throw new AvgException($"--prior-weight must be a number ≥ 0, got {options.PriorWeight.ToString(CultureInfo.InvariantCulture)}");
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
-            var dataset = KarpathyReader.Load(parse.GetValue(data)!);
+            var dataset = DatasetArguments.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));
+            if (options.ImageFeatures is null) DatasetArguments.CheckImagesExist(dataset, [.. dataset.InSplit(options.Split)]);
             var report = await EvaluateAsync(context, parse.GetValue(bundles)!, dataset, options, parse.GetValue(device)!, parse.GetValue(threads), cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(json) is { } path)
             {

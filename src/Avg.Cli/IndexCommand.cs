@@ -16,7 +16,7 @@ internal static class IndexCommand
     {
         var connection = new ClusterConnection();
         var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
-        var imageRoot = new Option<string?>("--image-root") { Description = "Folder the image file names are relative to (default: the JSON's folder)." };
+        var imageRoot = DatasetArguments.ImageRootOption();
         var split = new Option<string>("--split") { Description = "Split to index: test, val, train or all.", DefaultValueFactory = _ => "test" };
         var batch = new Option<int>("--batch") { Description = $"Images per request (1…{MaxBatch}).", DefaultValueFactory = _ => 64 };
         var parallel = new Option<int>("--parallel") { Description = "Batches in flight at once (reading files overlaps sending; the cluster spreads batches over its shards).", DefaultValueFactory = _ => 2 };
@@ -38,13 +38,13 @@ internal static class IndexCommand
             if (inFlight is < 1 or > 64)
                 throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"--parallel must be between 1 and 64, got {inFlight}"));
             var client = connection.CreateClient(parse);
-            var dataset = KarpathyReader.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));
+            var dataset = DatasetArguments.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));
             var splitName = parse.GetValue(split)!;
             var images = SelectSplit(dataset, splitName);
             if (images.Count == 0) throw new AvgException($"{dataset.JsonPath}: the {splitName} split has no images");
 
             using var source = parse.GetValue(features) is { } path ? FeatureSource.Open(path, dataset) : null;
-            if (source is null) CheckImagesExist(dataset, images);
+            if (source is null) DatasetArguments.CheckImagesExist(dataset, images);
             var clock = Stopwatch.StartNew();
             var summary = await ProgressDisplay.RunCountingAsync(context, "index", images.Count, "images",
                 progress => SendAsync(client, dataset, images, batchSize, inFlight, source, connection.IndexVersion(parse), progress, cancellationToken)).ConfigureAwait(false);
@@ -103,16 +103,6 @@ internal static class IndexCommand
         _ => throw new AvgException($"--split '{split}': expected test, val, train or all"),
     };
 
-    /// <summary>Fails before anything is sent when image files are missing, naming the first few.</summary>
-    internal static void CheckImagesExist(KarpathyDataset dataset, IReadOnlyList<DatasetImage> images, int maxReported = 3)
-    {
-        var missing = images.Where(i => !File.Exists(dataset.ImagePath(i))).Take(maxReported + 1).ToList();
-        if (missing.Count == 0) return;
-        var more = missing.Count > maxReported ? " and more" : "";
-        throw new DataFormatException(dataset.ImageRoot,
-            $"image files missing: {string.Join(", ", missing.Take(maxReported).Select(i => i.FileName))}{more} (expected relative to the image root; see --image-root)");
-    }
-
     /// <summary>An image file's bytes, refusing formats the server does not decode (it takes PNG and JPEG).</summary>
     private static async Task<byte[]> ReadImageAsync(KarpathyDataset dataset, DatasetImage image, CancellationToken cancellationToken)
     {
@@ -140,9 +130,9 @@ internal static class IndexCommand
     /// <summary>Image feature rows read on demand, one per image in JSON order, checked finite.</summary>
     internal sealed class FeatureSource : IDisposable
     {
-        private readonly NpyMatrix matrix;
+        private readonly NpyMatrix _matrix;
 
-        private FeatureSource(NpyMatrix matrix) => this.matrix = matrix;
+        private FeatureSource(NpyMatrix matrix) => _matrix = matrix;
 
         public static FeatureSource Open(string path, KarpathyDataset dataset)
         {
@@ -159,21 +149,21 @@ internal static class IndexCommand
             }
         }
 
-        private readonly Lock gate = new();
+        private readonly Lock _gate = new();
 
         /// <summary>The image's row; safe to call from concurrent batches (the file has one read position).</summary>
         public float[] Row(DatasetImage image)
         {
-            var row = new float[matrix.Columns];
-            lock (gate) matrix.ReadRows(image.Index, 1, row);
+            var row = new float[_matrix.Columns];
+            lock (_gate) _matrix.ReadRows(image.Index, 1, row);
             for (var c = 0; c < row.Length; c++)
             {
                 if (!float.IsFinite(row[c]))
-                    throw new DataFormatException(matrix.Path, $"row {image.Index} column {c} is {row[c]}; expected finite values");
+                    throw new DataFormatException(_matrix.Path, $"row {image.Index} column {c} is {row[c]}; expected finite values");
             }
             return row;
         }
 
-        public void Dispose() => matrix.Dispose();
+        public void Dispose() => _matrix.Dispose();
     }
 }

@@ -63,18 +63,18 @@ internal static class ProgressDisplay
     /// <summary>One bar per stage, created when the stage first reports.</summary>
     private sealed class Bars(ProgressContext context) : IProgress<TrainingProgress>
     {
-        private readonly Dictionary<string, ProgressTask> tasks = new(StringComparer.Ordinal);
-        private readonly Lock gate = new();
+        private readonly Dictionary<string, ProgressTask> _tasks = new(StringComparer.Ordinal);
+        private readonly Lock _gate = new();
 
         public void Report(TrainingProgress value)
         {
-            lock (gate)
+            lock (_gate)
             {
-                if (!tasks.TryGetValue(value.Stage, out var task))
+                if (!_tasks.TryGetValue(value.Stage, out var task))
                 {
-                    foreach (var other in tasks.Values) other.StopTask();
+                    foreach (var other in _tasks.Values) other.StopTask();
                     task = context.AddTask(value.Stage, maxValue: Math.Max(1, value.TotalSteps));
-                    tasks[value.Stage] = task;
+                    _tasks[value.Stage] = task;
                 }
                 task.Description = Describe(value);
                 task.MaxValue = Math.Max(1, value.TotalSteps);
@@ -86,14 +86,14 @@ internal static class ProgressDisplay
     /// <summary>Plain lines at most every few seconds per stage, plus each stage's last step.</summary>
     private sealed class Lines(TextWriter writer) : IProgress<TrainingProgress>
     {
-        private readonly Dictionary<string, (Stopwatch Clock, TimeSpan? Last)> stages = new(StringComparer.Ordinal);
-        private readonly Lock gate = new();
+        private readonly Dictionary<string, (Stopwatch Clock, TimeSpan? Last)> _stages = new(StringComparer.Ordinal);
+        private readonly Lock _gate = new();
 
         public void Report(TrainingProgress value)
         {
-            lock (gate)
+            lock (_gate)
             {
-                if (!stages.TryGetValue(value.Stage, out var state))
+                if (!_stages.TryGetValue(value.Stage, out var state))
                 {
                     state = (Stopwatch.StartNew(), null);
                 }
@@ -101,10 +101,10 @@ internal static class ProgressDisplay
                 var finished = value.Step >= value.TotalSteps;
                 if (!finished && state.Last is { } last && elapsed - last < LineInterval)
                 {
-                    stages[value.Stage] = state;
+                    _stages[value.Stage] = state;
                     return;
                 }
-                stages[value.Stage] = (state.Clock, elapsed);
+                _stages[value.Stage] = (state.Clock, elapsed);
                 var fraction = value.TotalSteps == 0 ? 1 : (double)value.Step / value.TotalSteps;
                 var eta = fraction > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds * (1 - fraction) / fraction) : TimeSpan.Zero;
                 var loss = value.Loss > 0 ? string.Create(CultureInfo.InvariantCulture, $" loss {value.Loss:F3}") : "";
@@ -131,17 +131,17 @@ internal static class ProgressDisplay
     /// <summary>Plain lines for counted work: at most every few seconds, plus the last.</summary>
     private sealed class CountLines(TextWriter writer, string label, int total, string unit) : IProgress<int>
     {
-        private readonly Stopwatch clock = Stopwatch.StartNew();
-        private readonly Lock gate = new();
-        private TimeSpan? last;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly Lock _gate = new();
+        private TimeSpan? _last;
 
         public void Report(int value)
         {
-            lock (gate)
+            lock (_gate)
             {
-                var elapsed = clock.Elapsed;
-                if (value < total && last is { } previous && elapsed - previous < LineInterval) return;
-                last = elapsed;
+                var elapsed = _clock.Elapsed;
+                if (value < total && _last is { } previous && elapsed - previous < LineInterval) return;
+                _last = elapsed;
                 var fraction = total == 0 ? 1 : (double)value / total;
                 var rate = elapsed.TotalSeconds > 0 ? value / elapsed.TotalSeconds : 0;
                 var eta = rate > 0 ? TimeSpan.FromSeconds((total - value) / rate) : TimeSpan.Zero;

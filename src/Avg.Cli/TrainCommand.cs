@@ -13,6 +13,7 @@ internal static class TrainCommand
     {
         var d = new AvgTrainingOptions();
         var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
+        var imageRoot = DatasetArguments.ImageRootOption();
         var output = new Option<string>("--out") { Description = "Bundle folder to write (replaced when training succeeds).", Required = true };
         var stage = new Option<TrainingStage>("--stage") { Description = "all, or one of encoder | tokenizer | generator | fine (earlier stages then come from --from; fine only fits the collision ranking's codebooks, with the --from bundle's settings).", DefaultValueFactory = _ => TrainingStage.All };
         var from = new Option<string?>("--from") { Description = "Bundle to take the stages before --stage from." };
@@ -50,9 +51,11 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for every stage.", DefaultValueFactory = _ => d.Seed };
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
-        foreach (var option in new Option[] { data, output, stage, from, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
+        foreach (var option in new Option[] { data, imageRoot, output, stage, from, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
                      generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
+        {
             command.Options.Add(option);
+        }
 
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -91,7 +94,10 @@ internal static class TrainCommand
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
             };
-            var dataset = KarpathyReader.Load(parse.GetValue(data)!);
+            var dataset = DatasetArguments.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));
+            // Check them all before training rather than fail at the first missing one minutes in.
+            if (options.ImageFeatures is null)
+                DatasetArguments.CheckImagesExist(dataset, dataset.Images);
             var outDir = parse.GetValue(output)!;
             await TrainAsync(context, dataset, options, outDir, parse.GetValue(stage), parse.GetValue(from), cancellationToken).ConfigureAwait(false);
             return 0;

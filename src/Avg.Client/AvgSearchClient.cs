@@ -32,21 +32,21 @@ public class AvgSearchClient
     private static readonly string LibraryUserAgent = string.Create(CultureInfo.InvariantCulture,
         $"avg-client/{typeof(AvgSearchClient).Assembly.GetName().Version?.ToString(3)} ({RuntimeInformation.FrameworkDescription}; {RuntimeInformation.OSDescription})");
 
-    private readonly HttpClient http;
-    private readonly string? apiKey;
-    private readonly string userAgent;
-    private readonly TimeSpan timeout;
-    private readonly int maxRetries;
-    private readonly TimeSpan retryDelay;
-    private readonly TimeSpan maxRetryDelay;
-    private readonly AvgRetryMode retryMode;
+    private readonly HttpClient _http;
+    private readonly string? _apiKey;
+    private readonly string _userAgent;
+    private readonly TimeSpan _timeout;
+    private readonly int _maxRetries;
+    private readonly TimeSpan _retryDelay;
+    private readonly TimeSpan _maxRetryDelay;
+    private readonly AvgRetryMode _retryMode;
 
     /// <summary>For mocking: a subclass overrides the methods it needs.</summary>
     protected AvgSearchClient()
     {
         Endpoint = null!;
-        http = null!;
-        userAgent = LibraryUserAgent;
+        _http = null!;
+        _userAgent = LibraryUserAgent;
     }
 
     /// <summary>A client with default options (no API key, 100 s per attempt, 3 retries).</summary>
@@ -75,14 +75,14 @@ public class AvgSearchClient
             throw new ArgumentOutOfRangeException(nameof(options), options.Retry.Delay, "Retry.Delay must be 0 or more and at most Retry.MaxDelay");
 
         Endpoint = endpoint.AbsolutePath.EndsWith('/') ? endpoint : new UriBuilder(endpoint) { Path = endpoint.AbsolutePath + "/" }.Uri;
-        http = httpClient;
-        apiKey = options.ApiKey;
-        userAgent = string.IsNullOrWhiteSpace(options.ApplicationId) ? LibraryUserAgent : $"{options.ApplicationId} {LibraryUserAgent}";
-        timeout = options.Timeout;
-        maxRetries = options.Retry.MaxRetries;
-        retryDelay = options.Retry.Delay;
-        maxRetryDelay = options.Retry.MaxDelay;
-        retryMode = options.Retry.Mode;
+        _http = httpClient;
+        _apiKey = options.ApiKey;
+        _userAgent = string.IsNullOrWhiteSpace(options.ApplicationId) ? LibraryUserAgent : $"{options.ApplicationId} {LibraryUserAgent}";
+        _timeout = options.Timeout;
+        _maxRetries = options.Retry.MaxRetries;
+        _retryDelay = options.Retry.Delay;
+        _maxRetryDelay = options.Retry.MaxDelay;
+        _retryMode = options.Retry.Mode;
     }
 
     /// <summary>The base URL requests go to (always ending in <c>/</c>).</summary>
@@ -223,19 +223,19 @@ public class AvgSearchClient
                 var answer = await SendOnceAsync(method, path, body, cancellationToken).ConfigureAwait(false);
                 if (answer.IsSuccess || answer.Status == (int?)acceptedFailure) return answer;
                 failure = CreateException(method, path, answer, attempt);
-                if (!IsRetriable(answer.Status) || attempt > maxRetries) throw failure;
+                if (!IsRetriable(answer.Status) || attempt > _maxRetries) throw failure;
                 retryAfter = answer.RetryAfter;
             }
             catch (HttpRequestException e)
             {
                 failure = new AvgRequestException(0, $"cannot reach {Endpoint} ({method} /{path}): {e.Message}{Attempts(attempt)}", innerException: e);
-                if (attempt > maxRetries) throw failure;
+                if (attempt > _maxRetries) throw failure;
             }
             catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
             {
-                var limit = timeout == System.Threading.Timeout.InfiniteTimeSpan ? "the HttpClient's timeout" : FormatSeconds(timeout);
+                var limit = _timeout == System.Threading.Timeout.InfiniteTimeSpan ? "the HttpClient's timeout" : FormatSeconds(_timeout);
                 failure = new AvgRequestException(0, $"{method} /{path} to {Endpoint} timed out after {limit}{Attempts(attempt)}", innerException: new TimeoutException(e.Message, e));
-                if (attempt > maxRetries) throw failure;
+                if (attempt > _maxRetries) throw failure;
             }
             await Task.Delay(retryAfter ?? Backoff(attempt), cancellationToken).ConfigureAwait(false);
         }
@@ -245,17 +245,17 @@ public class AvgSearchClient
     private async Task<Answer> SendOnceAsync(HttpMethod method, string path, byte[]? body, CancellationToken cancellationToken)
     {
         using var attemptCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (timeout != System.Threading.Timeout.InfiniteTimeSpan) attemptCancellation.CancelAfter(timeout);
+        if (_timeout != System.Threading.Timeout.InfiniteTimeSpan) attemptCancellation.CancelAfter(_timeout);
         using var request = new HttpRequestMessage(method, new Uri(Endpoint, path));
-        request.Headers.TryAddWithoutValidation("User-Agent", userAgent);
+        request.Headers.TryAddWithoutValidation("User-Agent", _userAgent);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        if (apiKey is not null && path.StartsWith("v1/", StringComparison.Ordinal)) request.Headers.Add(ApiKeyHeader, apiKey);
+        if (_apiKey is not null && path.StartsWith("v1/", StringComparison.Ordinal)) request.Headers.Add(ApiKeyHeader, _apiKey);
         if (body is not null)
         {
             request.Content = new ByteArrayContent(body);
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         }
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, attemptCancellation.Token).ConfigureAwait(false);
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, attemptCancellation.Token).ConfigureAwait(false);
         var content = await response.Content.ReadAsByteArrayAsync(attemptCancellation.Token).ConfigureAwait(false);
         return new Answer((int)response.StatusCode, response.ReasonPhrase, response.Content.Headers.ContentType?.MediaType, content, RetryAfter(response.Headers.RetryAfter));
     }
@@ -264,9 +264,9 @@ public class AvgSearchClient
 
     private TimeSpan Backoff(int attempt)
     {
-        if (retryMode == AvgRetryMode.Fixed) return retryDelay;
-        var grown = retryDelay.TotalMilliseconds * Math.Pow(2, attempt - 1) * (0.8 + (0.4 * Random.Shared.NextDouble()));
-        return TimeSpan.FromMilliseconds(Math.Min(grown, maxRetryDelay.TotalMilliseconds));
+        if (_retryMode == AvgRetryMode.Fixed) return _retryDelay;
+        var grown = _retryDelay.TotalMilliseconds * Math.Pow(2, attempt - 1) * (0.8 + (0.4 * Random.Shared.NextDouble()));
+        return TimeSpan.FromMilliseconds(Math.Min(grown, _maxRetryDelay.TotalMilliseconds));
     }
 
     private static TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch

@@ -267,24 +267,15 @@ internal sealed record ChaosArgs(string Bundle, string Data, int Images, int Bat
 {
     public static ChaosArgs Parse(string[] args, string[] allFaults)
     {
-        string? Value(string name)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        }
-
-        int Int(string name, int fallback) =>
-            Value(name) is { } v ? int.TryParse(v, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new AvgException($"{name} must be a positive integer, got '{v}'") : fallback;
-
-        var bundle = Value("--bundle") ?? throw new AvgException("--bundle DIR is required (a bundle trained with the built-in encoder, `avg train --out DIR`)");
-        var data = Value("--data") ?? throw new AvgException("--data DIR is required (the Karpathy-format dataset the bundle was trained on)");
-        var faults = Value("--faults")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? allFaults;
+        var reader = new ArgReader(args);
+        var (bundle, data) = (reader.Bundle(), reader.Data());
+        var faults = reader.Value("--faults")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? allFaults;
         if (faults.FirstOrDefault(f => !allFaults.Contains(f)) is { } unknown)
         {
             throw new AvgException($"--faults: unknown fault '{unknown}'; known: {string.Join(", ", allFaults)}");
         }
 
-        return new ChaosArgs(bundle, data, Int("--images", 10_000), Int("--batch", 100), Int("--query-clients", 2), faults, Value("--logs"));
+        return new ChaosArgs(bundle, data, reader.Int("--images", 10_000), reader.Int("--batch", 100), reader.Int("--query-clients", 2), faults, reader.Value("--logs"));
     }
 }
 

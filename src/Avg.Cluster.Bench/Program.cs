@@ -38,18 +38,9 @@ internal sealed record Args(string Bundle, string Data, int Rounds, int Queries,
 {
     public static Args Parse(string[] args)
     {
-        string? Value(string name)
-        {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        }
-
-        int Int(string name, int fallback) =>
-            Value(name) is { } v ? int.TryParse(v, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new AvgException($"{name} must be a positive integer, got '{v}'") : fallback;
-
-        var bundle = Value("--bundle") ?? throw new AvgException("--bundle DIR is required (a bundle trained with the built-in encoder, `avg train --out DIR`)");
-        var data = Value("--data") ?? throw new AvgException("--data DIR is required (the Karpathy-format dataset the bundle was trained on, e.g. `avg data shapes`)");
-        return new Args(bundle, data, Int("--rounds", 5), Int("--queries", 300), Int("--concurrency", 4));
+        var reader = new ArgReader(args);
+        var (bundle, data) = (reader.Bundle(), reader.Data());
+        return new Args(bundle, data, reader.Int("--rounds", 5), reader.Int("--queries", 300), reader.Int("--concurrency", 4));
     }
 }
 

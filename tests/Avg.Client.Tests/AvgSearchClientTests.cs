@@ -5,20 +5,20 @@ namespace Avg.Client.Tests;
 /// <summary>Typed calls of every endpoint, over real HTTP to a contract-speaking Kestrel server.</summary>
 public sealed class AvgSearchClientTests : IAsyncLifetime
 {
-    private FakeAvgServer server = null!;
+    private FakeAvgServer _server = null!;
 
-    public async Task InitializeAsync() => server = await FakeAvgServer.StartAsync();
+    public async Task InitializeAsync() => _server = await FakeAvgServer.StartAsync();
 
-    public async Task DisposeAsync() => await server.DisposeAsync();
+    public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private AvgSearchClient Client() => new(server.Endpoint);
+    private AvgSearchClient Client() => new(_server.Endpoint);
 
     [Fact]
     public async Task Search_sends_the_contract_body_and_parses_ranked_results()
     {
         var results = await Client().SearchAsync("a red circle", k: 2, beam: 30);
 
-        var request = server.RequestsTo("POST", "/v1/search").ShouldHaveSingleItem();
+        var request = _server.RequestsTo("POST", "/v1/search").ShouldHaveSingleItem();
         request.ContentType.ShouldBe("application/json; charset=utf-8");
         request.Json["query"]!.GetValue<string>().ShouldBe("a red circle");
         request.Json["k"]!.GetValue<int>().ShouldBe(2);
@@ -46,7 +46,7 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
         var error = await Should.ThrowAsync<AvgRequestException>(() => client.SearchAsync(new SearchQuery("circle", IndexVersion: "old")));
         error.Status.ShouldBe(409);
         error.Detail.ShouldNotBeNull().ShouldContain("'old' is not served");
-        server.RequestsTo("POST", "/v1/search")[^1].Json["indexVersion"]!.GetValue<string>().ShouldBe("old");
+        _server.RequestsTo("POST", "/v1/search")[^1].Json["indexVersion"]!.GetValue<string>().ShouldBe("old");
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
     {
         (await Client().SearchAsync(new SearchQuery("circle", LevelBeams: [20, 40, 20, 10]))).Results.ShouldNotBeEmpty();
 
-        var sent = server.RequestsTo("POST", "/v1/search").ShouldHaveSingleItem().Json;
+        var sent = _server.RequestsTo("POST", "/v1/search").ShouldHaveSingleItem().Json;
         sent["levelBeams"]!.AsArray().Select(w => w!.GetValue<int>()).ShouldBe([20, 40, 20, 10]);
     }
 
@@ -69,19 +69,19 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
             ImageToIndex.FromFeatures("2", new float[] { 0.25f, -1.5f, 3f }),
         ]);
 
-        var sent = server.RequestsTo("POST", "/v1/images").ShouldHaveSingleItem().Json["images"]!.AsArray();
+        var sent = _server.RequestsTo("POST", "/v1/images").ShouldHaveSingleItem().Json["images"]!.AsArray();
         sent[0]!["imageBase64"]!.GetValue<string>().ShouldBe(Convert.ToBase64String(png));
         sent[0]!["uri"]!.GetValue<string>().ShouldBe("images/001.png");
         sent[0]!.AsObject().ContainsKey("features").ShouldBeFalse();
         sent[1]!["features"]!.AsArray().Select(f => f!.GetValue<float>()).ShouldBe([0.25f, -1.5f, 3f]);
         sent[1]!.AsObject().ContainsKey("imageBase64").ShouldBeFalse();
-        server.Images["1"].Image.ShouldBe(png);
+        _server.Images["1"].Image.ShouldBe(png);
 
         result.IndexVersion.ShouldBe(FakeAvgServer.IndexVersion);
         result.ElapsedMs.ShouldBe(12.5);
         result.Indexed.Select(i => i.Id).ShouldBe(["1", "2"]);
-        result.Indexed[0].Vokens.ShouldBe(server.Images["1"].Vokens);
-        result.Indexed[0].Partition.ShouldBe(server.Images["1"].Vokens[0]);
+        result.Indexed[0].Vokens.ShouldBe(_server.Images["1"].Vokens);
+        result.Indexed[0].Partition.ShouldBe(_server.Images["1"].Vokens[0]);
 
         var stored = (await client.GetImageAsync("1")).ShouldNotBeNull();
         stored.Uri.ShouldBe("images/001.png");
@@ -95,7 +95,7 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
         await client.IndexImagesAsync([ImageToIndex.FromFeatures("a b", new float[] { 1f })]);
 
         (await client.GetImageAsync("a b")).ShouldNotBeNull().Id.ShouldBe("a b");
-        server.Requests.Last().Path.ShouldBe("/v1/images/a b");
+        _server.Requests.Last().Path.ShouldBe("/v1/images/a b");
         (await client.DeleteImageAsync("a b")).ShouldBeTrue();
         (await client.DeleteImageAsync("a b")).ShouldBeFalse();
         (await client.GetImageAsync("a b")).ShouldBeNull();
@@ -124,9 +124,9 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
     public async Task Ready_follows_the_health_endpoint_and_is_false_when_nothing_listens()
     {
         (await Client().IsReadyAsync()).ShouldBeTrue();
-        server.Ready = false;
+        _server.Ready = false;
         (await Client().IsReadyAsync()).ShouldBeFalse();
-        server.RequestsTo("GET", "/health/ready").Count.ShouldBe(2); // a 503 here means "not yet": never retried
+        _server.RequestsTo("GET", "/health/ready").Count.ShouldBe(2); // a 503 here means "not yet": never retried
 
         (await new AvgSearchClient(ClosedPort.Endpoint()).IsReadyAsync()).ShouldBeFalse();
     }
@@ -134,15 +134,15 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
     [Fact]
     public async Task Waiting_for_ready_returns_once_the_server_is_ready_and_times_out_when_nothing_listens()
     {
-        server.Ready = false;
+        _server.Ready = false;
         var flip = Task.Run(async () =>
         {
             await Task.Delay(300);
-            server.Ready = true;
+            _server.Ready = true;
         });
         await Client().WaitUntilReadyAsync(TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(50));
         await flip;
-        server.RequestsTo("GET", "/health/ready").Count.ShouldBeGreaterThan(1);
+        _server.RequestsTo("GET", "/health/ready").Count.ShouldBeGreaterThan(1);
 
         var error = await Should.ThrowAsync<TimeoutException>(() =>
             new AvgSearchClient(ClosedPort.Endpoint()).WaitUntilReadyAsync(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(50)));
@@ -155,16 +155,16 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
         var client = Client();
         var results = await Task.WhenAll(Enumerable.Range(0, 32).Select(i => client.SearchAsync($"query {i}", k: 1 + (i % 3))));
         results.Select(r => r.Results.Count).ShouldBe(Enumerable.Range(0, 32).Select(i => 1 + (i % 3)));
-        server.RequestsTo("POST", "/v1/search").Count.ShouldBe(32);
+        _server.RequestsTo("POST", "/v1/search").Count.ShouldBe(32);
     }
 
     [Fact]
     public async Task Endpoint_with_a_path_keeps_the_path()
     {
-        var client = new AvgSearchClient(new Uri(server.Endpoint, "avg"));
+        var client = new AvgSearchClient(new Uri(_server.Endpoint, "avg"));
         client.Endpoint.AbsolutePath.ShouldBe("/avg/");
         await Should.ThrowAsync<AvgRequestException>(() => client.GetStatsAsync());
-        server.Requests.Last().Path.ShouldBe("/avg/v1/stats");
+        _server.Requests.Last().Path.ShouldBe("/avg/v1/stats");
     }
 
     [Fact]
@@ -176,14 +176,14 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
         Should.Throw<ArgumentException>(() => ImageToIndex.FromImage("", new byte[] { 1 }));
         var options = new AvgSearchClientOptions();
         options.Retry.MaxRetries = -1;
-        Should.Throw<ArgumentOutOfRangeException>(() => new AvgSearchClient(server.Endpoint, options));
+        Should.Throw<ArgumentOutOfRangeException>(() => new AvgSearchClient(_server.Endpoint, options));
     }
 
     [Fact]
     public async Task An_id_with_a_slash_is_refused_before_sending()
     {
         await Should.ThrowAsync<ArgumentException>(() => Client().GetImageAsync("a/b"));
-        server.Requests.ShouldBeEmpty();
+        _server.Requests.ShouldBeEmpty();
     }
 
     [Fact]

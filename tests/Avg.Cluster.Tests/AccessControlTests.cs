@@ -61,15 +61,15 @@ public sealed class AccessSiloFixture : IAsyncLifetime
 /// <summary>Every log line the silo writes, for checking what never appears in them.</summary>
 public sealed class CapturedLogs : ILoggerProvider
 {
-    private readonly List<string> lines = [];
+    private readonly List<string> _lines = [];
 
     public string Text
     {
         get
         {
-            lock (lines)
+            lock (_lines)
             {
-                return string.Join("\n", lines);
+                return string.Join("\n", _lines);
             }
         }
     }
@@ -89,9 +89,9 @@ public sealed class CapturedLogs : ILoggerProvider
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            lock (owner.lines)
+            lock (owner._lines)
             {
-                owner.lines.Add($"{category}: {formatter(state, exception)} {exception}");
+                owner._lines.Add($"{category}: {formatter(state, exception)} {exception}");
             }
         }
     }

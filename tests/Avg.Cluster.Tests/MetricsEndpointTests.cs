@@ -48,6 +48,19 @@ public class MetricsEndpointTests
         samples.Where(s => s.Name == "avg_model_batch_size_bucket").Select(s => s.Labels["le"]).Distinct().ShouldBe(
             AvgMetrics.BatchSizeBuckets.Select(b => b.ToString(CultureInfo.InvariantCulture)).Append("+Inf"));
         samples.ShouldContain(s => s.Name.StartsWith("orleans_", StringComparison.Ordinal), "Orleans' own meter is exported too");
+
+        // Process memory and GC, what a soak watches.
+        var rss = Sum(samples, "avg_process_resident_bytes");
+        rss.ShouldBeGreaterThan(50e6, "a silo with LibTorch loaded is resident for more than 50 MB");
+        Sum(samples, "avg_managed_heap_bytes").ShouldBeInRange(1e5, rss);
+        Sum(samples, "avg_managed_committed_bytes").ShouldBeGreaterThanOrEqualTo(Sum(samples, "avg_managed_heap_bytes") * 0.5);
+        Sum(samples, "avg_native_resident_bytes").ShouldBeInRange(1e6, rss, "LibTorch's code and tensors live outside the managed heap");
+        Sum(samples, "avg_gc_pause_seconds_total").ShouldBeGreaterThanOrEqualTo(0);
+        samples.Where(s => s.Name == "avg_gc_collections_total").Select(s => s.Labels["generation"]).ShouldBe(
+            Enumerable.Range(0, GC.MaxGeneration + 1).Select(g => g.ToString(CultureInfo.InvariantCulture)), ignoreOrder: true);
+        var tensors = samples.Single(s => s.Name == "avg_torch_live_tensors").Value;
+        tensors.ShouldBeGreaterThan(0, "the loaded model's parameters are live tensors");
+        tensors.ShouldBe(TorchSharp.torch.Tensor.TotalCount, "one process: the embedded silo shares this test's count");
     }
 
     private static double Sum(IEnumerable<PrometheusText.Sample> samples, string name, params (string Key, string Value)[] labels) =>

@@ -47,8 +47,10 @@ public class DualEncoderTests
         imageVectors.Length.ShouldBe(ToyColours.Count * 32);
         textVectors.Length.ShouldBe(captions.Count * 32);
         foreach (var vectors in new[] { imageVectors, textVectors })
+        {
             for (var row = 0; row < vectors.Length / 32; row++)
                 Math.Sqrt(vectors.AsSpan(row * 32, 32).ToArray().Sum(x => x * x)).ShouldBe(1.0, 1e-4);
+        }
     }
 
     [Fact]

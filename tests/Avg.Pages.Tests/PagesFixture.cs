@@ -1,6 +1,6 @@
-using Avg.Client;
 using System.Globalization;
 using System.Net.Http.Json;
+using Avg.Client;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;

@@ -20,7 +20,7 @@ namespace Avg.Cluster.Grains;
 [StatelessWorker]
 [Reentrant] // no state of its own: while one query waits on the model host, the next one joins its batch
 [ModelSiloPlacementFilter]
-public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics metrics, SearchCancellations cancellations, IOptions<AvgSiloOptions> options) : Grain, IQueryGrain
+public sealed class QueryGrain(ModelHost host, PartitionCache cache, SearchCancellations cancellations, IOptions<AvgSiloOptions> options) : Grain, IQueryGrain
 {
     /// <summary>Attempts when a partition empties between the catalog read and its fetch.</summary>
     private const int StaleCatalogRetries = 3;
@@ -32,23 +32,8 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache, AvgMetrics 
         var clock = Stopwatch.StartNew();
         using var cancellation = cancellations.Register(request.RequestId, cancellationToken);
         cancellationToken = cancellation.Token;
-        try
-        {
-            var result = await SearchIndex(request, clock, cancellationToken);
-            metrics.RecordQuery(clock.Elapsed);
-            if (result.Partial)
-            {
-                metrics.RecordPartialQuery();
-            }
-
-            return result;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The caller went away: the model host has dropped the search.
-            metrics.RecordCancelled(AvgMetrics.QueryBatch);
-            throw;
-        }
+        // Duration, partial answers and cancellations are counted at the grain boundary (Telemetry/GrainCallMetrics).
+        return await SearchIndex(request, clock, cancellationToken);
     }
 
     public Task Cancel(Guid requestId)

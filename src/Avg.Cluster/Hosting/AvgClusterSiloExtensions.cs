@@ -35,6 +35,7 @@ public static class AvgClusterSiloExtensions
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();
         silo.Services.AddSiloRolePlacementFilters();
+        silo.AddIncomingGrainCallFilter<GrainCallMetrics>();
         // The product's own exceptions (and the Redis client's) keep their type and message across silos, so the
         // HTTP layer answers a storage outage on another silo with 503 as it does a local one.
         silo.Services.Configure<ExceptionSerializationOptions>(exceptions =>

@@ -151,6 +151,8 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         {
             var clock = Stopwatch.StartNew();
             _model = AvgModel.Load(_options.Bundle!, _options.Device, _options.EffectiveThreads);
+            // TorchSharp counts tensors created less disposed, over all threads: what a leak would raise.
+            _metrics.ObserveLiveTensorsWith(static () => TorchSharp.torch.Tensor.TotalCount);
             _scorer = new GeneratorScorer(_model.Generator);
             _prior = _options.PriorWeight > 0 ? _model.VokenPrior(_options.PriorWeight) : null;
             _ranker = _options.CollisionWeight > 0 && _model.CollisionRankingUnavailable is null ? _model.CreateCollisionRanker() : null;

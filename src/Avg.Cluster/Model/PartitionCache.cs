@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Avg.Cluster.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using Avg.Cluster.Grains;
+using Avg.Cluster.Hosting;
 using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Model;
 

@@ -20,6 +20,13 @@ public sealed class AvgMetrics : IDisposable
     public const string BeamSteps = "avg.beam.steps";
     public const string FanOutCalls = "avg.fanout.calls";
     public const string ModelBatchSize = "avg.model.batch_size";
+    public const string ProcessResident = "avg.process.resident";
+    public const string ManagedHeap = "avg.managed.heap";
+    public const string ManagedCommitted = "avg.managed.committed";
+    public const string NativeResident = "avg.native.resident";
+    public const string GcPause = "avg.gc.pause";
+    public const string GcCollections = "avg.gc.collections";
+    public const string LiveTensors = "avg.torch.live_tensors";
     public const string Cancelled = "avg.cancelled";
     public const string PartialQueries = "avg.query.partial";
 
@@ -40,6 +47,7 @@ public sealed class AvgMetrics : IDisposable
     private readonly ShardThroughput _throughput = new();
     private readonly Dictionary<(string IndexVersion, int Partition), long> _partitionImages = [];
     private readonly Lock _partitionsGate = new();
+    private Func<long>? _liveTensors;
 
     public AvgMetrics()
     {
@@ -50,9 +58,22 @@ public sealed class AvgMetrics : IDisposable
         _beamSteps = _meter.CreateCounter<long>(BeamSteps, "{step}", "Constrained beam search steps (one per voken position per query)");
         _fanOutCalls = _meter.CreateCounter<long>(FanOutCalls, "{call}", "Calls from a query silo to partition grains for prefix expansion");
         _modelBatchSize = _meter.CreateHistogram<long>(ModelBatchSize, description: "Requests merged into one forward pass by the model host's batcher");
+
+        // Memory and GC of the silo process, for soak runs and capacity alarms (docs/metrics.md, "Process memory").
+        _meter.CreateObservableGauge(ProcessResident, () => Environment.WorkingSet, "By", "Resident set size of the silo process");
+        _meter.CreateObservableGauge(ManagedHeap, () => GC.GetGCMemoryInfo().HeapSizeBytes, "By", "Managed heap size after the last collection");
+        _meter.CreateObservableGauge(ManagedCommitted, () => GC.GetGCMemoryInfo().TotalCommittedBytes, "By", "Memory the managed heap has committed");
+        _meter.CreateObservableGauge(NativeResident, () => Math.Max(0, Environment.WorkingSet - GC.GetGCMemoryInfo().TotalCommittedBytes), "By",
+            "Resident memory outside the managed heap (resident set less managed committed): LibTorch and ONNX Runtime tensors, native libraries, thread stacks");
+        _meter.CreateObservableCounter(GcPause, () => GC.GetTotalPauseDuration().TotalSeconds, "s", "Time the process was paused for garbage collection since start");
+        _meter.CreateObservableCounter(GcCollections, ObserveCollections, "{collection}", "Garbage collections since start, by generation");
+        _meter.CreateObservableGauge(LiveTensors, ObserveLiveTensors, "{tensor}", "TorchSharp tensors alive now, all threads (model silos only)");
         _cancelled = _meter.CreateCounter<long>(Cancelled, "{request}", "Searches and ingest batches stopped on this silo because their caller went away");
         _partialQueries = _meter.CreateCounter<long>(PartialQueries, "{query}", "Searches answered without some partitions, or from older copies of them, because they did not answer in time");
     }
+
+    /// <summary>Where the live tensor count comes from: the model host sets it on model silos (TorchSharp's own counter).</summary>
+    public void ObserveLiveTensorsWith(Func<long> count) => _liveTensors = count;
 
     /// <summary>Explicit boundaries for <see cref="QueryDuration"/> (seconds; OpenTelemetry's defaults suit milliseconds).</summary>
     public static IReadOnlyList<double> QueryDurationBuckets { get; } = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -109,6 +130,22 @@ public sealed class AvgMetrics : IDisposable
     public void RecordPartialQuery() => _partialQueries.Add(1);
 
     public void Dispose() => _meter.Dispose();
+
+    private static IEnumerable<Measurement<long>> ObserveCollections()
+    {
+        for (var generation = 0; generation <= GC.MaxGeneration; generation++)
+        {
+            yield return new Measurement<long>(GC.CollectionCount(generation), new KeyValuePair<string, object?>("generation", generation));
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveLiveTensors()
+    {
+        if (_liveTensors is { } count)
+        {
+            yield return new Measurement<long>(count());
+        }
+    }
 
     private IEnumerable<Measurement<double>> ObserveShards()
     {

@@ -13,14 +13,14 @@ namespace Avg.Data;
 public sealed partial class NpyMatrix : IDisposable
 {
     private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
-    private readonly FileStream stream;
-    private readonly long dataOffset;
+    private readonly FileStream _stream;
+    private readonly long _dataOffset;
 
     private NpyMatrix(string path, FileStream stream, long dataOffset, int rows, int columns)
     {
         Path = path;
-        this.stream = stream;
-        this.dataOffset = dataOffset;
+        _stream = stream;
+        _dataOffset = dataOffset;
         Rows = rows;
         Columns = columns;
     }
@@ -58,9 +58,9 @@ public sealed partial class NpyMatrix : IDisposable
         if (start + count > Rows) throw new ArgumentOutOfRangeException(nameof(count), $"rows {start}..{start + count} exceed {Rows}");
         var floats = count * Columns;
         if (destination.Length < floats) throw new ArgumentException("destination too small", nameof(destination));
-        stream.Position = dataOffset + (long)start * Columns * sizeof(float);
+        _stream.Position = _dataOffset + (long)start * Columns * sizeof(float);
         var bytes = MemoryMarshal.AsBytes(destination[..floats]);
-        stream.ReadExactly(bytes);
+        _stream.ReadExactly(bytes);
         if (!BitConverter.IsLittleEndian)
         {
             for (var i = 0; i < floats; i++)
@@ -130,7 +130,7 @@ public sealed partial class NpyMatrix : IDisposable
         }
     }
 
-    public void Dispose() => stream.Dispose();
+    public void Dispose() => _stream.Dispose();
 
     private static (long Offset, int Rows, int Columns) ReadHeader(string path, FileStream stream)
     {
@@ -177,7 +177,10 @@ public sealed partial class NpyMatrix : IDisposable
             throw new DataFormatException(path, $"has shape ({shape.Groups[1].Value.Trim()}), expected 2 dimensions (rows, feature width)");
         if (!int.TryParse(dims[0], NumberStyles.None, CultureInfo.InvariantCulture, out var rows) ||
             !int.TryParse(dims[1], NumberStyles.None, CultureInfo.InvariantCulture, out var columns) || columns == 0)
+        {
             throw new DataFormatException(path, $"has shape ({shape.Groups[1].Value.Trim()}), expected positive (rows, feature width)");
+        }
+
         return (offset, rows, columns);
     }
 

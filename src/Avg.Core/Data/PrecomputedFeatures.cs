@@ -29,8 +29,11 @@ public sealed class PrecomputedFeatures
         using var captions = NpyMatrix.Open(captionFeaturesPath);
         captions.ExpectShape(dataset.CaptionCount, null, $"caption in {Path.GetFileName(dataset.JsonPath)}");
         if (captions.Columns != images.Columns)
+        {
             throw new DataFormatException(captionFeaturesPath,
                 $"has {captions.Columns} columns, expected {images.Columns} (the width of {Path.GetFileName(imageFeaturesPath)})");
+        }
+
         var imageRows = images.ReadAll();
         var captionRows = captions.ReadAll();
         CheckFinite(imageFeaturesPath, imageRows, images.Columns);

@@ -80,18 +80,18 @@ public static class CollisionBalancer
     /// <summary>Hashable view of a row's first vokens.</summary>
     private readonly struct PrefixKey(int[] source, int start, int length) : IEquatable<PrefixKey>
     {
-        private readonly int[] source = source;
-        private readonly int start = start;
-        private readonly int length = length;
+        private readonly int[] _source = source;
+        private readonly int _start = start;
+        private readonly int _length = length;
 
-        public bool Equals(PrefixKey other) => source.AsSpan(start, length).SequenceEqual(other.source.AsSpan(other.start, other.length));
+        public bool Equals(PrefixKey other) => _source.AsSpan(_start, _length).SequenceEqual(other._source.AsSpan(other._start, other._length));
 
         public override bool Equals(object? obj) => obj is PrefixKey other && Equals(other);
 
         public override int GetHashCode()
         {
             var hash = new HashCode();
-            foreach (var v in source.AsSpan(start, length)) hash.Add(v);
+            foreach (var v in _source.AsSpan(_start, _length)) hash.Add(v);
             return hash.ToHashCode();
         }
     }

@@ -1,5 +1,5 @@
-using Avg.Models.Runtime;
 using System.Text.Json;
+using Avg.Models.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -147,8 +147,11 @@ public sealed class GeneratorTrainer
         var order = Enumerable.Range(0, captions).ToArray();
         var lengths = new int[captions];
         for (var c = 0; c < captions; c++)
+        {
             for (var j = 0; j < textLength; j++)
                 if (captionIds[(c * textLength) + j] != 0) lengths[c] = j + 1;
+        }
+
         var batchIds = new long[options.BatchSize * textLength];
         var batchTargets = new long[options.BatchSize * length];
         var batchSoft = distill ? new float[options.BatchSize * length * vokens] : [];

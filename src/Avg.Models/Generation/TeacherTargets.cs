@@ -1,7 +1,7 @@
 using Avg.Evaluation;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace Avg.Models.Generation;
 

@@ -312,8 +312,11 @@ public sealed class AvgTrainer
     {
         using var pretrainedBackbones = new PretrainedBackbones(threads: options.Threads);
         if (from is not null && stage is not (TrainingStage.All or TrainingStage.Encoder))
+        {
             pretrainedBackbones.Verify(AvgModel.ReadConfig(from.PathOf(BundleFiles.Config)).Backbones
                 ?? throw new AvgException($"{from.Directory}: config.json names no backbones; retrain the bundle"), from.Directory);
+        }
+
         backbones = pretrainedBackbones.Record;
         log($"backbones: {ResNet18Backbone.Name} {backbones.ImageSha256[..12]}, {MiniLmBackbone.Name} {backbones.TextSha256[..12]}");
         var (allImages, allCaptions) = Timed("backbones", () => pretrainedBackbones.ForDataset(dataset, progress, log));

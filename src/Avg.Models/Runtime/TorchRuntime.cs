@@ -6,7 +6,7 @@ namespace Avg.Models.Runtime;
 public static class TorchRuntime
 {
     private static readonly object Gate = new();
-    private static bool initialised;
+    private static bool Initialised;
 
     /// <summary>
     /// Picks the device for model work: "auto" (CUDA when available, else CPU), "cpu", or "cuda[:n]".
@@ -17,7 +17,7 @@ public static class TorchRuntime
         lock (Gate)
         {
             if (threads > 0) torch.set_num_threads(threads);
-            initialised = true;
+            Initialised = true;
         }
         var wanted = device.Trim().ToLowerInvariant();
         if (wanted is "auto" or "") return torch.cuda.is_available() ? torch.CUDA : torch.CPU;
@@ -25,15 +25,18 @@ public static class TorchRuntime
         if (wanted.StartsWith("cuda", StringComparison.Ordinal))
         {
             if (!torch.cuda.is_available())
+            {
                 throw new InvalidOperationException(
                     $"Device '{device}' was requested but CUDA is not available in this build or on this machine; use --device cpu or auto.");
+            }
+
             return new torch.Device(wanted);
         }
         throw new ArgumentException($"Unknown device '{device}': expected auto, cpu or cuda[:N].", nameof(device));
     }
 
     /// <summary>True once <see cref="Select"/> ran; used by hosts to report configuration.</summary>
-    public static bool IsInitialised => initialised;
+    public static bool IsInitialised => Initialised;
 
     /// <summary>A short description of the native backend, for logs and manifests.</summary>
     public static string Describe() =>

@@ -19,12 +19,12 @@ public enum ApiAccess
 /// </summary>
 public sealed class ApiKeyRing
 {
-    private readonly (byte[] Hash, ApiAccess Access)[] entries;
+    private readonly (byte[] Hash, ApiAccess Access)[] _entries;
 
     public ApiKeyRing(AvgSiloOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        entries =
+        _entries =
         [
             .. options.ApiKeyList.Select(k => (Hash(k), ApiAccess.Write)),
             .. options.WriteKeyHashList.Select(h => (Convert.FromHexString(h), ApiAccess.Write)),
@@ -33,7 +33,7 @@ public sealed class ApiKeyRing
     }
 
     /// <summary>False when no key is configured: then every caller has full access.</summary>
-    public bool Enabled => entries.Length > 0;
+    public bool Enabled => _entries.Length > 0;
 
     /// <summary>The access <paramref name="key"/> grants (the widest of its entries) and a short id for rate limiting; None for an unknown key.</summary>
     public (ApiAccess Access, string CallerId) Find(string key)
@@ -41,7 +41,7 @@ public sealed class ApiKeyRing
         ArgumentNullException.ThrowIfNull(key);
         var hash = Hash(key);
         var access = ApiAccess.None;
-        foreach (var entry in entries)
+        foreach (var entry in _entries)
         {
             // Every entry is compared, match or not.
             var match = CryptographicOperations.FixedTimeEquals(hash, entry.Hash);

@@ -29,12 +29,12 @@ public sealed class FakeAvgServer : IAsyncDisposable
 {
     public const string IndexVersion = "v-test";
 
-    private readonly WebApplication app;
-    private readonly ConcurrentQueue<Func<HttpContext, Task>> scripted = new();
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<Func<HttpContext, Task>> _scripted = new();
 
     private FakeAvgServer(WebApplication app, string? apiKey)
     {
-        this.app = app;
+        _app = app;
         RequiredApiKey = apiKey;
     }
 
@@ -84,7 +84,7 @@ public sealed class FakeAvgServer : IAsyncDisposable
     }
 
     /// <summary>The next request (after recording and the key check) is answered by <paramref name="respond"/>.</summary>
-    public void Enqueue(Func<HttpContext, Task> respond) => scripted.Enqueue(respond);
+    public void Enqueue(Func<HttpContext, Task> respond) => _scripted.Enqueue(respond);
 
     public void EnqueueProblem(int status, string title, string? detail = null, IDictionary<string, string[]>? errors = null, string? retryAfter = null, int times = 1)
     {
@@ -113,8 +113,8 @@ public sealed class FakeAvgServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await app.StopAsync();
-        await app.DisposeAsync();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
     }
 
     private async Task HandleAsync(HttpContext ctx)
@@ -130,7 +130,7 @@ public sealed class FakeAvgServer : IAsyncDisposable
                 await WriteProblem(ctx, 401, "Unauthorized", "missing or wrong X-Api-Key");
                 return;
             }
-            if (scripted.TryDequeue(out var respond))
+            if (_scripted.TryDequeue(out var respond))
             {
                 await respond(ctx);
                 return;

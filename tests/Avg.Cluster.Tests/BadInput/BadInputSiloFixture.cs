@@ -15,7 +15,7 @@ public sealed class BadInputSiloFixture : IAsyncLifetime
     public const string Key = "corpus-key";
     public const int FeatureWidth = 32; // TinyShapesBundle.Training.EmbeddingDim
 
-    private readonly string folder = Path.Combine(Path.GetTempPath(), "avg-bad-input-" + Guid.NewGuid().ToString("N")[..12]);
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "avg-bad-input-" + Guid.NewGuid().ToString("N")[..12]);
 
     public EmbeddedSilo Silo { get; private set; } = null!;
 
@@ -33,10 +33,10 @@ public sealed class BadInputSiloFixture : IAsyncLifetime
         var dataset = TinyShapesBundle.Dataset();
         var test = dataset.Images.Where(i => i.Split == Split.Test).Take(12).ToArray();
         Png = File.ReadAllBytes(dataset.ImagePath(test[0]));
-        var root = Directory.CreateDirectory(Path.Combine(folder, "images")).FullName;
+        var root = Directory.CreateDirectory(Path.Combine(_folder, "images")).FullName;
         File.WriteAllBytes(Path.Combine(root, "known.png"), Png);
         File.WriteAllText(Path.Combine(root, "notes.txt"), "not an image");
-        File.WriteAllBytes(Path.Combine(folder, "secret.png"), Png);
+        File.WriteAllBytes(Path.Combine(_folder, "secret.png"), Png);
         Silo = await EmbeddedSilo.StartAsync(bundle, apiKeys: Key, configure: o => o.ImageRoot = root);
         Silo.Http.DefaultRequestHeaders.Add("X-Api-Key", Key);
 
@@ -68,7 +68,7 @@ public sealed class BadInputSiloFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await Silo.DisposeAsync();
-        Directory.Delete(folder, recursive: true);
+        Directory.Delete(_folder, recursive: true);
     }
 }
 

@@ -17,7 +17,7 @@ public class RequestFuzzingTests(BadInputSiloFixture fixture, ITestOutputHelper 
 {
     public const int CasesPerProperty = 300;
 
-    private static string? servedVersion;
+    private static string? ServedVersion;
 
     [Property(MaxTest = CasesPerProperty, Arbitrary = [typeof(RequestMutations)])]
     public async Task Mutated_search_bodies_never_get_a_5xx_and_invalid_ones_get_a_problem(BodyMutation mutation)
@@ -64,7 +64,7 @@ public class RequestFuzzingTests(BadInputSiloFixture fixture, ITestOutputHelper 
     }
 
     private async Task<string> ServedVersionAsync() =>
-        servedVersion ??= (string)JsonNode.Parse(await fixture.Http.GetStringAsync(new Uri("/v1/stats", UriKind.Relative)))!["indexVersion"]!;
+        ServedVersion ??= (string)JsonNode.Parse(await fixture.Http.GetStringAsync(new Uri("/v1/stats", UriKind.Relative)))!["indexVersion"]!;
 
     /// <summary>Reports how many fuzz cases ran; the last test of the class to touch it prints the totals.</summary>
     [Fact]

@@ -1,5 +1,5 @@
-using Avg.Client;
 using System.Net.Http.Json;
+using Avg.Client;
 using Avg.Cluster.Hosting;
 using Avg.Silo;
 using Microsoft.AspNetCore.Builder;

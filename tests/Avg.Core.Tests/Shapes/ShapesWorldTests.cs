@@ -1,9 +1,9 @@
-using Avg.Tests.Support;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Avg.Data;
 using Avg.Shapes;
+using Avg.Tests.Support;
 using SkiaSharp;
 
 namespace Avg.Core.Tests.Shapes;

@@ -37,8 +37,10 @@ public sealed class PretrainedBackbones : IDisposable
     {
         ArgumentNullException.ThrowIfNull(record);
         if (record.ImageSha256 != Image.Sha256 || record.TextSha256 != Text.Sha256)
+        {
             throw new AvgException($"{bundle}: trained on backbones {record.Image} {Short(record.ImageSha256)} and {record.Text} {Short(record.TextSha256)}, " +
                 $"but this build ships {ResNet18Backbone.Name} {Short(Image.Sha256)} and {MiniLmBackbone.Name} {Short(Text.Sha256)}; retrain the bundle with this build");
+        }
     }
 
     /// <summary>

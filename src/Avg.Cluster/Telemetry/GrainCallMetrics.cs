@@ -1,0 +1,55 @@
+using System.Diagnostics;
+
+namespace Avg.Cluster.Telemetry;
+
+/// <summary>
+/// Records the product meter's per-call figures at the grain boundary (an incoming grain call filter), so grain bodies
+/// hold no telemetry: the duration of each successful <see cref="IQueryGrain.Search"/>, and the images of each
+/// successful <see cref="ITokenizationShardGrain.Ingest"/> by shard, partial answers, and the searches and batches
+/// cancelled because their caller went away. Other calls pass straight through.
+/// </summary>
+internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallFilter
+{
+    public Task Invoke(IIncomingGrainCallContext context) => context.Grain switch
+    {
+        IQueryGrain when context.InterfaceMethod.Name == nameof(IQueryGrain.Search) => TimeQuery(context),
+        ITokenizationShardGrain shard when context.InterfaceMethod.Name == nameof(ITokenizationShardGrain.Ingest) => CountIngest(context, shard),
+        _ => context.Invoke(),
+    };
+
+    private async Task TimeQuery(IIncomingGrainCallContext context)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            await context.Invoke().ConfigureAwait(true);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller went away: the model host has dropped the search.
+            metrics.RecordCancelled(AvgMetrics.QueryBatch);
+            throw;
+        }
+
+        metrics.RecordQuery(Stopwatch.GetElapsedTime(start));
+        if (context.Result is SearchResult { Partial: true })
+        {
+            metrics.RecordPartialQuery();
+        }
+    }
+
+    private async Task CountIngest(IIncomingGrainCallContext context, ITokenizationShardGrain shard)
+    {
+        try
+        {
+            await context.Invoke().ConfigureAwait(true);
+        }
+        catch (OperationCanceledException)
+        {
+            metrics.RecordCancelled(AvgMetrics.IngestBatch);
+            throw;
+        }
+
+        metrics.RecordIngest((int)shard.GetPrimaryKeyLong(), ((IngestItem[])context.Request.GetArgument(0)!).Length);
+    }
+}
