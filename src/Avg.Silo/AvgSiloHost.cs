@@ -55,7 +55,7 @@ public static class AvgSiloHost
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.ListenAnyIP(options.HttpPort, listen => listen.Use(ClientCloseDetection.Middleware(options.MaxRequestBytes + (1L << 20))));
+            kestrel.ListenAnyIP(options.HttpPort);
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
         });
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownSeconds));

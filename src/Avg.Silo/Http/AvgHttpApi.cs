@@ -47,7 +47,6 @@ public static partial class AvgHttpApi
         ArgumentNullException.ThrowIfNull(app);
         var inFlight = app.Services.GetRequiredService<InFlightRequests>();
         app.Use(inFlight.TrackAsync);
-        app.Use(ClientCloseDetection.AbortOnClientCloseAsync);
         app.UseExceptionHandler();
         app.UseStatusCodePages(StatusProblem);
         app.UseAvgAccessControl();
@@ -139,7 +138,19 @@ public static partial class AvgHttpApi
             return Results.ValidationProblem(levelErrors, title: "The search request is not valid");
         }
 
-        var result = await SearchWithDeadlineAsync(grains, request, options.Value.QueryTimeoutMs, http.RequestAborted).ConfigureAwait(false);
+        SearchResult result;
+        using (var client = ClientCloseDetection.Watch(http))
+        {
+            try
+            {
+                result = await SearchWithDeadlineAsync(grains, request, options.Value.QueryTimeoutMs, client.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (client.Token.IsCancellationRequested)
+            {
+                return ClientGone(http);
+            }
+        }
+
         var total = clock.Elapsed.TotalMilliseconds;
         latency.RecordSearch(total);
         return Results.Ok(new SearchResponseBody(
@@ -174,7 +185,19 @@ public static partial class AvgHttpApi
             return Results.ValidationProblem(errors, title: "The ingest batch is not valid; nothing was indexed");
         }
 
-        var indexed = await router.IngestAsync(grains, items, http.RequestAborted).ConfigureAwait(false);
+        IndexedImage[] indexed;
+        using (var client = ClientCloseDetection.Watch(http))
+        {
+            try
+            {
+                indexed = await router.IngestAsync(grains, items, client.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (client.Token.IsCancellationRequested)
+            {
+                return ClientGone(http);
+            }
+        }
+
         return Results.Ok(new IngestResponseBody(
             indexed.Select(i => new IndexedImageBody(i.Id, i.Vokens, i.Partition, [.. i.Fine.Select(b => (int)b)])).ToArray(),
             info.IndexVersion,
@@ -280,6 +303,13 @@ public static partial class AvgHttpApi
                 throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"The search did not answer within {limit.TotalMilliseconds:F0} ms (Avg__QueryTimeoutMs {queryTimeoutMs} + {AvgSiloOptions.QueryDeadlineGraceMs}); the model silo running it is overloaded or unreachable. Retry."));
             }
         }
+    }
+
+    /// <summary>The client closed the connection (its work on the silo was cancelled with it): nobody to answer.</summary>
+    private static IResult ClientGone(HttpContext http)
+    {
+        http.Abort();
+        return Results.Empty;
     }
 
     private static IResult? VersionConflict(string? requested, BundleInfo info) =>

@@ -1,113 +1,94 @@
-using System.IO.Pipelines;
-using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
 namespace Avg.Silo.Http;
 
 /// <summary>
-/// Makes a client that closes its connection while a request runs (what HttpClient, curl and proxies do when they
-/// give up) abort that request: <c>HttpContext.RequestAborted</c> fires, and the search or ingest stops on the silo.
-/// Kestrel reads an HTTP/1.1 connection again only after the response, so on its own it would not see the close and
-/// would run an abandoned request to its end (HTTP/2 has stream resets for this). A connection middleware reads the
-/// socket ahead of Kestrel and notes the close in a connection feature; a request middleware aborts the request on it.
+/// Notices an HTTP/1.1 client that closes its connection while its request runs (what HttpClient, curl and proxies do
+/// when they give up), so the search or ingest stops on the silo. Kestrel reads an HTTP/1.1 connection again only after
+/// the response, so on its own it does not see the close (<c>RequestAborted</c> fires for a reset or an HTTP/2 stream
+/// reset, not for a FIN). Once the request body has been read, Kestrel does not read the connection until the handler
+/// returns: a watch then peeks at the connection's input every <see cref="Interval"/> without consuming it, and fires
+/// when the client has closed its side with nothing more sent.
 /// </summary>
 public static class ClientCloseDetection
 {
-    /// <summary>
-    /// Kestrel connection middleware (<c>ListenOptions.Use</c>) that reads at most <paramref name="maxBufferedBytes"/>
-    /// ahead of Kestrel. That must exceed the largest accepted body: a body refused as too large while Kestrel reads it
-    /// is drained through this buffer, and with a smaller one the two would wait on each other until the connection
-    /// timed out (the client would see a reset instead of the 413).
-    /// </summary>
-    public static Func<ConnectionDelegate, ConnectionDelegate> Middleware(long maxBufferedBytes) => next => async connection =>
-    {
-        var original = connection.Transport;
-        var ahead = new Pipe(new PipeOptions(pauseWriterThreshold: maxBufferedBytes, resumeWriterThreshold: maxBufferedBytes / 2));
-        using var closed = new CancellationTokenSource();
-        connection.Features.Set(new ClientClosedFeature(closed.Token));
-        var pump = PumpAsync(original.Input, ahead.Writer, closed);
-        connection.Transport = new DuplexPipe(ahead.Reader, original.Output);
-        try
-        {
-            await next(connection).ConfigureAwait(false);
-        }
-        finally
-        {
-            original.Input.CancelPendingRead();
-            await pump.ConfigureAwait(false);
-            connection.Transport = original;
-        }
-    };
+    /// <summary>How often a watch looks at the connection.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// Request middleware: <c>HttpContext.RequestAborted</c> also fires when the client has closed the connection (as
-    /// the request-timeouts middleware does, it replaces the token by one linked to Kestrel's own).
+    /// A token cancelled by <c>RequestAborted</c> or by the client closing the connection. Call once the request body has
+    /// been read; dispose the watch before the response is written (the handler's end).
     /// </summary>
-    public static async Task AbortOnClientCloseAsync(HttpContext context, RequestDelegate next)
+    public static ClientCloseWatch Watch(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        ArgumentNullException.ThrowIfNull(next);
-        if (context.Features.Get<ClientClosedFeature>() is not { } feature)
-        {
-            await next(context).ConfigureAwait(false);
-            return;
-        }
+        var input = HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol)
+            ? context.Features.Get<IConnectionTransportFeature>()?.Transport.Input
+            : null;
+        return new ClientCloseWatch(input, context.RequestAborted);
+    }
+}
 
-        var kestrel = context.RequestAborted;
-        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(kestrel, feature.Closed);
-        context.RequestAborted = aborted.Token;
-        try
-        {
-            await next(context).ConfigureAwait(false);
-        }
-        finally
-        {
-            context.RequestAborted = kestrel;
-        }
+/// <summary>One request's watch on its connection (see <see cref="ClientCloseDetection"/>).</summary>
+public sealed class ClientCloseWatch : IDisposable
+{
+    private readonly CancellationTokenSource _closed;
+    private readonly System.IO.Pipelines.PipeReader? _input;
+    private readonly Timer? _timer;
+    private readonly Lock _gate = new();
+    private bool _done;
+
+    internal ClientCloseWatch(System.IO.Pipelines.PipeReader? input, CancellationToken requestAborted)
+    {
+        _closed = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        _input = input;
+        _timer = input is null ? null : new Timer(_ => Look(), null, ClientCloseDetection.Interval, ClientCloseDetection.Interval);
     }
 
-    /// <summary>Copies what the client sends to Kestrel; when the client closes its side, says so.</summary>
-    private static async Task PumpAsync(PipeReader from, PipeWriter to, CancellationTokenSource closed)
+    /// <summary>Cancelled when the request is aborted or its client has closed the connection.</summary>
+    public CancellationToken Token => _closed.Token;
+
+    public void Dispose()
     {
-        try
+        lock (_gate)
         {
-            while (true)
+            // After this no look touches the connection: Kestrel reads it again once the handler has returned.
+            _done = true;
+        }
+
+        _timer?.Dispose();
+        _closed.Dispose();
+    }
+
+    private void Look()
+    {
+        var closed = false;
+        lock (_gate)
+        {
+            if (_done || _closed.IsCancellationRequested)
             {
-                var result = await from.ReadAsync().ConfigureAwait(false);
-                foreach (var segment in result.Buffer)
-                {
-                    await to.WriteAsync(segment).ConfigureAwait(false);
-                }
-
-                from.AdvanceTo(result.Buffer.End);
-                if (result.IsCanceled)
-                {
-                    break;
-                }
-
-                if (result.IsCompleted)
-                {
-                    await closed.CancelAsync().ConfigureAwait(false);
-                    break;
-                }
+                return;
             }
 
-            await to.CompleteAsync().ConfigureAwait(false);
+            try
+            {
+                if (_input!.TryRead(out var result))
+                {
+                    closed = result.IsCompleted && result.Buffer.IsEmpty;
+                    _input.AdvanceTo(result.Buffer.Start, result.Buffer.Start); // consume and examine nothing
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // Kestrel is reading the connection after all: stop looking.
+                _done = true;
+            }
         }
-        catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException or ObjectDisposedException)
+
+        if (closed)
         {
-            await closed.CancelAsync().ConfigureAwait(false);
-            await to.CompleteAsync(e).ConfigureAwait(false);
+            _closed.Cancel();
         }
-    }
-
-    /// <summary>On a connection: cancelled once the client has closed it.</summary>
-    private sealed record ClientClosedFeature(CancellationToken Closed);
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }
