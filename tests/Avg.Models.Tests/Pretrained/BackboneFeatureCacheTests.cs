@@ -40,4 +40,19 @@ public sealed class BackboneFeatureCacheTests
         BackboneFeatureCache.GetOrCompute(dir.Path, "minilm", HashA, rows: 3, width: 2, () => { runs++; return new float[6]; });
         runs.ShouldBe(2);
     }
+
+    [Fact]
+    public void Image_rows_from_another_image_folder_get_their_own_cache_name()
+    {
+        using var dir = new TempDirectory();
+        var data = Path.Combine(dir.Path, "data");
+        BackboneFeatureCache.ImageCacheName("resnet18", data, data).ShouldBe("resnet18", "images beside the JSON: the name existing caches have");
+        BackboneFeatureCache.ImageCacheName("resnet18", data, data + Path.DirectorySeparatorChar).ShouldBe("resnet18");
+        var photos = BackboneFeatureCache.ImageCacheName("resnet18", data, Path.Combine(dir.Path, "photos"));
+        var thumbnails = BackboneFeatureCache.ImageCacheName("resnet18", data, Path.Combine(dir.Path, "thumbnails"));
+        photos.ShouldStartWith("resnet18-root");
+        thumbnails.ShouldStartWith("resnet18-root");
+        photos.ShouldNotBe(thumbnails);
+        BackboneFeatureCache.PathFor(data, photos, HashA).ShouldNotBe(BackboneFeatureCache.PathFor(data, thumbnails, HashA));
+    }
 }

@@ -12,6 +12,20 @@ public static class BackboneFeatureCache
     /// <summary>The cache folder inside a dataset folder.</summary>
     public const string DirectoryName = ".avg-cache";
 
+    /// <summary>
+    /// The cache name of an image backbone's rows: the backbone's name when the images sit in the dataset folder, and
+    /// with a key of the image folder when they come from elsewhere (<c>--image-root</c>), since the rows depend on the
+    /// files read: one dataset JSON used with two image folders must not share its rows.
+    /// </summary>
+    public static string ImageCacheName(string backbone, string datasetDirectory, string imageRoot)
+    {
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(imageRoot));
+        if (string.Equals(root, Path.TrimEndingDirectorySeparator(Path.GetFullPath(datasetDirectory)), StringComparison.Ordinal))
+            return backbone;
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(root)))[..8];
+        return $"{backbone}-root{key}";
+    }
+
     /// <summary>Where <paramref name="backbone"/>'s rows for the dataset in <paramref name="datasetDirectory"/> live.</summary>
     public static string PathFor(string datasetDirectory, string backbone, string sha256)
     {

@@ -51,7 +51,8 @@ public sealed class PretrainedBackbones : IDisposable
     {
         ArgumentNullException.ThrowIfNull(dataset);
         var folder = Path.GetDirectoryName(Path.GetFullPath(dataset.JsonPath))!;
-        var images = BackboneFeatureCache.GetOrCompute(folder, ResNet18Backbone.Name, Image.Sha256, dataset.Images.Count, ResNet18Backbone.Width,
+        var imageName = BackboneFeatureCache.ImageCacheName(ResNet18Backbone.Name, folder, dataset.ImageRoot);
+        var images = BackboneFeatureCache.GetOrCompute(folder, imageName, Image.Sha256, dataset.Images.Count, ResNet18Backbone.Width,
             () => Image.Encode(DatasetImages(dataset), DefaultBatch, done => progress?.Report(new TrainingProgress(ResNet18Backbone.Name, 0, done, dataset.Images.Count, 0))), log);
         var texts = new string[dataset.CaptionCount];
         foreach (var image in dataset.Images)
