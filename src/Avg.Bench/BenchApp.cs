@@ -16,6 +16,7 @@ public static class BenchApp
         root.Subcommands.Add(ScaleCommand(output, error));
         root.Subcommands.Add(BackbonesCommand(output, error));
         root.Subcommands.Add(SoakCommand(output, error));
+        root.Subcommands.Add(RefreshCommand(output, error));
         return root;
     }
 
@@ -166,6 +167,25 @@ public static class BenchApp
         {
             var report = new BackboneBenchmark(parse.GetValue(images), parse.GetValue(captions),
                 ParseCounts(parse.GetValue(batches)!, "--batches", "a batch size; give e.g. 1,32"), parse.GetValue(threads), error).Run();
+            await output.WriteLineAsync(report.ToJsonString(Indented)).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command RefreshCommand(TextWriter output, TextWriter error)
+    {
+        var sizes = new Option<string>("--sizes") { Description = "Partition sizes in images, comma-separated.", DefaultValueFactory = _ => "1500,4700,15000,50000" };
+        var deltas = new Option<int>("--deltas") { Description = "Deltas applied per size (each timed refresh applies one).", DefaultValueFactory = _ => 300 };
+        var deltaImages = new Option<int>("--delta-images") { Description = "Images added per delta (a 500-image ingest batch over 64 partitions adds about 8 to each).", DefaultValueFactory = _ => 8 };
+        var levels = new Option<int>("--levels") { Description = "M: vokens per image.", DefaultValueFactory = _ => 3 };
+        var codebook = new Option<int>("--codebook") { Description = "N: vokens in the codebook.", DefaultValueFactory = _ => 64 };
+        var command = new Command("refresh", "What a query silo's refresh of one partition by a small delta costs as the partition grows: cached partition against merge and rebuild, in one run.");
+        foreach (var option in new Option[] { sizes, deltas, deltaImages, levels, codebook }) command.Options.Add(option);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var report = new RefreshBenchmark(ParseCounts(parse.GetValue(sizes)!, "--sizes", "a whole number of images; give e.g. 1500,15000"),
+                parse.GetValue(deltas), parse.GetValue(deltaImages), parse.GetValue(levels), parse.GetValue(codebook), error).Run();
             await output.WriteLineAsync(report.ToJsonString(Indented)).ConfigureAwait(false);
             return 0;
         });

@@ -67,6 +67,64 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Property: a query silo's copy refreshed by 60 random deltas (adds, replaces, removes; 200 sequences) equals the
+    /// copy built from the whole partition after each: the same images in the same order, the same trie nodes, and
+    /// the same images at every leaf in the same (ranking) order.
+    /// </summary>
+    [Fact]
+    public void Cached_partition_by_delta_equals_one_built_whole()
+    {
+        for (var seed = 0; seed < 200; seed++)
+        {
+            var random = new Random(1000 + seed);
+            var model = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
+            var copy = CachedPartition.From(null, Whole(model, revision: 0), Vocabulary);
+            for (var step = 0; step < 60; step++)
+            {
+                var changes = RandomChange(random, model, revision: step + 1, baseRevision: step, firstVoken: 1, pool: 10 + (seed % 5 * 20));
+                copy = CachedPartition.From(copy, changes, Vocabulary);
+                var whole = CachedPartition.From(null, Whole(model, step + 1), Vocabulary);
+                copy.Revision.ShouldBe(step + 1);
+                copy.Count.ShouldBe(model.Count);
+                Canonical(copy).ShouldBe(Canonical(whole), $"seed {seed} step {step}");
+                RunText(copy.ToRun()).ShouldBe(RunText(Rebuild(model)), $"seed {seed} step {step}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Past 1,024 unreachable rows (more than the live ones) the rows are written anew, and a change applied to a copy
+    /// that is no longer the newest is applied to a rebuilt copy: the newer copy made from it keeps reading its own rows.
+    /// </summary>
+    [Fact]
+    public void Cached_partition_compacts_its_rows_and_older_copies_stay_readable()
+    {
+        var random = new Random(7);
+        var model = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
+        var copy = CachedPartition.From(null, Whole(model, revision: 0), Vocabulary);
+        for (var step = 0; step < 600; step++)
+        {
+            // About 30 changes to a pool of 100 ids: thousands of rows replaced over the run.
+            copy = CachedPartition.From(copy, RandomChange(random, model, step + 1, step, firstVoken: 2, pool: 100, maxChanges: 60), Vocabulary);
+        }
+
+        Canonical(copy).ShouldBe(Canonical(CachedPartition.From(null, Whole(model, 600), Vocabulary)));
+
+        var before = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(model, StringComparer.Ordinal);
+        var expectedOld = Canonical(copy);
+        var newer = CachedPartition.From(copy, RandomChange(random, model, 601, 600, firstVoken: 2, pool: 100, maxChanges: 60), Vocabulary);
+        var newerExpected = Canonical(CachedPartition.From(null, Whole(model, 601), Vocabulary));
+        Canonical(newer).ShouldBe(newerExpected);
+
+        // Another change to the same older copy (two refreshes from one copy): applied to a rebuilt copy.
+        var other = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(before, StringComparer.Ordinal);
+        var sideways = CachedPartition.From(copy, RandomChange(random, other, 601, 600, firstVoken: 2, pool: 100, maxChanges: 60), Vocabulary);
+        Canonical(sideways).ShouldBe(Canonical(CachedPartition.From(null, Whole(other, 601), Vocabulary)));
+        Canonical(copy).ShouldBe(expectedOld, "the older copy reads the rows it knew");
+        Canonical(newer).ShouldBe(newerExpected, "the newer copy's rows were not written over");
+    }
+
     /// <summary>Images sharing a sequence keep the in-process order: decimal ids ascending as numbers.</summary>
     [Fact]
     public void Images_sharing_a_sequence_rank_by_numeric_id()
@@ -150,7 +208,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
                 byDelta.Revision.ShouldBe(info.Revision);
                 var whole = CachedPartition.From(null, await grain.GetChanges(-1), Vocabulary);
                 var rebuilt = Rebuild(model);
-                foreach (var run in new[] { byDelta.Run, whole.Run })
+                foreach (var run in new[] { byDelta.ToRun(), whole.ToRun() })
                 {
                     run.Ids.ShouldBe(rebuilt.Ids, $"seed {seed} step {step}");
                     run.Vokens.ShouldBe(rebuilt.Vokens, $"seed {seed} step {step}");
@@ -162,7 +220,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
                     }
                 }
 
-                TrieBytes(byDelta.Trie).ShouldBe(TrieBytes(whole.Trie));
+                Canonical(byDelta).ShouldBe(Canonical(whole), $"seed {seed} step {step}");
             }
 
             cache.Fetches.ShouldBeGreaterThan(cache.WholeFetches, "most refreshes are deltas");
@@ -180,12 +238,12 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         var nearRealTime = new PartitionCache(_cluster.Client, new AvgMetrics(), TimeSpan.FromMinutes(10));
         var fresh = new PartitionCache(_cluster.Client, new AvgMetrics());
         var first = (await grain.GetInfo()).Revision;
-        (await nearRealTime.GetAsync(version, firstVoken, first, Vocabulary, out _)).Run.Count.ShouldBe(1);
-        (await fresh.GetAsync(version, firstVoken, first, Vocabulary, out _)).Run.Count.ShouldBe(1);
+        (await nearRealTime.GetAsync(version, firstVoken, first, Vocabulary, out _)).Count.ShouldBe(1);
+        (await fresh.GetAsync(version, firstVoken, first, Vocabulary, out _)).Count.ShouldBe(1);
 
         await grain.Upsert([new IndexedImage { Id = "2", Vokens = [firstVoken, 1, 0] }], Vocabulary);
         var second = (await grain.GetInfo()).Revision;
-        (await fresh.GetAsync(version, firstVoken, second, Vocabulary, out _)).Run.Ids.ShouldBe(["1", "2"], "no interval: the query waits for the change");
+        (await fresh.GetAsync(version, firstVoken, second, Vocabulary, out _)).ToRun().Ids.ShouldBe(["1", "2"], "no interval: the query waits for the change");
         var stale = await nearRealTime.GetAsync(version, firstVoken, second, Vocabulary, out _);
         stale.Revision.ShouldBe(first, "within the interval the held copy answers at once");
         nearRealTime.StaleReads.ShouldBe(1);
@@ -194,7 +252,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
             await Task.Delay(50);
         }
 
-        nearRealTime.Held(version, firstVoken)!.Run.Ids.ShouldBe(["1", "2"], "the background refresh brought the change");
+        nearRealTime.Held(version, firstVoken)!.ToRun().Ids.ShouldBe(["1", "2"], "the background refresh brought the change");
         fresh.StaleReads.ShouldBe(0);
     }
 
@@ -257,14 +315,14 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
     /// A change to the model state: new images, replaced vokens or URIs, removals (ids from a small pool, so
     /// replaces and re-adds are common), returned as the net changes a partition would send.
     /// </summary>
-    private static PartitionChanges RandomChange(Random random, Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> model, long revision, long baseRevision, int? firstVoken = null)
+    private static PartitionChanges RandomChange(Random random, Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> model, long revision, long baseRevision, int? firstVoken = null, int pool = 40, int maxChanges = 8)
     {
         var touched = new HashSet<string>(StringComparer.Ordinal);
         var upserted = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
         var removed = new List<string>();
-        for (var n = random.Next(0, 8); n > 0; n--)
+        for (var n = random.Next(0, maxChanges); n > 0; n--)
         {
-            var id = random.Next(40).ToString(CultureInfo.InvariantCulture);
+            var id = random.Next(pool).ToString(CultureInfo.InvariantCulture);
             if (!touched.Add(id))
             {
                 continue;
@@ -304,6 +362,42 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         var ids = model.Keys.ToArray();
         return PartitionRun.Build(Depth, ids, ids.SelectMany(id => model[id].Vokens).ToArray(), ids.Select(id => model[id].Uri).ToArray(), FineLevels, ids.SelectMany(id => model[id].Fine).ToArray());
     }
+
+    /// <summary>The model as a whole-partition answer (what <c>GetChanges(-1)</c> sends).</summary>
+    private static PartitionChanges Whole(Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> model, long revision)
+    {
+        var run = Rebuild(model);
+        return new PartitionChanges { Revision = revision, BaseRevision = -1, Depth = Depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris, FineLevels = FineLevels, Fine = run.Fine };
+    }
+
+    /// <summary>What search sees of a cached partition: every node's voken and children, and each leaf's image ids in order.</summary>
+    private static string Canonical(CachedPartition partition)
+    {
+        var trie = partition.Trie;
+        var text = new System.Text.StringBuilder();
+        text.Append(trie.NodeCount).Append('|');
+        for (var node = 0; node < trie.NodeCount; node++)
+        {
+            var children = trie.IsLeaf(node) ? default : trie.ChildrenOf(node);
+            text.Append(trie.VokenOf(node)).Append(':').Append(children.FirstNode).Append('+').Append(children.Count).Append(';');
+        }
+
+        for (var leaf = trie.FirstLeaf; leaf < trie.NodeCount && !trie.IsEmpty; leaf++)
+        {
+            text.Append('[');
+            foreach (var row in trie.ImagesAt(leaf))
+            {
+                text.Append(partition.IdOf(row)).Append('/').Append(partition.UriOf(row)).Append('/').AppendJoin('.', partition.FineOf(row).ToArray()).Append(',');
+            }
+
+            text.Append(']');
+        }
+
+        return text.ToString();
+    }
+
+    private static string RunText(PartitionRun run) =>
+        string.Join(';', run.Ids) + "|" + string.Join(',', run.Vokens) + "|" + string.Join(',', run.Uris) + "|" + string.Join(',', run.Fine);
 
     private static byte[] TrieBytes(VokenTrie trie)
     {

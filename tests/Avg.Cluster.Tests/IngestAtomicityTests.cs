@@ -111,7 +111,7 @@ public sealed class IngestAtomicityTests : IAsyncLifetime
         await WriteAsync(expected, [Image("a", 4, 0, 1)]);
         var cache = new PartitionCache(_cluster.Client, new AvgMetrics());
         var held = await cache.GetAsync(Version, 4, (await Partition(4).GetInfo()).Revision, Vocabulary, out _);
-        held.Run.Ids.ShouldBe(["a"]);
+        held.ToRun().Ids.ShouldBe(["a"]);
 
         // "b" is stored, but the partition saw a failure: memory lacks it, storage has it.
         _store.FailNextAppend(":partition:4", afterStoring: true);
@@ -125,7 +125,7 @@ public sealed class IngestAtomicityTests : IAsyncLifetime
         await AssertConsistentAsync(expected);
         var info = await Partition(4).GetInfo();
         info.Revision.ShouldBeGreaterThan(held.Revision);
-        (await cache.GetAsync(Version, 4, info.Revision, Vocabulary, out _)).Run.Ids.ShouldBe(["a", "b", "c"]);
+        (await cache.GetAsync(Version, 4, info.Revision, Vocabulary, out _)).ToRun().Ids.ShouldBe(["a", "b", "c"]);
     }
 
     [Fact]

@@ -9,48 +9,6 @@ using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Model;
 
-/// <summary>A partition as a query silo keeps it: its sorted run of images and the trie over it (local image id = row).</summary>
-public sealed class CachedPartition
-{
-    private CachedPartition(int firstVoken, long revision, PartitionRun run, VokenTrie trie)
-    {
-        FirstVoken = firstVoken;
-        Revision = revision;
-        Run = run;
-        Trie = trie;
-    }
-
-    public int FirstVoken { get; }
-
-    public long Revision { get; }
-
-    public PartitionRun Run { get; }
-
-    public VokenTrie Trie { get; }
-
-    /// <summary><see cref="Stopwatch.GetTimestamp"/> when this copy was made or last found current.</summary>
-    public long FetchedAt { get; internal set; } = Stopwatch.GetTimestamp();
-
-    /// <summary>The partition as <paramref name="changes"/> make it from <paramref name="known"/> (null: nothing held, so the changes must be whole).</summary>
-    public static CachedPartition From(CachedPartition? known, PartitionChanges changes, int vocabularySize)
-    {
-        ArgumentNullException.ThrowIfNull(changes);
-        if (!changes.IsWhole && (known is null || known.Revision != changes.BaseRevision))
-        {
-            throw new AvgException($"Partition {changes.FirstVoken} sent changes since revision {changes.BaseRevision}, but this silo holds {known?.Revision.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "nothing"}.");
-        }
-
-        if (known is not null && changes.Revision == known.Revision)
-        {
-            known.FetchedAt = Stopwatch.GetTimestamp();
-            return known;
-        }
-
-        var run = (known?.Run ?? PartitionRun.Empty(Math.Max(1, changes.Depth))).Apply(changes);
-        return new CachedPartition(changes.FirstVoken, changes.Revision, run, run.ToTrie(vocabularySize));
-    }
-}
-
 /// <summary>
 /// Per-silo cache of partition tries, refreshed by delta: a query reads the catalog (one grain call), then refreshes
 /// only the partitions its beams reach whose cached revision is older than the catalog's, asking each for the
@@ -62,6 +20,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
 {
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), CachedPartition> _partitions = new();
     private readonly ConcurrentDictionary<(string Version, int FirstVoken, long Revision), Lazy<Task<CachedPartition>>> _inFlight = new();
+    private readonly ConcurrentDictionary<(string Version, int FirstVoken), SemaphoreSlim> _refreshing = new();
     private readonly ConcurrentDictionary<string, CatalogSnapshot> _catalogs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _queriesSinceReport = new();
     private long _fetches;
@@ -162,19 +121,36 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
         {
             // Off the caller's thread from the start: merging a delta is CPU work the inference thread must not do.
             await Task.Yield();
-            Interlocked.Increment(ref _fetches);
-            metrics.RecordFanOutCall();
-            var grain = grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
-            var known = _partitions.TryGetValue((version, firstVoken), out var held) ? held : null;
-            var changes = await grain.GetChanges(known?.Revision ?? -1).ConfigureAwait(false);
-            if (changes.IsWhole)
-            {
-                Interlocked.Increment(ref _wholeFetches);
-                known = null;
-            }
 
-            var partition = CachedPartition.From(known, changes, vocabularySize);
-            return _partitions.AddOrUpdate((version, firstVoken), partition, (_, newer) => newer.Revision >= partition.Revision ? newer : partition);
+            // One refresh of a partition at a time, each from the newest copy: a copy extends the rows of the one
+            // before it in place only when it is the newest (CachedPartition), so a delta costs the change.
+            var gate = _refreshing.GetOrAdd((version, firstVoken), _ => new SemaphoreSlim(1, 1));
+            await gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                var known = _partitions.TryGetValue((version, firstVoken), out var held) ? held : null;
+                if (known is not null && known.Revision >= revision)
+                {
+                    return known;
+                }
+
+                Interlocked.Increment(ref _fetches);
+                metrics.RecordFanOutCall();
+                var grain = grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
+                var changes = await grain.GetChanges(known?.Revision ?? -1).ConfigureAwait(false);
+                if (changes.IsWhole)
+                {
+                    Interlocked.Increment(ref _wholeFetches);
+                    known = null;
+                }
+
+                var partition = CachedPartition.From(known, changes, vocabularySize);
+                return _partitions.AddOrUpdate((version, firstVoken), partition, (_, newer) => newer.Revision >= partition.Revision ? newer : partition);
+            }
+            finally
+            {
+                gate.Release();
+            }
         }
         finally
         {
@@ -334,15 +310,15 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
     public (string Id, string? Uri) Resolve(long imageKey)
     {
         var (firstVoken, local) = PartitionedVokenTrie.SplitImageKey(imageKey);
-        var run = _loaded[firstVoken].Run;
-        return (run.Ids[local], run.Uris[local]);
+        var partition = _loaded[firstVoken];
+        return (partition.IdOf(local), partition.UriOf(local));
     }
 
     /// <summary>The fine codes of an image key from <see cref="PartitionedVokenTrie.ImagesAt"/>.</summary>
     public ReadOnlySpan<byte> FineCodesOf(long imageId)
     {
         var (firstVoken, local) = PartitionedVokenTrie.SplitImageKey(imageId);
-        return _loaded[firstVoken].Run.RowFine((int)local);
+        return _loaded[firstVoken].FineOf(local);
     }
 
     private Task<CachedPartition> Start(int firstVoken)

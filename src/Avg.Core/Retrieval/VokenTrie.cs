@@ -36,10 +36,15 @@ public sealed class VokenTrie : IVokenTrieView
     /// <summary>Dense first level: root child for each voken, -1 when absent; size VocabularySize.</summary>
     private readonly int[] _rootChild;
 
-    /// <summary>Images of leaf ordinal l are _imageIds[_leafStart[l] .. _leafStart[l + 1]).</summary>
-    private readonly int[] _leafStart;
+    /// <summary>Images of leaf ordinal l are _imageIds[_leafStart[l] .. _leafStart[l + 1]) (null when <see cref="_leafImages"/> holds them).</summary>
+    private readonly int[]? _leafStart;
 
-    private readonly long[] _imageIds;
+    private readonly long[]? _imageIds;
+
+    /// <summary>Images of leaf ordinal l, one array per leaf (a query silo's cached partitions; null for the flat layout).</summary>
+    private readonly long[][]? _leafImages;
+
+    private readonly int _imageCount;
 
     private VokenTrie(int depth, int vocabularySize, int[] nodeVoken, int[] childStart, int[] levelStart, int[] leafStart, long[] imageIds)
     {
@@ -50,6 +55,7 @@ public sealed class VokenTrie : IVokenTrieView
         _levelStart = levelStart;
         _leafStart = leafStart;
         _imageIds = imageIds;
+        _imageCount = imageIds.Length;
 
         _parent = new int[nodeVoken.Length];
         _parent[0] = -1;
@@ -68,17 +74,26 @@ public sealed class VokenTrie : IVokenTrieView
             _rootChild[nodeVoken[c]] = c;
         }
 
-        var collided = 0;
-        for (var l = 0; l + 1 < leafStart.Length; l++)
+        CollisionRate = ComputeCollisionRate();
+    }
+
+    /// <summary>The nodes of <paramref name="nodes"/> (arrays shared) with other images at the same leaves, one array per leaf.</summary>
+    private VokenTrie(VokenTrie nodes, long[][] leafImages)
+    {
+        Depth = nodes.Depth;
+        VocabularySize = nodes.VocabularySize;
+        _nodeVoken = nodes._nodeVoken;
+        _childStart = nodes._childStart;
+        _levelStart = nodes._levelStart;
+        _parent = nodes._parent;
+        _rootChild = nodes._rootChild;
+        _leafImages = leafImages;
+        foreach (var images in leafImages)
         {
-            var count = leafStart[l + 1] - leafStart[l];
-            if (count > 1)
-            {
-                collided += count;
-            }
+            _imageCount += images.Length;
         }
 
-        CollisionRate = imageIds.Length == 0 ? 0 : (double)collided / imageIds.Length;
+        CollisionRate = ComputeCollisionRate();
     }
 
     /// <summary>The root node id, where every search starts.</summary>
@@ -96,9 +111,9 @@ public sealed class VokenTrie : IVokenTrieView
     public bool IsEmpty => SequenceCount == 0;
 
     /// <summary>Distinct voken sequences (= leaves).</summary>
-    public int SequenceCount => _leafStart.Length - 1;
+    public int SequenceCount => _leafImages?.Length ?? _leafStart!.Length - 1;
 
-    public int ImageCount => _imageIds.Length;
+    public int ImageCount => _imageCount;
 
     /// <summary>Share of images whose full voken sequence is shared with at least one other image.</summary>
     public double CollisionRate { get; }
@@ -217,14 +232,102 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
+        return FromSorted(Ordinals(count), vokens.ToArray(), depth, vocabularySize);
+    }
+
+    /// <summary>
+    /// The trie of distinct sequences <paramref name="leafSequences"/> (L × depth, strictly ascending) whose leaf l holds
+    /// the images <paramref name="leafImages"/>[l] in the order given, which is the order search hands them out (a query
+    /// silo's cached partition keeps them in ranking order, not by id). Linear in the leaves; the arrays are kept, not
+    /// copied, so a changed copy can share every leaf it does not change.
+    /// </summary>
+    public static VokenTrie FromLeaves(ReadOnlySpan<int> leafSequences, int depth, int vocabularySize, long[][] leafImages)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        if (leafSequences.Length % depth != 0)
+        {
+            throw new ArgumentException($"{leafSequences.Length} vokens are not whole rows of {depth}.", nameof(leafSequences));
+        }
+
+        var leaves = leafSequences.Length / depth;
+        CheckLeafImages(leaves, leafImages);
+        for (var i = 0; i < leafSequences.Length; i++)
+        {
+            if ((uint)leafSequences[i] >= (uint)vocabularySize)
+            {
+                throw new ArgumentException($"Leaf {i / depth} has voken {leafSequences[i]} at step {i % depth}; vokens must be in [0, {vocabularySize}).", nameof(leafSequences));
+            }
+        }
+
+        for (var l = 1; l < leaves; l++)
+        {
+            if (leafSequences.Slice((l - 1) * depth, depth).SequenceCompareTo(leafSequences.Slice(l * depth, depth)) >= 0)
+            {
+                throw new ArgumentException($"Leaf {l} does not sort after leaf {l - 1}; FromLeaves takes distinct sequences in lexicographic order.", nameof(leafSequences));
+            }
+        }
+
+        var structure = FromSorted(Ordinals(leaves), leafSequences.ToArray(), depth, vocabularySize);
+        return new VokenTrie(structure, leafImages);
+    }
+
+    /// <summary>
+    /// This trie's nodes (shared, not copied) with other images at its leaves: leaf l holds
+    /// <paramref name="leafImages"/>[l], in the order given. Linear in the leaves.
+    /// </summary>
+    public VokenTrie WithLeafImages(long[][] leafImages)
+    {
+        CheckLeafImages(SequenceCount, leafImages);
+        return new VokenTrie(this, leafImages);
+    }
+
+    private static void CheckLeafImages(int leaves, long[][] leafImages)
+    {
+        ArgumentNullException.ThrowIfNull(leafImages);
+        if (leafImages.Length != leaves)
+        {
+            throw new ArgumentException($"{leaves} leaves need {leaves} image arrays; got {leafImages.Length}.", nameof(leafImages));
+        }
+
+        for (var l = 0; l < leaves; l++)
+        {
+            if (leafImages[l] is not { Length: > 0 })
+            {
+                throw new ArgumentException($"Leaf {l} holds no image: every leaf of a trie holds at least one.", nameof(leafImages));
+            }
+        }
+    }
+
+    private static long[] Ordinals(int count)
+    {
         var ids = new long[count];
         for (var i = 0; i < count; i++)
         {
             ids[i] = i;
         }
 
-        return FromSorted(ids, vokens.ToArray(), depth, vocabularySize);
+        return ids;
     }
+
+    private double ComputeCollisionRate()
+    {
+        var collided = 0;
+        for (var l = 0; l < SequenceCount; l++)
+        {
+            var count = Leaf(l).Length;
+            if (count > 1)
+            {
+                collided += count;
+            }
+        }
+
+        return _imageCount == 0 ? 0 : (double)collided / _imageCount;
+    }
+
+    /// <summary>The images of leaf ordinal <paramref name="l"/>.</summary>
+    private ReadOnlySpan<long> Leaf(int l) =>
+        _leafImages is { } perLeaf ? perLeaf[l] : _imageIds.AsSpan(_leafStart![l], _leafStart[l + 1] - _leafStart[l]);
 
     /// <summary>The trie of rows sorted by (sequence, id).</summary>
     private static VokenTrie FromSorted(long[] sortedIds, int[] seqs, int depth, int vocabularySize)
@@ -334,7 +437,12 @@ public sealed class VokenTrie : IVokenTrieView
         }
 
         var (first, last) = LeafRange(node);
-        var total = _leafStart[last - FirstLeaf] - _leafStart[first - FirstLeaf];
+        var total = 0;
+        for (var leaf = first; leaf < last; leaf++)
+        {
+            total += Leaf(leaf - FirstLeaf).Length;
+        }
+
         var ids = new long[total];
         var vokens = new int[total * Depth];
         CopyEntries(node, ids, vokens, 0);
@@ -398,7 +506,7 @@ public sealed class VokenTrie : IVokenTrieView
 
     public bool IsLeaf(int node) => node >= _levelStart[Depth] && node < _levelStart[Depth + 1];
 
-    /// <summary>Images whose voken sequence ends at this leaf, ascending by id.</summary>
+    /// <summary>Images whose voken sequence ends at this leaf: ascending by id, or in the order given to <see cref="FromLeaves"/> or <see cref="WithLeafImages"/>.</summary>
     public ReadOnlySpan<long> ImagesAt(int leaf)
     {
         if (!IsLeaf(leaf))
@@ -407,7 +515,7 @@ public sealed class VokenTrie : IVokenTrieView
         }
 
         var l = leaf - FirstLeaf;
-        return _imageIds.AsSpan(_leafStart[l], _leafStart[l + 1] - _leafStart[l]);
+        return Leaf(l);
     }
 
     /// <summary>Writes the voken prefix that leads to <paramref name="node"/> into <paramref name="destination"/>.</summary>
@@ -479,10 +587,9 @@ public sealed class VokenTrie : IVokenTrieView
         var (first, last) = LeafRange(node);
         for (var leaf = first; leaf < last; leaf++)
         {
-            var l = leaf - FirstLeaf;
-            for (var j = _leafStart[l]; j < _leafStart[l + 1]; j++)
+            foreach (var id in Leaf(leaf - FirstLeaf))
             {
-                ids[at] = _imageIds[j];
+                ids[at] = id;
                 PrefixOf(leaf, vokens.AsSpan(at * Depth, Depth));
                 at++;
             }
@@ -505,12 +612,21 @@ public sealed class VokenTrie : IVokenTrieView
         WriteInts(writer, _nodeVoken.AsSpan(1));
         WriteInts(writer, _childStart);
         WriteInts(writer, _levelStart);
-        WriteInts(writer, _leafStart);
-        Span<byte> buffer = stackalloc byte[8];
-        foreach (var id in _imageIds)
+        var leafStart = new int[SequenceCount + 1];
+        for (var l = 0; l < SequenceCount; l++)
         {
-            BinaryPrimitives.WriteInt64LittleEndian(buffer, id);
-            writer.Write(buffer);
+            leafStart[l + 1] = leafStart[l] + Leaf(l).Length;
+        }
+
+        WriteInts(writer, leafStart);
+        Span<byte> buffer = stackalloc byte[8];
+        for (var l = 0; l < SequenceCount; l++)
+        {
+            foreach (var id in Leaf(l))
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(buffer, id);
+                writer.Write(buffer);
+            }
         }
     }
 

@@ -5,6 +5,38 @@ namespace Avg.Core.Tests.Retrieval;
 
 public class VokenTrieTests
 {
+    /// <summary>A trie made from its leaves (one image array each) is the built trie, byte for byte, and shares nodes when only images change.</summary>
+    [Property(MaxTest = 200)]
+    public void Trie_from_leaves_equals_the_built_trie_and_keeps_the_given_order(int seed)
+    {
+        var (entries, depth, vocabulary) = RandomTries.Entries(seed);
+        var built = VokenTrie.Build(entries, depth, vocabulary);
+        var groups = entries.GroupBy(e => string.Join(',', e.Vokens)).Select(g => (Vokens: g.First().Vokens, Ids: g.Select(e => e.ImageId).Order().ToArray()))
+            .OrderBy(g => g.Vokens, Comparer<int[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b))).ToArray();
+        var fromLeaves = VokenTrie.FromLeaves(groups.SelectMany(g => g.Vokens).ToArray(), depth, vocabulary, groups.Select(g => g.Ids).ToArray());
+        Bytes(fromLeaves).ShouldBe(Bytes(built));
+        fromLeaves.CollisionRate.ShouldBe(built.CollisionRate);
+
+        // Other images at the same leaves, in an order of the caller's: the nodes stay, the images come as given.
+        var reversed = groups.Select(g => g.Ids.Reverse().Select(id => id + 1000).ToArray()).ToArray();
+        var relabelled = built.WithLeafImages(reversed);
+        relabelled.NodeCount.ShouldBe(built.NodeCount);
+        relabelled.ImageCount.ShouldBe(built.ImageCount);
+        for (var l = 0; l < groups.Length; l++)
+        {
+            relabelled.ImagesAt(relabelled.Find(groups[l].Vokens)).ToArray().ShouldBe(reversed[l]);
+        }
+    }
+
+    [Fact]
+    public void Trie_from_leaves_refuses_unsorted_or_empty_leaves()
+    {
+        Should.Throw<ArgumentException>(() => VokenTrie.FromLeaves([1, 0, 0, 1], 2, 4, [[1L], [2L]])).Message.ShouldContain("does not sort after");
+        Should.Throw<ArgumentException>(() => VokenTrie.FromLeaves([0, 1, 1, 0], 2, 4, [[1L], []])).Message.ShouldContain("holds no image");
+        Should.Throw<ArgumentException>(() => VokenTrie.FromLeaves([0, 1, 1, 0], 2, 4, [[1L]])).Message.ShouldContain("need 2 image arrays");
+        Should.Throw<ArgumentException>(() => VokenTrie.FromLeaves([0, 9], 2, 4, [[1L]])).Message.ShouldContain("must be in [0, 4)");
+    }
+
     [Property(MaxTest = 200)]
     public void Every_inserted_sequence_is_reachable_and_lists_its_images(int seed)
     {

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Avg.Cluster;
+using Avg.Cluster.Grains;
+using Avg.Cluster.Model;
+
+namespace Avg.Bench;
+
+/// <summary>
+/// What one partition refresh costs a query silo as the partition grows (docs/cluster.md, "Query caches by delta"):
+/// the same deltas applied to a <see cref="CachedPartition"/> and, for comparison in the same run, merged into a sorted
+/// run with the trie built anew (<see cref="PartitionRun.Apply"/> + <see cref="PartitionRun.ToTrie"/>, the refresh
+/// before cached partitions kept their rows).
+/// </summary>
+public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int deltaImages, int depth, int vocabularySize, TextWriter log)
+{
+    private const int FirstVoken = 5;
+    private const int FineLevels = 2;
+
+    public JsonObject Run()
+    {
+        if (sizes.Count == 0 || sizes.Any(s => s < 1)) throw new AvgException("--sizes needs partition sizes of at least 1 image, e.g. 1500,15000");
+        if (deltas < 1) throw new AvgException(Invariant($"--deltas must be at least 1, got {deltas}"));
+        if (deltaImages < 1) throw new AvgException(Invariant($"--delta-images must be at least 1, got {deltaImages}"));
+        if (depth < 2) throw new AvgException(Invariant($"--depth must be at least 2, got {depth}"));
+        if (vocabularySize <= FirstVoken) throw new AvgException(Invariant($"--codebook must be above {FirstVoken}, got {vocabularySize}"));
+        var rows = new JsonArray();
+        Warm();
+        foreach (var size in sizes)
+        {
+            var random = new Random(size);
+            var run = PartitionRun.Build(depth, Enumerable.Range(0, size).Select(Id).ToArray(), Sequences(random, size), new string?[size], FineLevels, new byte[size * FineLevels]);
+            var changes = Enumerable.Range(0, deltas).Select(d => Delta(random, d)).ToArray();
+
+            var cached = CachedPartition.From(null, Whole(run), vocabularySize);
+            var clock = Stopwatch.StartNew();
+            foreach (var change in changes)
+            {
+                cached = CachedPartition.From(cached, change, vocabularySize);
+            }
+
+            var cachedMs = clock.Elapsed.TotalMilliseconds / deltas;
+            clock.Restart();
+            foreach (var change in changes)
+            {
+                run = run.Apply(change);
+                _ = run.ToTrie(vocabularySize);
+            }
+
+            var rebuiltMs = clock.Elapsed.TotalMilliseconds / deltas;
+            if (cached.Count != run.Count)
+            {
+                throw new InvalidOperationException(Invariant($"the two refreshes disagree: {cached.Count} against {run.Count} images"));
+            }
+
+            log.WriteLine(Invariant($"{size} images: {cachedMs:F3} ms per {deltaImages}-image delta (cached partition), {rebuiltMs:F3} ms (merge and rebuild)"));
+            rows.Add(new JsonObject
+            {
+                ["partition_images"] = size,
+                ["cached_partition_ms_per_delta"] = Math.Round(cachedMs, 4),
+                ["merge_and_rebuild_ms_per_delta"] = Math.Round(rebuiltMs, 4),
+                ["rebuild_over_cached"] = Math.Round(rebuiltMs / cachedMs, 2),
+            });
+        }
+
+        return new JsonObject
+        {
+            ["benchmark"] = "refresh",
+            ["depth"] = depth,
+            ["codebook"] = vocabularySize,
+            ["deltas"] = deltas,
+            ["delta_images"] = deltaImages,
+            ["sizes"] = rows,
+        };
+
+        PartitionChanges Delta(Random random, int d)
+        {
+            var ids = Enumerable.Range(0, deltaImages).Select(i => Id(10_000_000 + (d * deltaImages) + i)).ToArray();
+            return new PartitionChanges
+            {
+                FirstVoken = FirstVoken,
+                Revision = d + 1,
+                BaseRevision = d,
+                Depth = depth,
+                Ids = ids,
+                Vokens = Sequences(random, deltaImages),
+                Uris = new string?[deltaImages],
+                FineLevels = FineLevels,
+                Fine = new byte[deltaImages * FineLevels],
+            };
+        }
+    }
+
+    /// <summary>Both refreshes once before timing, so the first size does not pay for compiling them.</summary>
+    private void Warm()
+    {
+        var random = new Random(0);
+        var run = PartitionRun.Build(depth, Enumerable.Range(0, 256).Select(Id).ToArray(), Sequences(random, 256), new string?[256], FineLevels, new byte[256 * FineLevels]);
+        var cached = CachedPartition.From(null, Whole(run), vocabularySize);
+        for (var d = 0; d < 20; d++)
+        {
+            var ids = Enumerable.Range(0, deltaImages).Select(i => Id(20_000_000 + (d * deltaImages) + i)).ToArray();
+            var change = new PartitionChanges { FirstVoken = FirstVoken, Revision = d + 1, BaseRevision = d, Depth = depth, Ids = ids, Vokens = Sequences(random, deltaImages), Uris = new string?[deltaImages], FineLevels = FineLevels, Fine = new byte[deltaImages * FineLevels] };
+            cached = CachedPartition.From(cached, change, vocabularySize);
+            run = run.Apply(change);
+            _ = run.ToTrie(vocabularySize);
+        }
+    }
+
+    private int[] Sequences(Random random, int count)
+    {
+        var vokens = new int[count * depth];
+        for (var i = 0; i < vokens.Length; i++)
+        {
+            vokens[i] = i % depth == 0 ? FirstVoken : random.Next(vocabularySize);
+        }
+
+        return vokens;
+    }
+
+    private static PartitionChanges Whole(PartitionRun run) => new()
+    {
+        FirstVoken = FirstVoken,
+        Revision = 0,
+        BaseRevision = -1,
+        Depth = run.Depth,
+        Ids = run.Ids,
+        Vokens = run.Vokens,
+        Uris = run.Uris,
+        FineLevels = run.FineLevels,
+        Fine = run.Fine,
+    };
+
+    /// <summary>Scrambled decimal ids, as the cluster benchmarks index.</summary>
+    private static string Id(int row) => ScrambledIds.IdOf(row).ToString(CultureInfo.InvariantCulture);
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}
