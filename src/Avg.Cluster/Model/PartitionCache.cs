@@ -12,9 +12,9 @@ namespace Avg.Cluster.Model;
 /// <summary>
 /// Per-silo cache of partition tries, refreshed by delta: a query reads the catalog (one grain call), then refreshes
 /// only the partitions its beams reach whose cached revision is older than the catalog's, asking each for the
-/// changes since the revision held (<see cref="IVokenTriePartitionGrain.GetChanges"/>) and merging them into its
-/// sorted run off the inference thread. With a warm cache a query costs one grain call however many partitions it
-/// touches.
+/// changes since the revision held (<see cref="IVokenTriePartitionGrain.GetChanges"/>) and applying them to its
+/// <see cref="CachedPartition"/> off the inference thread, in time proportional to the change. With a warm cache a
+/// query costs one grain call however many partitions it touches.
 /// </summary>
 public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, TimeSpan refreshInterval)
 {
