@@ -227,6 +227,31 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// The change list the grain answers deltas from is bounded by the partition (half of it, at least
+    /// <see cref="VokenTriePartitionGrain.ChangeListMinimum"/> ids), not by the churn: 300 changes to a 10-image
+    /// partition leave a delta for a cache 200 changes behind and the whole partition for one 299 behind.
+    /// </summary>
+    [Fact]
+    public async Task Change_list_is_bounded_by_the_partition_not_the_churn()
+    {
+        const int firstVoken = 4;
+        var version = Version + "-churn";
+        var grain = _cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
+        var revisions = new List<long>();
+        for (var change = 0; change < 300; change++)
+        {
+            var id = (change % 10).ToString(CultureInfo.InvariantCulture);
+            await grain.Upsert([new IndexedImage { Id = id, Vokens = [firstVoken, change % Vocabulary, (change / Vocabulary) % Vocabulary] }], Vocabulary);
+            revisions.Add((await grain.GetInfo()).Revision);
+        }
+
+        var recent = await grain.GetChanges(revisions[99]);
+        recent.IsWhole.ShouldBeFalse("200 changed ids behind: within the list");
+        recent.Ids.Length.ShouldBe(10);
+        (await grain.GetChanges(revisions[0])).IsWhole.ShouldBeTrue("299 changed ids behind: past the list, so the whole partition");
+    }
+
     /// <summary>With a refresh interval a query reads the copy it holds while the refresh runs; without one it waits for the change.</summary>
     [Fact]
     public async Task Refresh_interval_serves_the_held_copy_while_it_refreshes()

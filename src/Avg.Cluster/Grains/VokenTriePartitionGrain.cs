@@ -24,6 +24,9 @@ public sealed partial class VokenTriePartitionGrain(
     AvgMetrics metrics,
     ILogger<VokenTriePartitionGrain> logger) : Grain, IVokenTriePartitionGrain
 {
+    /// <summary>Changed ids the change list keeps at least, however small the partition (<see cref="GetChanges"/>).</summary>
+    public const int ChangeListMinimum = 256;
+
     private readonly Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> _entries = new(StringComparer.Ordinal);
 
     /// <summary>Ids each revision after <see cref="_changesFrom"/> touched, oldest first: what <see cref="GetChanges"/> answers from.</summary>
@@ -276,9 +279,11 @@ public sealed partial class VokenTriePartitionGrain(
         Replay(record);
         _changes.Enqueue((record.Revision, [.. record.Ids, .. record.Removed]));
         _changedIds += record.Ids.Length + record.Removed.Length;
-        while (_changes.Count > 0 && _changedIds > Math.Max(options.Value.CompactionMinimum, _entries.Count / 2))
+        while (_changes.Count > 0 && _changedIds > Math.Max(ChangeListMinimum, _entries.Count / 2))
         {
-            // Older changes are dropped once they outweigh half the partition: a cache that far behind fetches it whole.
+            // Older changes are dropped once they outweigh half the partition (and ChangeListMinimum ids): a cache that
+            // far behind fetches it whole. Bounded apart from compaction's threshold (4,096 records by default), which
+            // kept up to 4,096 ids here for a partition of a few hundred images: memory that grew with churn.
             var (revision, ids) = _changes.Dequeue();
             _changedIds -= ids.Length;
             _changesFrom = revision;
