@@ -34,7 +34,7 @@ public class IngestPriorityTests
     [Fact]
     public async Task Ingest_fan_out_never_has_more_calls_in_flight_than_configured()
     {
-        using var fanOut = new IngestFanOut(Options.Create(new AvgSiloOptions { IngestFanOut = 3 }));
+        using var fanOut = new IngestFanOut(Options.Create(new AvgSiloOptions { IngestFanOut = 3 }), new SearchActivity());
         var inFlight = 0;
         var most = 0;
         var calls = Enumerable.Range(0, 40).Select(i => fanOut.RunAsync(async () =>
@@ -50,6 +50,55 @@ public class IngestPriorityTests
 
         Assert.Equal(Enumerable.Range(0, 40), results);
         Assert.Equal(3, most);
+    }
+
+    [Fact]
+    public async Task An_ingest_call_waits_for_the_searches_in_progress_until_they_end()
+    {
+        var searches = new SearchActivity();
+        using var fanOut = new IngestFanOut(Options.Create(new AvgSiloOptions { IngestHoldMs = 10_000 }), searches);
+        searches.Begin();
+        searches.Begin();
+        var started = false;
+        var call = fanOut.RunAsync(() =>
+        {
+            started = true;
+            return Task.FromResult(1);
+        });
+
+        await Task.Delay(200);
+        Assert.False(started, "two searches in progress: the call holds");
+        searches.End();
+        await Task.Delay(100);
+        Assert.False(started, "one search still in progress");
+        searches.End();
+        Assert.Equal(1, await call.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(0, searches.Active);
+    }
+
+    [Fact]
+    public async Task An_ingest_call_starts_after_the_hold_when_searches_go_on_and_at_once_without_a_hold()
+    {
+        var searches = new SearchActivity();
+        searches.Begin();
+        using (var held = new IngestFanOut(Options.Create(new AvgSiloOptions { IngestHoldMs = 150 }), searches))
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await held.RunAsync(() => Task.FromResult(0)).WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.InRange(clock.ElapsedMilliseconds, 140, 5_000);
+        }
+
+        using var unheld = new IngestFanOut(Options.Create(new AvgSiloOptions { IngestHoldMs = 0 }), searches);
+        Assert.True(unheld.RunAsync(() => Task.FromResult(0)).IsCompletedSuccessfully, "IngestHoldMs 0: no hold");
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    public void An_out_of_range_ingest_hold_is_refused_at_start_up_with_the_setting_named(int hold)
+    {
+        var error = Assert.Throws<AvgException>(() => new AvgSiloOptions { Roles = AvgSiloOptions.PartitionsRole, IngestHoldMs = hold }.Validate(standalone: false));
+        Assert.Contains("Avg__IngestHoldMs", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -20,7 +20,7 @@ namespace Avg.Cluster.Grains;
 [StatelessWorker]
 [Reentrant] // no state of its own: while one query waits on the model host, the next one joins its batch
 [ModelSiloPlacementFilter]
-public sealed class QueryGrain(ModelHost host, PartitionCache cache, SearchCancellations cancellations, IOptions<AvgSiloOptions> options) : Grain, IQueryGrain
+public sealed class QueryGrain(ModelHost host, PartitionCache cache, SearchCancellations cancellations, SearchActivity searches, IOptions<AvgSiloOptions> options) : Grain, IQueryGrain
 {
     /// <summary>Attempts when a partition empties between the catalog read and its fetch.</summary>
     private const int StaleCatalogRetries = 3;
@@ -32,8 +32,17 @@ public sealed class QueryGrain(ModelHost host, PartitionCache cache, SearchCance
         var clock = Stopwatch.StartNew();
         using var cancellation = cancellations.Register(request.RequestId, cancellationToken);
         cancellationToken = cancellation.Token;
-        // Duration, partial answers and cancellations are counted at the grain boundary (Telemetry/GrainCallMetrics).
-        return await SearchIndex(request, clock, cancellationToken);
+        // Ingest calls on this silo hold back while searches are in progress (SearchActivity, Avg__IngestHoldMs).
+        searches.Begin();
+        try
+        {
+            // Duration, partial answers and cancellations are counted at the grain boundary (Telemetry/GrainCallMetrics).
+            return await SearchIndex(request, clock, cancellationToken);
+        }
+        finally
+        {
+            searches.End();
+        }
     }
 
     public Task Cancel(Guid requestId)

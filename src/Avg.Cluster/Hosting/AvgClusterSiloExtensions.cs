@@ -29,6 +29,7 @@ public static class AvgClusterSiloExtensions
         // Redis hosts register theirs first (Avg.Silo); without one, the logs live in grains, in memory.
         silo.Services.TryAddSingleton<IIndexLogStore, GrainIndexLogStore>();
         silo.Services.TryAddSingleton<ModelHost>();
+        silo.Services.TryAddSingleton<SearchActivity>();
         silo.Services.TryAddSingleton<IngestFanOut>();
         silo.Services.TryAddSingleton<SearchCancellations>();
         silo.Services.TryAddSingleton<LowPriorityWork>();
