@@ -92,13 +92,17 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         }
     }
 
-    /// <summary>Both refreshes once before timing, so the first size does not pay for compiling them.</summary>
+    /// <summary>
+    /// Both refreshes for two seconds before timing: long enough for the runtime to recompile them optimised (tiered
+    /// compilation), as they are in a silo that has served for a while; otherwise the first sizes time unoptimised code.
+    /// </summary>
     private void Warm()
     {
         var random = new Random(0);
         var run = PartitionRun.Build(depth, Enumerable.Range(0, 256).Select(Id).ToArray(), Sequences(random, 256), new string?[256], FineLevels, new byte[256 * FineLevels]);
         var cached = CachedPartition.From(null, Whole(run), vocabularySize);
-        for (var d = 0; d < 20; d++)
+        var clock = Stopwatch.StartNew();
+        for (var d = 0; clock.Elapsed < TimeSpan.FromSeconds(2); d++)
         {
             var ids = Enumerable.Range(0, deltaImages).Select(i => Id(20_000_000 + (d * deltaImages) + i)).ToArray();
             var change = new PartitionChanges { FirstVoken = FirstVoken, Revision = d + 1, BaseRevision = d, Depth = depth, Ids = ids, Vokens = Sequences(random, deltaImages), Uris = new string?[deltaImages], FineLevels = FineLevels, Fine = new byte[deltaImages * FineLevels] };
