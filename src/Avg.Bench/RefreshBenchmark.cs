@@ -31,7 +31,7 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         {
             var random = new Random(size);
             var run = PartitionRun.Build(depth, Enumerable.Range(0, size).Select(Id).ToArray(), Sequences(random, size), new string?[size], FineLevels, new byte[size * FineLevels]);
-            var changes = Enumerable.Range(0, deltas).Select(d => Delta(random, d)).ToArray();
+            var changes = Enumerable.Range(0, deltas).Select(d => Delta(random, d, firstRow: 10_000_000)).ToArray();
 
             var cached = CachedPartition.From(null, Whole(run), vocabularySize);
             var clock = Stopwatch.StartNew();
@@ -73,23 +73,6 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
             ["delta_images"] = deltaImages,
             ["sizes"] = rows,
         };
-
-        PartitionChanges Delta(Random random, int d)
-        {
-            var ids = Enumerable.Range(0, deltaImages).Select(i => Id(10_000_000 + (d * deltaImages) + i)).ToArray();
-            return new PartitionChanges
-            {
-                FirstVoken = FirstVoken,
-                Revision = d + 1,
-                BaseRevision = d,
-                Depth = depth,
-                Ids = ids,
-                Vokens = Sequences(random, deltaImages),
-                Uris = new string?[deltaImages],
-                FineLevels = FineLevels,
-                Fine = new byte[deltaImages * FineLevels],
-            };
-        }
     }
 
     /// <summary>
@@ -104,13 +87,26 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         var clock = Stopwatch.StartNew();
         for (var d = 0; clock.Elapsed < TimeSpan.FromSeconds(2); d++)
         {
-            var ids = Enumerable.Range(0, deltaImages).Select(i => Id(20_000_000 + (d * deltaImages) + i)).ToArray();
-            var change = new PartitionChanges { FirstVoken = FirstVoken, Revision = d + 1, BaseRevision = d, Depth = depth, Ids = ids, Vokens = Sequences(random, deltaImages), Uris = new string?[deltaImages], FineLevels = FineLevels, Fine = new byte[deltaImages * FineLevels] };
+            var change = Delta(random, d, firstRow: 20_000_000);
             cached = CachedPartition.From(cached, change, vocabularySize);
             run = run.Apply(change);
             _ = run.ToTrie(vocabularySize);
         }
     }
+
+    /// <summary>Delta <paramref name="d"/>: <c>deltaImages</c> new images, rows from <paramref name="firstRow"/> + d × deltaImages.</summary>
+    private PartitionChanges Delta(Random random, int d, int firstRow) => new()
+    {
+        FirstVoken = FirstVoken,
+        Revision = d + 1,
+        BaseRevision = d,
+        Depth = depth,
+        Ids = Enumerable.Range(0, deltaImages).Select(i => Id(firstRow + (d * deltaImages) + i)).ToArray(),
+        Vokens = Sequences(random, deltaImages),
+        Uris = new string?[deltaImages],
+        FineLevels = FineLevels,
+        Fine = new byte[deltaImages * FineLevels],
+    };
 
     private int[] Sequences(Random random, int count)
     {

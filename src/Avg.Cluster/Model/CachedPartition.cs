@@ -33,8 +33,6 @@ public sealed class CachedPartition
     /// <summary>The images (rows) of each leaf, in ranking order.</summary>
     private readonly long[][] _leaves;
 
-    private readonly int _count;
-
     /// <summary>Rows written but no longer reachable (their image was changed or removed).</summary>
     private readonly int _deadRows;
 
@@ -46,7 +44,6 @@ public sealed class CachedPartition
         _vocabularySize = vocabularySize;
         _leafSequences = leafSequences;
         _leaves = leaves;
-        _count = trie.ImageCount;
         Trie = trie;
         _deadRows = deadRows;
     }
@@ -59,7 +56,7 @@ public sealed class CachedPartition
     public VokenTrie Trie { get; }
 
     /// <summary>Images held.</summary>
-    public int Count => _count;
+    public int Count => Trie.ImageCount;
 
     /// <summary>M: vokens per image.</summary>
     public int Depth => _rows.Depth;
@@ -392,24 +389,10 @@ public sealed class CachedPartition
 
     private int FindLeaf(ReadOnlySpan<int> sequence)
     {
-        int low = 0, high = _leaves.Length - 1;
-        while (low <= high)
+        var leaf = LowerBound(sequence);
+        if (leaf < _leaves.Length && LeafSequence(leaf).SequenceEqual(sequence))
         {
-            var middle = low + ((high - low) / 2);
-            var c = LeafSequence(middle).SequenceCompareTo(sequence);
-            if (c == 0)
-            {
-                return middle;
-            }
-
-            if (c < 0)
-            {
-                low = middle + 1;
-            }
-            else
-            {
-                high = middle - 1;
-            }
+            return leaf;
         }
 
         throw new InvalidOperationException($"Partition {FirstVoken}: a held image's sequence [{string.Join(',', sequence.ToArray())}] has no leaf.");

@@ -21,15 +21,6 @@ public sealed class IngestFanOut(IOptions<AvgSiloOptions> options, SearchActivit
         try
         {
             await searches.WhenQuietAsync(_hold, cancellationToken);
-        }
-        catch
-        {
-            _slots.Release();
-            throw;
-        }
-
-        try
-        {
             return await call();
         }
         finally
