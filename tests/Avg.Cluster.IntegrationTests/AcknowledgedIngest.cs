@@ -44,6 +44,9 @@ public sealed class AcknowledgedIngest : IDisposable
     /// <summary>When each batch was acknowledged, from the start of <see cref="RunAsync"/>.</summary>
     public List<TimeSpan> AcknowledgedAt { get; } = [];
 
+    /// <summary>When each batch was first sent, from the start of <see cref="RunAsync"/> (index as <see cref="AcknowledgedAt"/>).</summary>
+    public List<TimeSpan> SentAt { get; } = [];
+
     /// <summary>The failures seen, one line each (status and message), for the test's output.</summary>
     public List<string> Failures { get; } = [];
 
@@ -55,6 +58,7 @@ public sealed class AcknowledgedIngest : IDisposable
         foreach (var batch in batches)
         {
             var started = Stopwatch.StartNew();
+            SentAt.Add(clock.Elapsed);
             while (true)
             {
                 var client = Clients[_next % Clients.Count];
