@@ -66,10 +66,10 @@ public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, 
         var none = new TokenizedImages([], [], info.FineLevels);
         var featureTask = withFeatures.Length == 0
             ? Task.FromResult(none)
-            : host.TokenizeFeaturesAsync(withFeatures.SelectMany(x => x.item.Features!).ToArray(), withFeatures.Length, cancellationToken);
+            : host.TokenizeFeaturesAsync(withFeatures.Select(x => x.item.Features!).ToArray(), cancellationToken);
         var pixelTask = withPixels.Length == 0
             ? Task.FromResult(none)
-            : host.TokenizeImagesAsync(withPixels.SelectMany(x => x.item.Pixels!).ToArray(), withPixels.Length, cancellationToken);
+            : host.TokenizeImagesAsync(withPixels.Select(x => x.item.Pixels!).ToArray(), cancellationToken);
         var (features, pixels) = (await featureTask, await pixelTask);
         var result = new IndexedImage[items.Length];
         foreach (var (rows, tokenized) in new[] { (withFeatures, features), (withPixels, pixels) })

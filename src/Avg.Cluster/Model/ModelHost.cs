@@ -91,11 +91,22 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
     /// <summary>Voken sequences (rows of M vokens) of feature vectors (rows of the bundle's width); a cancelled batch not yet run is dropped.</summary>
     public Task<TokenizedImages> TokenizeFeaturesAsync(float[] rows, int count, CancellationToken cancellationToken = default) =>
-        Enqueue(new TokenizeJob(rows, null, count), cancellationToken);
+        Enqueue(new TokenizeJob([rows], null, count), cancellationToken);
+
+    /// <summary>
+    /// As <see cref="TokenizeFeaturesAsync(float[], int, CancellationToken)"/>, one array per image: the rows are copied
+    /// once, into the model's input, instead of into a batch array first (a large-object-heap array per batch).
+    /// </summary>
+    public Task<TokenizedImages> TokenizeFeaturesAsync(IReadOnlyList<float[]> rows, CancellationToken cancellationToken = default) =>
+        Enqueue(new TokenizeJob(rows, null, rows.Count), cancellationToken);
 
     /// <summary>Voken sequences of decoded images (planar RGB at the bundle's image size, one after another).</summary>
     public Task<TokenizedImages> TokenizeImagesAsync(byte[] pixels, int count, CancellationToken cancellationToken = default) =>
-        Enqueue(new TokenizeJob(null, pixels, count), cancellationToken);
+        Enqueue(new TokenizeJob(null, [pixels], count), cancellationToken);
+
+    /// <summary>As <see cref="TokenizeImagesAsync(byte[], int, CancellationToken)"/>, one array per image, copied once.</summary>
+    public Task<TokenizedImages> TokenizeImagesAsync(IReadOnlyList<byte[]> pixels, CancellationToken cancellationToken = default) =>
+        Enqueue(new TokenizeJob(null, pixels, pixels.Count), cancellationToken);
 
     /// <summary>
     /// Constrained beam search of one query over the index that <paramref name="catalog"/> describes, answered once
@@ -291,12 +302,12 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             if (images)
             {
                 var size = model.Config.ImageSize;
-                var pixels = Concat(jobs.Select(j => j.Pixels!), ImageData.Channels * size * size * total);
+                var pixels = Concat(jobs.SelectMany(j => j.Pixels!).ToList(), ImageData.Channels * size * size * total);
                 vectors = model.EncodeImages(ImageData.FromBytes(pixels, total, size, size));
             }
             else
             {
-                vectors = Concat(jobs.Select(j => j.Features!), model.Tokenizer.Options.InputDim * total);
+                vectors = Concat(jobs.SelectMany(j => j.Features!).ToList(), model.Tokenizer.Options.InputDim * total);
             }
 
             var vokens = model.Tokenize(vectors);
@@ -422,8 +433,13 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         }
     }
 
-    private static T[] Concat<T>(IEnumerable<T[]> parts, int length)
+    private static T[] Concat<T>(List<T[]> parts, int length)
     {
+        if (parts is [var only] && only.Length == length)
+        {
+            return only;
+        }
+
         var result = new T[length];
         var at = 0;
         foreach (var part in parts)
@@ -477,11 +493,13 @@ public sealed partial class ModelHost : IHostedService, IDisposable
         public override void Fail(Exception e) => Completion.TrySetException(e);
     }
 
-    private sealed class TokenizeJob(float[]? features, byte[]? pixels, int count) : Job<TokenizedImages>
+    private sealed class TokenizeJob(IReadOnlyList<float[]>? features, IReadOnlyList<byte[]>? pixels, int count) : Job<TokenizedImages>
     {
-        public float[]? Features { get; } = features;
+        /// <summary>The feature vectors, in parts (one per image, or one for the whole batch).</summary>
+        public IReadOnlyList<float[]>? Features { get; } = features;
 
-        public byte[]? Pixels { get; } = pixels;
+        /// <summary>The pixels, in parts as <see cref="Features"/>.</summary>
+        public IReadOnlyList<byte[]>? Pixels { get; } = pixels;
 
         public int Count { get; } = count;
     }

@@ -26,6 +26,9 @@ public sealed class AvgMetrics : IDisposable
     public const string NativeResident = "avg.native.resident";
     public const string GcPause = "avg.gc.pause";
     public const string GcCollections = "avg.gc.collections";
+    public const string GcAllocated = "avg.gc.allocated";
+    public const string GcLastPause = "avg.gc.last_pause";
+    public const string GcLastPromoted = "avg.gc.last_promoted";
     public const string LiveTensors = "avg.torch.live_tensors";
     public const string Cancelled = "avg.cancelled";
     public const string PartialQueries = "avg.query.partial";
@@ -67,6 +70,12 @@ public sealed class AvgMetrics : IDisposable
             "Resident memory outside the managed heap (resident set less managed committed): LibTorch and ONNX Runtime tensors, native libraries, thread stacks");
         _meter.CreateObservableCounter(GcPause, () => GC.GetTotalPauseDuration().TotalSeconds, "s", "Time the process was paused for garbage collection since start");
         _meter.CreateObservableCounter(GcCollections, ObserveCollections, "{collection}", "Garbage collections since start, by generation");
+        _meter.CreateObservableCounter(GcAllocated, () => GC.GetTotalAllocatedBytes(), "By", "Bytes allocated on the managed heap since start: its rate sets how often collections pause the silo");
+        // A search that meets a collection waits for its pause: the last pause of each kind is what a latency tail is made of.
+        _meter.CreateObservableGauge(GcLastPause, () => ObserveLastCollection(gc => gc.PauseDurations.Length > 0 ? gc.PauseDurations[0].TotalSeconds : 0), "s",
+            "Pause of the last collection of each kind (ephemeral: generations 0–1; full_blocking; background: its first pause)");
+        _meter.CreateObservableGauge(GcLastPromoted, () => ObserveLastCollection(gc => gc.PromotedBytes), "By",
+            "Bytes the last collection of each kind kept alive (copied or marked): the work of its pause");
         _meter.CreateObservableGauge(LiveTensors, ObserveLiveTensors, "{tensor}", "TorchSharp tensors alive now, all threads (model silos only)");
         _cancelled = _meter.CreateCounter<long>(Cancelled, "{request}", "Searches and ingest batches stopped on this silo because their caller went away");
         _partialQueries = _meter.CreateCounter<long>(PartialQueries, "{query}", "Searches answered without some partitions, or from older copies of them, because they did not answer in time");
@@ -136,6 +145,19 @@ public sealed class AvgMetrics : IDisposable
         for (var generation = 0; generation <= GC.MaxGeneration; generation++)
         {
             yield return new Measurement<long>(GC.CollectionCount(generation), new KeyValuePair<string, object?>("generation", generation));
+        }
+    }
+
+    private static IEnumerable<Measurement<T>> ObserveLastCollection<T>(Func<GCMemoryInfo, T> value)
+        where T : struct
+    {
+        foreach (var (kind, label) in new[] { (GCKind.Ephemeral, "ephemeral"), (GCKind.FullBlocking, "full_blocking"), (GCKind.Background, "background") })
+        {
+            var info = GC.GetGCMemoryInfo(kind);
+            if (info.Index > 0)
+            {
+                yield return new Measurement<T>(value(info), new KeyValuePair<string, object?>("kind", label));
+            }
         }
     }
 

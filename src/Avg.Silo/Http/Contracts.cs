@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Avg.Silo.Http;
 
 // The JSON bodies of docs/http-api.md (camelCase on the wire).
@@ -15,7 +17,7 @@ public sealed record SearchTimingBody(double TotalMs, double GeneratorMs, int Fa
 /// <summary>POST /v1/images body.</summary>
 public sealed record IngestRequestBody(IReadOnlyList<IngestImageBody?>? Images, string? IndexVersion);
 
-public sealed record IngestImageBody(string? Id, string? ImageBase64, float[]? Features, string? Uri);
+public sealed record IngestImageBody(string? Id, string? ImageBase64, [property: JsonConverter(typeof(ExactFloatArrayConverter))] float[]? Features, string? Uri);
 
 public sealed record IngestResponseBody(IReadOnlyList<IndexedImageBody> Indexed, string IndexVersion, double ElapsedMs);
 
