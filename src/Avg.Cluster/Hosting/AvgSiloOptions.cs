@@ -131,6 +131,14 @@ public sealed class AvgSiloOptions
     public int RefreshMs { get; set; }
 
     /// <summary>
+    /// glibc malloc arenas of the silo process (Avg__MallocArenas; <c>mallopt(M_ARENA_MAX)</c> at start): 2 by default,
+    /// 0 leaves glibc's (8 per core), and a MALLOC_ARENA_MAX environment variable wins. LibTorch allocates from several
+    /// threads; with an arena per thread, memory freed in one is not reused by another, and resident memory rose about
+    /// 1.1 MB/min under a steady soak with no tensor or object leaking (docs/soak.md).
+    /// </summary>
+    public int MallocArenas { get; set; } = 2;
+
+    /// <summary>
     /// Deadline of one search on the silo, in milliseconds: partitions not fetched by then (a slow or unreachable
     /// partition silo) are answered from an older cached copy, or left out, and the answer says so (<c>partial</c>);
     /// a catalog that does not answer in time is replaced by the last one this silo read. The HTTP API gives up on a
@@ -148,10 +156,14 @@ public sealed class AvgSiloOptions
     public int CompactionMinimum { get; set; } = 4096;
 
     /// <summary>
-    /// α of <c>VokenPrior</c>: the share of each voken's log train frequency taken off search scores (the bundle records
-    /// the frequencies). 0, the default, ranks by the paper's sum of log-probabilities; docs/training.md measures 0.4.
+    /// α of <c>VokenPrior</c> (Avg__PriorWeight): the share of each voken's log train frequency taken off search scores.
+    /// Given, a bundle that does not record the frequencies is refused at start; unset, the <see cref="Preset"/>'s α is
+    /// used where the bundle records them (0.4 by default; docs/training.md). 0 ranks by the paper's sum of log-probabilities.
     /// </summary>
-    public double PriorWeight { get; set; }
+    public double? PriorWeight { get; set; }
+
+    /// <summary>Named search settings behind those not given (Avg__Preset): <c>default</c>, the best measured on val, or <c>paper</c>.</summary>
+    public string Preset { get; set; } = "default";
 
     /// <summary>
     /// w of the collision ranking (Avg__CollisionWeight): images of the leaves a search reaches are ranked by the generator
@@ -248,6 +260,11 @@ public sealed class AvgSiloOptions
             throw new AvgException($"Avg__FailureDetectionSeconds must be between 0 (Orleans defaults) and 600, got {FailureDetectionSeconds}.");
         }
 
+        if (MallocArenas is < 0 or > 64)
+        {
+            throw new AvgException($"Avg__MallocArenas must be between 0 (glibc's default) and 64, got {MallocArenas}.");
+        }
+
         if (RefreshMs is < 0 or > 60_000)
         {
             throw new AvgException($"Avg__RefreshMs must be between 0 (always fresh) and 60000, got {RefreshMs}.");
@@ -273,10 +290,12 @@ public sealed class AvgSiloOptions
             throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__CollisionWeight must be a number ≥ 0, got {CollisionWeight}."));
         }
 
-        if (!Avg.Retrieval.VokenPrior.IsValidWeight(PriorWeight))
+        if (PriorWeight is { } alpha && !Avg.Retrieval.VokenPrior.IsValidWeight(alpha))
         {
-            throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__PriorWeight must be a number ≥ 0, got {PriorWeight}."));
+            throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__PriorWeight must be a number ≥ 0, got {alpha}."));
         }
+
+        Avg.Retrieval.SearchPresets.Parse(Preset, "Avg__Preset");
 
         CheckHashes(nameof(ReadKeyHashes), ReadKeyHashList);
         CheckHashes(nameof(WriteKeyHashes), WriteKeyHashList);
