@@ -106,7 +106,7 @@ public static class BenchApp
         var seed = new Option<int>("--seed") { Description = "Shapes-world seed of the indexed images and query captions.", DefaultValueFactory = _ => 7 };
         var cache = new Option<string>("--cache") { Description = "Folder for generated images and encoded vectors (reused).", DefaultValueFactory = _ => Path.Combine(".cache", "avg-bench") };
         var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
-        var priorWeight = new Option<double>("--prior-weight") { Description = "Search with the train voken frequencies divided out at this weight α (as avg eval --prior-weight); 0 = the paper's score.", DefaultValueFactory = _ => 0 };
+        var priorWeight = new Option<double?>("--prior-weight") { Description = "Search with the train voken frequencies divided out at this weight α (as avg eval --prior-weight); 0 = the paper's score. Default: 0.4 where the bundle records train frequencies, as a silo searches." };
         var chart = new Option<string?>("--chart") { Description = "Also draw queries/s and R@10 against index size, one line per method, into this SVG file." };
         var hnswDefaults = new HnswOptions();
         var connectivity = new Option<int>("--hnsw-connectivity") { Description = "HNSW M: neighbours per node (2M on the base layer).", DefaultValueFactory = _ => hnswDefaults.Connectivity };

@@ -58,7 +58,7 @@ public sealed class QueryBenchmark
         }
 
         var (queries, truth) = PickQueries(images);
-        var prior = _options.PriorWeight > 0 ? model.VokenPrior(_options.PriorWeight) : null;
+        var prior = model.SearchPrior(_options.PriorWeight);
         var ids = Enumerable.Range(0, largest).Select(ScrambledIds.IdOf).ToArray();
         var sizes = new JsonArray();
         var avgP50 = new List<double>();
@@ -151,7 +151,7 @@ public sealed class QueryBenchmark
             ["threads"] = torch.get_num_threads(),
             ["seed"] = _options.Seed,
             ["balanced"] = _options.Balanced,
-            ["prior_weight"] = _options.PriorWeight,
+            ["prior_weight"] = prior?.Weight ?? 0,
             ["collision_weight"] = fine is null ? null : _options.CollisionWeight,
             ["fine_levels"] = model.Fine?.Levels ?? 0,
             ["hnsw_options"] = new JsonObject

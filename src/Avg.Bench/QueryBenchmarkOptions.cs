@@ -49,8 +49,11 @@ public sealed record QueryBenchmarkOptions
     /// <summary>Index each size with balanced assignment of the last voken (fewer images sharing a sequence).</summary>
     public bool Balanced { get; init; }
 
-    /// <summary>α of the search's voken prior (<see cref="Retrieval.VokenPrior"/>); 0 ranks by the sum of log-probabilities.</summary>
-    public double PriorWeight { get; init; }
+    /// <summary>
+    /// α of the search's voken prior (<see cref="Retrieval.VokenPrior"/>); 0 ranks by the sum of log-probabilities;
+    /// null takes the default preset's where the bundle records train frequencies, as a silo does.
+    /// </summary>
+    public double? PriorWeight { get; init; }
 
     /// <summary>w of the collision ranking measured as "avg_ranked" (bundles with fine codebooks).</summary>
     public double CollisionWeight { get; init; } = Avg.Retrieval.SearchOptions.DefaultCollisionWeight;
@@ -73,7 +76,7 @@ public sealed record QueryBenchmarkOptions
         if (Warmup < 0) throw new AvgException(Invariant($"--warmup must be 0 or more, got {Warmup}"));
         if (Batch < 0) throw new AvgException(Invariant($"--batch must be 0 (skip) or more, got {Batch}"));
         if (!double.IsFinite(CollisionWeight) || CollisionWeight <= 0) throw new AvgException(Invariant($"--collision-weight must be a number > 0, got {CollisionWeight}"));
-        if (!Avg.Retrieval.VokenPrior.IsValidWeight(PriorWeight)) throw new AvgException(Invariant($"--prior-weight must be a number ≥ 0, got {PriorWeight}"));
+        if (PriorWeight is { } alpha && !Avg.Retrieval.VokenPrior.IsValidWeight(alpha)) throw new AvgException(Invariant($"--prior-weight must be a number ≥ 0, got {alpha}"));
         if (Hnsw.Connectivity < 2) throw new AvgException(Invariant($"--hnsw-connectivity must be at least 2, got {Hnsw.Connectivity}"));
         if (Hnsw.ExpansionAdd < 1) throw new AvgException(Invariant($"--hnsw-expansion-add must be at least 1, got {Hnsw.ExpansionAdd}"));
         if (Hnsw.ExpansionSearch < 1) throw new AvgException(Invariant($"--hnsw-expansion-search must be at least 1, got {Hnsw.ExpansionSearch}"));

@@ -24,7 +24,8 @@ internal static class EvalCommand
         var diagnostics = new Option<bool>("--diagnostics") { Description = "Also report where AVG loses recall: dense search over decoded vokens, and prefix hits per level." };
         var exhaustive = new Option<bool>("--exhaustive") { Description = "Also rank by scoring every sequence of the index (no beam; ~7 queries/s on a 1,000-image split, ~50× slower than beam 20): the generator's ranking without search error." };
         var normalization = new Option<string>("--normalization") { Description = "Beam search step log-probabilities: over all vokens, the model's own (full), or renormalised over the vokens the trie allows (allowed).", DefaultValueFactory = _ => "full" };
-        var priorWeight = new Option<double>("--prior-weight") { Description = "Divide the train frequency of each voken out of the search score at this weight α (score − α·log P_train); 0 is the paper's score. docs/training.md measures 0.4.", DefaultValueFactory = _ => 0 };
+        var preset = new Option<string>("--preset") { Description = $"Named search settings behind those not given: default (the best measured on val: prior weight {VokenPrior.DefaultWeight.ToString(CultureInfo.InvariantCulture)} where the bundle records train frequencies) or paper (the paper's score).", DefaultValueFactory = _ => "default" };
+        var priorWeight = new Option<double?>("--prior-weight") { Description = $"Divide the train frequency of each voken out of the search score at this weight α (score − α·log P_train); 0 is the paper's score. Default: the preset's ({VokenPrior.DefaultWeight.ToString(CultureInfo.InvariantCulture)}, or 0 with --preset paper)." };
         var collisionWeight = new Option<double>("--collision-weight") { Description = "w of the collision ranking for the *_ranked figures of bundles with fine codes: images of the leaves reached ranked by score + w·(query·reconstructed image).", DefaultValueFactory = _ => SearchOptions.DefaultCollisionWeight };
         var collisionSweep = new Option<string?>("--collision-sweep") { Description = "Also evaluate these collision-ranking weights on the first bundle, e.g. 0,1,5,10,20,50." };
         var json = new Option<string?>("--json") { Description = "Write the report to this file." };
@@ -34,7 +35,7 @@ internal static class EvalCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("eval", "Evaluate bundles on a split: index = its images, queries = all their captions.");
-        foreach (var option in new Option[] { bundles, data, imageRoot, split, beam, levelBeams, sweep, balanced, diagnostics, exhaustive, normalization, priorWeight, collisionWeight, collisionSweep, json, imageFeatures, captionFeatures, device, threads })
+        foreach (var option in new Option[] { bundles, data, imageRoot, split, beam, levelBeams, sweep, balanced, diagnostics, exhaustive, normalization, preset, priorWeight, collisionWeight, collisionSweep, json, imageFeatures, captionFeatures, device, threads })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -57,11 +58,12 @@ internal static class EvalCommand
                 Exhaustive = parse.GetValue(exhaustive),
                 Normalization = StepNormalizationNames.Parse(parse.GetValue(normalization), "--normalization"),
                 PriorWeight = parse.GetValue(priorWeight),
+                Preset = SearchPresets.Parse(parse.GetValue(preset), "--preset"),
                 CollisionWeight = parse.GetValue(collisionWeight),
                 CollisionSweep = ParseWeights(parse.GetValue(collisionSweep), "--collision-sweep"),
             };
             if (!double.IsFinite(options.CollisionWeight) || options.CollisionWeight < 0) throw new AvgException($"--collision-weight must be a number ≥ 0, got {options.CollisionWeight.ToString(CultureInfo.InvariantCulture)}");
-            if (!VokenPrior.IsValidWeight(options.PriorWeight)) throw new AvgException($"--prior-weight must be a number ≥ 0, got {options.PriorWeight.ToString(CultureInfo.InvariantCulture)}");
+            if (options.PriorWeight is { } alpha && !VokenPrior.IsValidWeight(alpha)) throw new AvgException($"--prior-weight must be a number ≥ 0, got {alpha.ToString(CultureInfo.InvariantCulture)}");
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = DatasetArguments.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));
             if (options.ImageFeatures is null) DatasetArguments.CheckImagesExist(dataset, [.. dataset.InSplit(options.Split)]);
@@ -98,7 +100,7 @@ internal static class EvalCommand
         var c = CultureInfo.InvariantCulture;
         var lines = new List<string>
         {
-            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, {(report["level_beams"] is JsonArray widths ? "level beams " + string.Join(",", widths) : "beam " + report["beam"])}{(report["prior_weight"]?.GetValue<double>() is > 0 and var a ? string.Create(c, $", prior weight {a}") : "")}"),
+            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, {(report["level_beams"] is JsonArray widths ? "level beams " + string.Join(",", widths) : "beam " + report["beam"])}{(report["prior_weight"]?.GetValue<double>() is > 0 and var a ? string.Create(c, $", prior weight {a}") : "")}{(report["preset"]?.GetValue<string>() is "paper" ? ", preset paper" : "")}"),
             string.Create(c, $"  {"method",-24} {"R@1",6} {"R@5",6} {"R@10",6} {"queries/s",10}"),
         };
         foreach (var (name, value) in report["methods"]!.AsObject())

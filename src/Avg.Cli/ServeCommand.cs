@@ -22,9 +22,10 @@ internal static class ServeCommand
         var port = new Option<int>("--port") { Description = "HTTP port for the API, pages and /metrics.", DefaultValueFactory = _ => 8080 };
         var redis = new Option<string?>("--redis") { Description = "Redis connection string; omit for the embedded single silo with in-memory state." };
         var roles = new Option<string>("--roles") { Description = "model,partitions | model | partitions.", DefaultValueFactory = _ => "model,partitions" };
-        var priorWeight = new Option<double>("--prior-weight") { Description = "Divide the train voken frequencies out of search scores at this weight α (Avg__PriorWeight); 0 is the paper's score.", DefaultValueFactory = _ => 0 };
+        var preset = new Option<string>("--preset") { Description = "Named search settings behind those not given (Avg__Preset): default (the best measured on val) or paper (the paper's score).", DefaultValueFactory = _ => "default" };
+        var priorWeight = new Option<double?>("--prior-weight") { Description = "Divide the train voken frequencies out of search scores at this weight α (Avg__PriorWeight); 0 is the paper's score. Default: the preset's (0.4 where the bundle records train frequencies)." };
         var imageRoot = new Option<string?>("--image-root") { Description = "Folder of the indexed image files, for the pictures on the search page." };
-        var command = new Command("serve", "Run a silo with the HTTP API until stopped (Ctrl+C).") { bundle, port, redis, roles, imageRoot, priorWeight };
+        var command = new Command("serve", "Run a silo with the HTTP API until stopped (Ctrl+C).") { bundle, port, redis, roles, imageRoot, preset, priorWeight };
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -36,6 +37,7 @@ internal static class ServeCommand
                 Roles = parse.GetValue(roles)!,
                 ImageRoot = parse.GetValue(imageRoot) is { } root ? Path.GetFullPath(root) : null,
                 PriorWeight = parse.GetValue(priorWeight),
+                Preset = parse.GetValue(preset)!,
             };
             await using var app = await StartAsync(options, parse.UnmatchedTokens.ToArray(), cancellationToken).ConfigureAwait(false);
             // With Redis, leaving the cluster can hang when Redis is gone first; the embedded silo never waits on it.

@@ -45,13 +45,14 @@ internal static class TrainCommand
         var distill = new Option<double>("--distill") { Description = "λ (0–1): share of the generator's next-voken target taken from the two-tower's soft ranking of the train images (0 = off).", DefaultValueFactory = _ => d.DistillWeight };
         var disTeacher = new Option<double>("--dis-teacher") { Description = "μ (0–1): share of L_dis's target over its candidates taken from the two-tower's ranking of them (0 = the one-hot positive of the paper).", DefaultValueFactory = _ => d.DiscriminativeTeacherWeight };
         var distillTemperature = new Option<double>("--distill-temperature") { Description = "τ of the two-tower's softmax over train images for --distill.", DefaultValueFactory = _ => d.DistillTemperature };
+        var preset = new Option<string>("--preset") { Description = "Named recipe behind the settings not given: default (docs/training.md) or paper (the paper's L_dis weight 1, no fine codebooks).", DefaultValueFactory = _ => "default" };
         var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };
         var device = new Option<string>("--device") { Description = "auto (CUDA when available), cpu or cuda[:N].", DefaultValueFactory = _ => d.Device };
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "Seed for every stage.", DefaultValueFactory = _ => d.Seed };
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
-        foreach (var option in new Option[] { data, imageRoot, output, stage, from, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
+        foreach (var option in new Option[] { data, imageRoot, output, stage, from, preset, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
                      generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
         {
             command.Options.Add(option);
@@ -60,15 +61,19 @@ internal static class TrainCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var isIrgen = parse.GetValue(irgen);
+            var paper = SearchPresets.Parse(parse.GetValue(preset), "--preset") == SearchPreset.Paper;
+            // The paper preset changes only the settings not given on the command line.
+            bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
             var options = new AvgTrainingOptions
             {
+                Preset = paper ? "paper" : "default",
                 ImageSize = parse.GetValue(imageSize),
                 Device = parse.GetValue(device)!,
                 Threads = parse.GetValue(threads),
                 Seed = parse.GetValue(seed),
                 CodebookSize = parse.GetValue(codebook),
                 Levels = parse.GetValue(levels),
-                FineLevels = parse.GetValue(fineLevels),
+                FineLevels = paper && !Given(fineLevels) ? 0 : parse.GetValue(fineLevels),
                 Encoder = parse.GetValue(encoder),
                 EncoderEpochs = parse.GetValue(encoderEpochs),
                 TokenizerEpochs = parse.GetValue(tokenizerEpochs),
@@ -85,7 +90,7 @@ internal static class TrainCommand
                 Discriminative = !(parse.GetValue(noDiscriminative) || isIrgen),
                 TextWarmStart = !parse.GetValue(noWarmStart),
                 BalancedVokens = parse.GetValue(balancedVokens),
-                DiscriminativeWeight = parse.GetValue(disWeight),
+                DiscriminativeWeight = paper && !Given(disWeight) ? 1 : parse.GetValue(disWeight),
                 DiscriminativeStart = parse.GetValue(disStart),
                 DiscriminativeNormalization = StepNormalizationNames.Parse(parse.GetValue(disNormalization), "--dis-normalization"),
                 DistillWeight = isIrgen ? 0 : parse.GetValue(distill),

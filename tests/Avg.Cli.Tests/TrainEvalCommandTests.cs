@@ -99,14 +99,27 @@ public class TrainEvalCommandTests
         var counts = config["TrainVokenCounts"]!.AsArray();
         counts.Count.ShouldBe(2);
         foreach (var level in counts) level!.AsArray().Select(c => (int)c!).Sum().ShouldBe(5);
-        ((double)report["prior_weight"]!).ShouldBe(0);
-        var withPrior = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam", "4", "--prior-weight", "0.4",
+        // The default preset divides them out at 0.4; the paper preset ranks by the paper's score; a given weight wins.
+        ((string)report["preset"]!).ShouldBe("default");
+        ((double)report["prior_weight"]!).ShouldBe(0.4);
+        ((double)report["methods"]!["avg"]!["prior_weight"]!).ShouldBe(0.4);
+        var paper = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam", "4", "--preset", "paper",
+            "--json", dir.File("paper.json"), "--device", "cpu", .. features]);
+        paper.ExitCode.ShouldBe(0, paper.Error);
+        paper.Output.ShouldContain("preset paper");
+        var paperReport = JsonNode.Parse(File.ReadAllText(dir.File("paper.json")))!.AsObject();
+        ((string)paperReport["preset"]!).ShouldBe("paper");
+        ((double)paperReport["prior_weight"]!).ShouldBe(0);
+        ((double)paperReport["methods"]!["avg"]!["prior_weight"]!).ShouldBe(0);
+        var withPrior = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam", "4", "--preset", "paper", "--prior-weight", "1",
             "--json", dir.File("prior.json"), "--device", "cpu", .. features]);
         withPrior.ExitCode.ShouldBe(0, withPrior.Error);
-        withPrior.Output.ShouldContain("prior weight 0.4");
+        withPrior.Output.ShouldContain("prior weight 1");
         var priorReport = JsonNode.Parse(File.ReadAllText(dir.File("prior.json")))!.AsObject();
-        ((double)priorReport["prior_weight"]!).ShouldBe(0.4);
+        ((double)priorReport["prior_weight"]!).ShouldBe(1);
         ((double)priorReport["methods"]!["avg"]!["r10"]!).ShouldBeInRange(0, 1);
+        (await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--preset", "papers", "--device", "cpu", .. features]))
+            .ShouldBeUserError("--preset 'papers': expected default or paper");
 
         // A bundle written before the frequencies were recorded is refused with the way out, before any work.
         config.Remove("TrainVokenCounts");
@@ -114,7 +127,10 @@ public class TrainEvalCommandTests
         Avg.Models.Bundles.ModelBundle.Seal(dir.File("b"));
         (await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--prior-weight", "0.4", "--device", "cpu", .. features]))
             .ShouldBeUserError("does not record its train voken frequencies");
-        (await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam", "4", "--device", "cpu", .. features])).ExitCode.ShouldBe(0);
+        // Without a given weight it ranks by the paper's score, and the report says so for that bundle.
+        var noCounts = await CliRun.Of(["eval", "--bundle", dir.File("b"), "--data", dir.Path, "--beam", "4", "--json", dir.File("nocounts.json"), "--device", "cpu", .. features]);
+        noCounts.ExitCode.ShouldBe(0, noCounts.Error);
+        ((double)JsonNode.Parse(File.ReadAllText(dir.File("nocounts.json")))!["methods"]!["avg"]!["prior_weight"]!).ShouldBe(0);
 
         // Two bundles of one method would share one entry of the report: refused, not overwritten.
         (await CliRun.Of(["eval", "--bundle", dir.File("b"), dir.File("bal"), "--data", dir.Path, "--device", "cpu", .. features]))
@@ -165,6 +181,37 @@ public class TrainEvalCommandTests
             .ShouldBeUserError("--stage fine with --fine-levels 0 has nothing to fit");
         (await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("g"), "--fine-levels", "9", "--device", "cpu", .. features]))
             .ShouldBeUserError("--fine-levels must be between 0 and 8, got 9");
+    }
+
+    [Fact]
+    public async Task Preset_paper_takes_the_papers_settings_where_none_are_given_and_the_bundle_records_it()
+    {
+        using var dir = new TempDirectory();
+        WriteFeatureSet(dir.Path, images: 10, width: 16);
+        string[] small = ["--codebook", "8", "--levels", "2", "--tokenizer-epochs", "2", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu",
+            "--image-features", dir.File("img.npy"), "--caption-features", dir.File("cap.npy")];
+        var paper = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("p"), "--preset", "paper", .. small]);
+        paper.ExitCode.ShouldBe(0, paper.Error);
+        var training = JsonNode.Parse(File.ReadAllText(dir.File("p/config.json")))!["Training"]!;
+        ((string)training["Preset"]!).ShouldBe("paper");
+        ((double)training["DiscriminativeWeight"]!).ShouldBe(1);
+        ((int)training["FineLevels"]!).ShouldBe(0);
+        File.Exists(dir.File("p/fine.npy")).ShouldBeFalse();
+
+        // A setting given on the command line wins over the preset's.
+        var given = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("g"), "--preset", "paper", "--dis-weight", "0.3", "--fine-levels", "1", .. small]);
+        given.ExitCode.ShouldBe(0, given.Error);
+        training = JsonNode.Parse(File.ReadAllText(dir.File("g/config.json")))!["Training"]!;
+        ((double)training["DiscriminativeWeight"]!).ShouldBe(0.3);
+        ((int)training["FineLevels"]!).ShouldBe(1);
+
+        var byDefault = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("d"), .. small]);
+        byDefault.ExitCode.ShouldBe(0, byDefault.Error);
+        training = JsonNode.Parse(File.ReadAllText(dir.File("d/config.json")))!["Training"]!;
+        ((string)training["Preset"]!).ShouldBe("default");
+        ((double)training["DiscriminativeWeight"]!).ShouldBe(0.1);
+
+        (await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("x"), "--preset", "fast", .. small])).ShouldBeUserError("--preset 'fast': expected default or paper");
     }
 
     [Fact]

@@ -27,6 +27,23 @@ public class PriorWeightSearchTests
     }
 
     /// <summary>
+    /// Without Avg__PriorWeight a silo ranks by its preset (Avg__Preset): the default divides the train frequencies out
+    /// at <see cref="VokenPrior.DefaultWeight"/>, as the in-process search with the same preset does; "paper" does not.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("paper")]
+    public async Task A_silo_without_a_prior_weight_ranks_by_its_preset(string? preset)
+    {
+        var chosen = SearchPresets.Parse(preset, "preset");
+        await using var silo = await EmbeddedSilo.StartAsync(TinyShapesBundle.Ensure(), priorWeight: null, configure: o => o.Preset = preset ?? "default");
+        var differs = await CompareWithInProcessAsync(silo,
+            model => new SearchOptions { K = 10, Beam = 8, Prior = model.SearchPrior(null, chosen), CollisionWeight = SearchOptions.DefaultCollisionWeight },
+            model => new SearchOptions { K = 10, Beam = 8, Prior = chosen == SearchPreset.Paper ? model.VokenPrior(VokenPrior.DefaultWeight) : null, CollisionWeight = SearchOptions.DefaultCollisionWeight });
+        differs.ShouldBe(30, "the prior changes every score, so a silo that took the other preset would fail above");
+    }
+
+    /// <summary>
     /// Ranking within collisions end to end: the silo's fine codes (returned by ingest) and its ranking equal the
     /// in-process ranker's; with Avg__CollisionWeight=0 the silo ranks by the generator score alone.
     /// </summary>
@@ -89,6 +106,11 @@ public class PriorWeightSearchTests
 
         return differs;
     }
+
+    [Fact]
+    public void An_unknown_preset_is_a_configuration_error() =>
+        Should.Throw<AvgException>(() => new Hosting.AvgSiloOptions { Roles = "partitions", Redis = "127.0.0.1:1", Preset = "fast" }.Validate())
+            .Message.ShouldContain("Avg__Preset 'fast': expected default or paper");
 
     [Fact]
     public void A_negative_prior_weight_is_a_configuration_error()

@@ -165,7 +165,13 @@ public sealed partial class ModelHost : IHostedService, IDisposable
             // TorchSharp counts tensors created less disposed, over all threads: what a leak would raise.
             _metrics.ObserveLiveTensorsWith(static () => TorchSharp.torch.Tensor.TotalCount);
             _scorer = new GeneratorScorer(_model.Generator);
-            _prior = _options.PriorWeight > 0 ? _model.VokenPrior(_options.PriorWeight) : null;
+            var preset = SearchPresets.Parse(_options.Preset, "Avg__Preset");
+            _prior = _model.SearchPrior(_options.PriorWeight, preset);
+            if (_options.PriorWeight is null && preset.PriorWeight() > 0 && _model.VokenPriorUnavailable is { } noPrior)
+            {
+                Log.NoVokenPrior(_logger, noPrior);
+            }
+
             _ranker = _options.CollisionWeight > 0 && _model.CollisionRankingUnavailable is null ? _model.CreateCollisionRanker() : null;
             if (_options.CollisionWeight > 0 && _model.CollisionRankingUnavailable is { } why)
             {
@@ -538,5 +544,8 @@ public sealed partial class ModelHost : IHostedService, IDisposable
 
         [LoggerMessage(4, LogLevel.Warning, "Searches rank images that share a voken sequence by the generator score alone: {Reason}")]
         public static partial void NoCollisionRanking(ILogger logger, string reason);
+
+        [LoggerMessage(5, LogLevel.Warning, "Searches rank by the paper's score, without dividing out the train voken frequencies: {Reason}")]
+        public static partial void NoVokenPrior(ILogger logger, string reason);
     }
 }

@@ -206,11 +206,28 @@ public sealed class AvgModel : IDisposable
     /// </summary>
     public VokenPrior VokenPrior(double weight)
     {
-        if (Config.TrainVokenCounts is not { } counts)
-            throw new AvgException($"{Bundle.Directory}: this bundle does not record its train voken frequencies (it was trained before they were); retrain it, or its generator stage with `avg train --stage generator --from {Bundle.Directory} …`, to search with a prior weight");
-        if (counts.Length != Config.Levels || counts.Any(level => level is null || level.Length != Config.CodebookSize))
-            throw new AvgException($"{Bundle.Directory}: config.json's train voken counts are not {Config.Levels} levels of {Config.CodebookSize}; retrain the bundle");
-        return Retrieval.VokenPrior.FromCounts(counts, weight);
+        if (VokenPriorUnavailable is { } why) throw new AvgException(why);
+        return Retrieval.VokenPrior.FromCounts(Config.TrainVokenCounts!, weight);
+    }
+
+    /// <summary>Why this bundle cannot search with a prior (it does not record usable train voken frequencies); null when it can.</summary>
+    public string? VokenPriorUnavailable =>
+        Config.TrainVokenCounts is not { } counts
+            ? $"{Bundle.Directory}: this bundle does not record its train voken frequencies (it was trained before they were); retrain it, or its generator stage with `avg train --stage generator --from {Bundle.Directory} …`, to search with a prior weight"
+            : counts.Length != Config.Levels || counts.Any(level => level is null || level.Length != Config.CodebookSize)
+                ? $"{Bundle.Directory}: config.json's train voken counts are not {Config.Levels} levels of {Config.CodebookSize}; retrain the bundle"
+                : null;
+
+    /// <summary>
+    /// The prior a search ranks with: at <paramref name="weight"/> when one is given (refusing a bundle that does not
+    /// record its train frequencies), else at <paramref name="preset"/>'s weight where the bundle records them, and
+    /// none where it does not (the paper's score). Null when the weight is 0.
+    /// </summary>
+    public VokenPrior? SearchPrior(double? weight, SearchPreset preset = SearchPreset.Default)
+    {
+        if (weight is { } given) return given > 0 ? VokenPrior(given) : null;
+        var fallback = preset.PriorWeight();
+        return fallback > 0 && VokenPriorUnavailable is null ? VokenPrior(fallback) : null;
     }
 
     /// <summary>

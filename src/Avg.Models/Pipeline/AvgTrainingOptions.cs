@@ -33,6 +33,12 @@ public sealed record AvgTrainingOptions
 
     public int Seed { get; init; } = 7;
 
+    /// <summary>
+    /// The named recipe the settings not given came from: "default" (this recipe, docs/training.md) or "paper" (the
+    /// paper's L_dis weight of 1 and no fine codebooks, so searches rank by the generator score alone). Recorded in the bundle.
+    /// </summary>
+    public string Preset { get; init; } = "default";
+
     // Dual encoder (two-tower baseline; source of v_i and v_t).
     /// <summary>Built-in dual encoder from scratch, or frozen pretrained backbones with trained heads (whose epochs are <see cref="EncoderEpochs"/>).</summary>
     public EncoderKind Encoder { get; init; } = EncoderKind.Scratch;

@@ -59,8 +59,14 @@ public sealed record EvaluationOptions
     /// <summary>Extra collision-ranking weights to evaluate on the first bundle; empty for none.</summary>
     public IReadOnlyList<double> CollisionSweep { get; init; } = [];
 
-    /// <summary>α of <see cref="VokenPrior"/> for every AVG bundle: 0 (the default) ranks by the paper's sum of log-probabilities.</summary>
-    public double PriorWeight { get; init; }
+    /// <summary>
+    /// α of <see cref="VokenPrior"/> for every AVG bundle (a bundle that does not record its train frequencies is
+    /// refused); null takes <see cref="Preset"/>'s, for the bundles that record them.
+    /// </summary>
+    public double? PriorWeight { get; init; }
+
+    /// <summary>Named search settings behind every setting not given (<see cref="SearchPreset.Default"/>: the best measured on val).</summary>
+    public SearchPreset Preset { get; init; }
 }
 
 /// <summary>One method's figures: recalls as fractions, and throughput of the batched evaluation run.</summary>
@@ -88,7 +94,7 @@ public sealed class Evaluator
         if (models.GroupBy(m => m.Config.Method).FirstOrDefault(g => g.Count() > 1) is { } same)
             throw new AvgException($"{string.Join(" and ", same.Select(m => m.Bundle.Directory))} are both '{same.Key}' bundles and the report has one entry per method: evaluate them in separate runs");
         // Refuse a bundle without train voken frequencies before any of the slow work.
-        if (options.PriorWeight > 0) foreach (var model in models) model.VokenPrior(options.PriorWeight);
+        if (options.PriorWeight is > 0 and var given) foreach (var model in models) model.VokenPrior(given);
         if (options.LevelBeams is { } widths && models.FirstOrDefault(m => m.Config.Levels != widths.Count) is { } other)
             throw new AvgException($"--level-beams gives {widths.Count} widths but {other.Bundle.Directory} makes sequences of {other.Config.Levels} vokens: give one width per level");
         var images = dataset.InSplit(options.Split).ToList();
@@ -147,6 +153,8 @@ public sealed class Evaluator
             var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
             var prefixHits = first && options.Diagnostics ? new long[model.Config.Levels] : null;
             methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, vokens, prefixHits, levelBeams: options.LevelBeams));
+            // What this bundle ranked with: the preset's α falls back to the paper's score for a bundle without train frequencies.
+            methods[model.Config.Method]!["prior_weight"] = model.SearchPrior(options.PriorWeight, options.Preset)?.Weight ?? 0;
             RowFineCodes? fine = null;
             if (model.CollisionRankingUnavailable is null)
             {
@@ -201,7 +209,8 @@ public sealed class Evaluator
             ["queries"] = queries.Count,
             ["beam"] = options.Beam,
             ["normalization"] = StepNormalizationNames.Name(options.Normalization),
-            ["prior_weight"] = options.PriorWeight,
+            ["preset"] = options.Preset.Name(),
+            ["prior_weight"] = options.PriorWeight ?? options.Preset.PriorWeight(),
             ["methods"] = methods,
             ["tokenizer"] = tokenizerStats,
         };
@@ -215,7 +224,7 @@ public sealed class Evaluator
 
     private MethodResult SearchAll(AvgModel model, VokenTrie trie, List<string> queries, List<long> truth, int beam, int[]? vokens = null, long[]? prefixHits = null, bool exhaustive = false, IReadOnlyList<int>? levelBeams = null, double? collisionWeight = null, IFineCodeLookup? fine = null)
     {
-        var prior = options.PriorWeight > 0 ? model.VokenPrior(options.PriorWeight) : null;
+        var prior = model.SearchPrior(options.PriorWeight, options.Preset);
         using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = beam, LevelBeams = levelBeams, K = 10, Normalization = options.Normalization, Prior = prior, CollisionWeight = collisionWeight }, fine);
         var ranked = new List<long[]>(queries.Count);
         var levels = model.Config.Levels;
