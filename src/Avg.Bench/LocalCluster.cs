@@ -65,6 +65,8 @@ public static class LocalCluster
             ["Avg__RefreshMs"] = launch.RefreshMs.ToString(CultureInfo.InvariantCulture),
             ["Avg__Roles"] = launch.Roles,
             ["Logging__LogLevel__Default"] = "Warning",
+            // As the container image sets it (deploy/Dockerfile): two malloc arenas keep LibTorch's native memory flat.
+            ["MALLOC_ARENA_MAX"] = Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") ?? "2",
         };
         log.WriteLine($"starting the silo (log: {launch.LogPath})");
         return ChildProcess.Start("dotnet", [siloDll], environment, launch.LogPath);

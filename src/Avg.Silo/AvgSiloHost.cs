@@ -22,7 +22,7 @@ namespace Avg.Silo;
 /// Builds and runs the AVG silo host: an Orleans silo (Redis clustering and storage, or embedded) with the AVG grains
 /// and the HTTP API of docs/http-api.md. `avg-silo` runs it; `avg serve` and tests run the same host in-process.
 /// </summary>
-public static partial class AvgSiloHost
+public static class AvgSiloHost
 {
     /// <summary>How long shutdown waits for Redis to answer a PING before taking it as gone.</summary>
     private static readonly TimeSpan RedisProbeTimeout = TimeSpan.FromSeconds(1);
@@ -52,8 +52,6 @@ public static partial class AvgSiloHost
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        // Before LibTorch loads and the threads that allocate from it start.
-        var arenas = NativeHeap.LimitArenas(options.MallocArenas);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -66,7 +64,6 @@ public static partial class AvgSiloHost
         builder.Services.AddAvgTelemetry();
         configure?.Invoke(builder);
         var app = builder.Build();
-        LogNativeHeap(app.Logger, arenas);
         app.MapAvgHttpApi();
         app.MapAvgTelemetry();
         app.MapAvgPages();
@@ -242,7 +239,4 @@ public static partial class AvgSiloHost
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
-    [LoggerMessage(1, LogLevel.Information, "Native heap: {Arenas}")]
-    private static partial void LogNativeHeap(ILogger logger, string arenas);
 }

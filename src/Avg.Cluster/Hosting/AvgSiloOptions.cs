@@ -131,14 +131,6 @@ public sealed class AvgSiloOptions
     public int RefreshMs { get; set; }
 
     /// <summary>
-    /// glibc malloc arenas of the silo process (Avg__MallocArenas; <c>mallopt(M_ARENA_MAX)</c> at start): 2 by default,
-    /// 0 leaves glibc's (8 per core), and a MALLOC_ARENA_MAX environment variable wins. LibTorch allocates from several
-    /// threads; with an arena per thread, memory freed in one is not reused by another, and resident memory rose about
-    /// 1.1 MB/min under a steady soak with no tensor or object leaking (docs/soak.md).
-    /// </summary>
-    public int MallocArenas { get; set; } = 2;
-
-    /// <summary>
     /// Deadline of one search on the silo, in milliseconds: partitions not fetched by then (a slow or unreachable
     /// partition silo) are answered from an older cached copy, or left out, and the answer says so (<c>partial</c>);
     /// a catalog that does not answer in time is replaced by the last one this silo read. The HTTP API gives up on a
@@ -258,11 +250,6 @@ public sealed class AvgSiloOptions
         if (FailureDetectionSeconds is < 0 or > 600)
         {
             throw new AvgException($"Avg__FailureDetectionSeconds must be between 0 (Orleans defaults) and 600, got {FailureDetectionSeconds}.");
-        }
-
-        if (MallocArenas is < 0 or > 64)
-        {
-            throw new AvgException($"Avg__MallocArenas must be between 0 (glibc's default) and 64, got {MallocArenas}.");
         }
 
         if (RefreshMs is < 0 or > 60_000)
