@@ -358,8 +358,12 @@ public static partial class AvgHttpApi
         }
 
         var json = http.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
-        // One contiguous pooled buffer of the announced length (grown, still pooled, when the body has none).
-        using var buffer = Bodies.GetStream(Guid.Empty, "request body", http.Request.ContentLength ?? 0, asContiguousBuffer: true);
+        // A body of announced length (the SDK's, the CLI's) goes into one pooled buffer of that length. A chunked body
+        // is read as before: read faster, one just over the limit got its 413 while the client was still sending, and
+        // the client then saw the connection close instead of the answer.
+        using var buffer = http.Request.ContentLength is { } length
+            ? Bodies.GetStream(Guid.Empty, "request body", length, asContiguousBuffer: true)
+            : new MemoryStream();
         await http.Request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false);
         return parser is null ? Parse<T>(buffer, json) : await parser.RunAsync(() => Parse<T>(buffer, json)).ConfigureAwait(false);
     }
