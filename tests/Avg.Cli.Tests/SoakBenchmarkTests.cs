@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Avg.Bench;
-using Avg.Cluster.Tests.Support;
 using Avg.Tests.Support;
 
 namespace Avg.Cli.Tests;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Avg.Client;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;

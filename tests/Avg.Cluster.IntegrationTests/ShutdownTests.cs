@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;

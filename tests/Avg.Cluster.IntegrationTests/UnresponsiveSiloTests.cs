@@ -5,7 +5,6 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;

@@ -7,6 +7,7 @@ using Avg.Client;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Tests.Support;
 using Avg.Silo.Http;
+using Avg.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace Avg.Cluster.Tests;

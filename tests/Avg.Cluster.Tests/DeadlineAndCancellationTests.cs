@@ -7,6 +7,7 @@ using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
+using Avg.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Avg.Cluster.Telemetry;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 

@@ -2,9 +2,9 @@ using System.Diagnostics;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
 using Avg.Cluster.Telemetry;
-using Avg.Cluster.Tests.Support;
 using Avg.Models.Pipeline;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 

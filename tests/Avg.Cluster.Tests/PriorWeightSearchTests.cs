@@ -6,6 +6,7 @@ using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Models.Pipeline;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
