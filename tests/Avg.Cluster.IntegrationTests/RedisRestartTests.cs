@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Avg.Client;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;
