@@ -5,6 +5,7 @@ using Avg.Tests.Support;
 namespace Avg.Cli.Tests;
 
 /// <summary>`avg-bench soak`: a short run against a real silo process and redis-server, and the verdicts it draws.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class SoakBenchmarkTests
 {
     [Fact]

@@ -21,6 +21,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// again; afterwards every acknowledged image is found (count, each id with its vokens, partitions adding up) and
 /// every query equals the in-process search over everything acknowledged (partitions reactivated from Redis).
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDisposable
 {
     /// <summary>Membership failure detection window given to the silos (Avg__FailureDetectionSeconds).</summary>

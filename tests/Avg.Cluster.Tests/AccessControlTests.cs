@@ -98,6 +98,7 @@ public sealed class CapturedLogs : ILoggerProvider
     }
 }
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class AccessControlTests(AccessSiloFixture fixture) : IClassFixture<AccessSiloFixture>
 {
     private static readonly float[] Features = [.. Enumerable.Range(0, 32).Select(i => (i % 5) * 0.1f)];

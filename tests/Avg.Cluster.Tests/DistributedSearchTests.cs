@@ -8,6 +8,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<ThreeSiloCluster>
 {
     private const float ScoreTolerance = 1e-4f;

@@ -31,6 +31,7 @@ public sealed class ApiSiloFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Silo.DisposeAsync();
 }
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class HttpApiTests(ApiSiloFixture fixture) : IClassFixture<ApiSiloFixture>
 {
     private const int FeatureWidth = 32; // TinyShapesBundle.Training.EmbeddingDim

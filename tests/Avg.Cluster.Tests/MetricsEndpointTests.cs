@@ -11,6 +11,7 @@ namespace Avg.Cluster.Tests;
 /// <c>GET /metrics</c> of a real silo host after real ingest and searches over HTTP: every metric of docs/metrics.md
 /// with non-zero values and the documented labels and buckets, next to Orleans' own meter.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class MetricsEndpointTests
 {
     [Fact]

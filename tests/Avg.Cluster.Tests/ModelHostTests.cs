@@ -10,6 +10,7 @@ using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class ModelHostTests
 {
     [Fact]

@@ -10,6 +10,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class PriorWeightSearchTests
 {
     private const float ScoreTolerance = 1e-4f;
