@@ -7,7 +7,7 @@ using System.Text.Json.Nodes;
 using Avg;
 using Avg.Client;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.IntegrationTests;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Models.Encoders;
 using Avg.Models.Pipeline;
@@ -20,7 +20,7 @@ namespace Avg.Cluster.Bench;
 /// deploys them (two model silos, two partitions silos) — with ingest (batches sent again until acknowledged, as the SDK's contract says) and query load
 /// running while the fault happens. Prints one JSON object per fault: images acknowledged and present afterwards,
 /// queries attempted and answered, recovery times. Processes and their helpers are the integration tests' own
-/// (<c>tests/Avg.Cluster.IntegrationTests</c>, linked into this project).
+/// (<c>src/Avg.Cluster.Testing</c>, shared with <c>tests/Avg.Cluster.IntegrationTests</c>).
 /// </summary>
 internal static class ChaosBenchmark
 {

@@ -7,6 +7,7 @@ using Avg.Tests.Support;
 namespace Avg.Cli.Tests;
 
 /// <summary>`avg-bench` on a fresh machine: the parts that run without a trained bundle.</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class BenchCommandTests
 {
     /// <summary>The benchmarks' image ids are a bijection of rows that does not keep their order (ties within a leaf must not favour the query images).</summary>

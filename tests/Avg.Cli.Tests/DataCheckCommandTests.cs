@@ -3,6 +3,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Cli.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class DataCheckCommandTests
 {
     [Fact]

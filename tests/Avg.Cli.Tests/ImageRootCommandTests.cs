@@ -4,6 +4,7 @@ using Avg.Tests.Support;
 namespace Avg.Cli.Tests;
 
 /// <summary>`--image-root`: datasets whose split JSON sits apart from the image folder (Flickr30K, MS-COCO), and the errors when it does not fit.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class ImageRootCommandTests
 {
     // A tiny scratch model: a few seconds to train on 16 × 16 images.

@@ -5,6 +5,7 @@ using Avg.Tests.Support;
 namespace Avg.Cli.Tests;
 
 /// <summary>`avg index` and `avg search` against a contract-speaking Kestrel server, over real HTTP.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class IndexSearchCommandTests : IAsyncLifetime, IDisposable
 {
     private readonly TempDirectory _dir = new();
@@ -241,6 +242,7 @@ public sealed class IndexSearchCommandTests : IAsyncLifetime, IDisposable
 }
 
 /// <summary>The commands against a server that requires an API key.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class ClusterApiKeyCommandTests : IAsyncLifetime
 {
     private FakeAvgServer _server = null!;

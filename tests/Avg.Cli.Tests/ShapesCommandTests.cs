@@ -1,8 +1,10 @@
 using System.Text.Json;
 using Avg.Cli;
+using Avg.Tests.Support;
 
 namespace Avg.Cli.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed class ShapesCommandTests : IDisposable
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "avg-cli-tests-" + Guid.NewGuid().ToString("N"));

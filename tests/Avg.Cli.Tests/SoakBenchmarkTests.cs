@@ -1,11 +1,11 @@
 using System.Text.Json.Nodes;
 using Avg.Bench;
-using Avg.Cluster.Tests.Support;
 using Avg.Tests.Support;
 
 namespace Avg.Cli.Tests;
 
 /// <summary>`avg-bench soak`: a short run against a real silo process and redis-server, and the verdicts it draws.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class SoakBenchmarkTests
 {
     [Fact]

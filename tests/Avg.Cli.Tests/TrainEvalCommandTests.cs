@@ -5,6 +5,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Cli.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class TrainEvalCommandTests
 {
     [Fact]

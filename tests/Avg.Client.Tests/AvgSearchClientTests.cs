@@ -3,6 +3,7 @@ using Avg.Tests.Support;
 namespace Avg.Client.Tests;
 
 /// <summary>Typed calls of every endpoint, over real HTTP to a contract-speaking Kestrel server.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class AvgSearchClientTests : IAsyncLifetime
 {
     private FakeAvgServer _server = null!;

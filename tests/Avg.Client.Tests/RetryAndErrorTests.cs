@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 namespace Avg.Client.Tests;
 
 /// <summary>Retries, Retry-After, timeouts, cancellation, API keys and problem details, over real HTTP.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class RetryAndErrorTests : IAsyncLifetime
 {
     private FakeAvgServer _server = null!;
@@ -278,6 +279,7 @@ public sealed class RetryAndErrorTests : IAsyncLifetime
 }
 
 /// <summary>The <c>X-Api-Key</c> header against a server that requires one.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class ApiKeyTests : IAsyncLifetime
 {
     private FakeAvgServer _server = null!;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Avg.Client;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;
@@ -15,6 +15,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// stats and delete through <see cref="AvgSearchClient"/>, each checked against the same silo's raw HTTP answer, so
 /// the SDK and the server agree on the contract (field names, types, scores).
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class ClientSdkTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempDirectory _logs = new();

@@ -5,7 +5,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Avg.Client;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Models.Pipeline;
 using Avg.Retrieval;
@@ -21,6 +21,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// again; afterwards every acknowledged image is found (count, each id with its vokens, partitions adding up) and
 /// every query equals the in-process search over everything acknowledged (partitions reactivated from Redis).
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDisposable
 {
     /// <summary>Membership failure detection window given to the silos (Avg__FailureDetectionSeconds).</summary>

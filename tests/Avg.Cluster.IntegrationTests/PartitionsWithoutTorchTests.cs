@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;
@@ -15,6 +15,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// LibTorch native library removed, holds every partition, directory bucket and the catalog of a cluster whose other
 /// silo has the model role only, and the cluster indexes and searches as usual. Its process never maps a Torch library.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class PartitionsWithoutTorchTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempDirectory _work = new();

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Avg.Client;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;
@@ -15,6 +15,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// image acknowledged before, during and after the outage is in Redis — read back by a fresh silo after the first two
 /// have stopped.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TempDirectory _logs = new();

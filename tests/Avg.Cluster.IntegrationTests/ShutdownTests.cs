@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;
@@ -16,6 +16,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// at once with 503, <c>Retry-After</c> and a problem document, searches and reads go on from what the silo holds,
 /// and SIGTERM ends it within its shutdown budget.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
 {
     private const int ShutdownSeconds = 2;

@@ -5,7 +5,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Tests.Support;
+using Avg.Cluster.Testing;
 using Avg.Data;
 using Avg.Tests.Support;
 using Xunit.Abstractions;
@@ -19,6 +19,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// and naming the partitions left out; a search or an ingest whose HTTP client goes away stops its work on the silo
 /// (counted in avg_cancelled_total), and the aborted batch indexed nothing once the partitions silo runs again.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed partial class UnresponsiveSiloTests(ITestOutputHelper output) : IDisposable
 {
     private const int QueryTimeoutMs = 1500;

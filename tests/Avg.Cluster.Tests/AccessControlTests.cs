@@ -7,6 +7,7 @@ using Avg.Client;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Tests.Support;
 using Avg.Silo.Http;
+using Avg.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace Avg.Cluster.Tests;
@@ -97,6 +98,7 @@ public sealed class CapturedLogs : ILoggerProvider
     }
 }
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class AccessControlTests(AccessSiloFixture fixture) : IClassFixture<AccessSiloFixture>
 {
     private static readonly float[] Features = [.. Enumerable.Range(0, 32).Select(i => (i % 5) * 0.1f)];

@@ -7,6 +7,7 @@ using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
+using Avg.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
@@ -19,6 +20,7 @@ namespace Avg.Cluster.Tests;
 /// stale; or, with nothing to answer from, an error — never a hang. A cancelled search or ingest stops its work: the
 /// model host drops the search, and an ingest batch writes nothing more.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class DeadlineAndCancellationTests : IAsyncLifetime
 {
     private const int TimeoutMs = 1000;

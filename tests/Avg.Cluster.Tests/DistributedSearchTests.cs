@@ -4,9 +4,11 @@ using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Models.Pipeline;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<ThreeSiloCluster>
 {
     private const float ScoreTolerance = 1e-4f;

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
@@ -30,6 +31,7 @@ public sealed class ApiSiloFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Silo.DisposeAsync();
 }
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class HttpApiTests(ApiSiloFixture fixture) : IClassFixture<ApiSiloFixture>
 {
     private const int FeatureWidth = 32; // TinyShapesBundle.Training.EmbeddingDim

@@ -5,6 +5,7 @@ using Avg.Cluster.Model;
 using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
 
@@ -16,6 +17,7 @@ namespace Avg.Cluster.Tests;
 /// by delta equals a whole fetch, and a partition rebuilt from its stored base and change records (with
 /// compactions between) equals the one that wrote them.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class IncrementalPartitionTests : IAsyncLifetime
 {
     private const int Depth = 3;

@@ -5,6 +5,7 @@ using Avg.Cluster.Model;
 using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
 using Avg.Cluster.Tests.Support;
+using Avg.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
@@ -17,6 +18,7 @@ namespace Avg.Cluster.Tests;
 /// same batch sent again leaves directory and partitions exactly consistent, moves of re-indexed ids included. Writes
 /// whose answer was lost, and a second writer on one log, are caught by the fenced log and reloaded.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class IngestAtomicityTests : IAsyncLifetime
 {
     private const int Depth = 3;

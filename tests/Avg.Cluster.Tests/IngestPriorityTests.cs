@@ -1,10 +1,12 @@
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
+using Avg.Tests.Support;
 using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Tests;
 
 /// <summary>The parts of ingest that keep its CPU work away from queries: the low-priority thread and the fan-out bound.</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class IngestPriorityTests
 {
     [Fact]

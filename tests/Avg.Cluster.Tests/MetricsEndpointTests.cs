@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Avg.Cluster.Telemetry;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
@@ -10,6 +11,7 @@ namespace Avg.Cluster.Tests;
 /// <c>GET /metrics</c> of a real silo host after real ingest and searches over HTTP: every metric of docs/metrics.md
 /// with non-zero values and the documented labels and buckets, next to Orleans' own meter.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class MetricsEndpointTests
 {
     [Fact]

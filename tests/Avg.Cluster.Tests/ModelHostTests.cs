@@ -2,14 +2,15 @@ using System.Diagnostics;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
 using Avg.Cluster.Telemetry;
-using Avg.Cluster.Tests.Support;
 using Avg.Models.Pipeline;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class ModelHostTests
 {
     [Fact]

@@ -1,8 +1,10 @@
 using Avg.Cluster.Grains;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class PrefixNeighboursTests
 {
     // One partition (first voken 2), depth 3.

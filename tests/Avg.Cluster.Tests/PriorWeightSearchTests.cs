@@ -6,9 +6,11 @@ using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Models.Pipeline;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class PriorWeightSearchTests
 {
     private const float ScoreTolerance = 1e-4f;

@@ -1,7 +1,9 @@
 using Avg.Cluster.Telemetry;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class ShardThroughputTests
 {
     [Fact]

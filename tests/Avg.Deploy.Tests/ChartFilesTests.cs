@@ -1,9 +1,11 @@
 using System.Text.Json.Nodes;
 using Avg.Deploy.Tests.Support;
+using Avg.Tests.Support;
 
 namespace Avg.Deploy.Tests;
 
 /// <summary>Every chart file parses: Chart.yaml, values.yaml, and each template's YAML once its actions are stripped.</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed class ChartFilesTests
 {
     public static TheoryData<string> TemplateFiles =>

@@ -1,8 +1,10 @@
 using Avg.Deploy.Tests.Support;
+using Avg.Tests.Support;
 
 namespace Avg.Deploy.Tests;
 
 /// <summary>The chart README documents every value with its default (helm-docs style, generated from values.yaml).</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed class ChartReadmeTests
 {
     private static readonly string ReadmePath = Path.Combine(Repo.Chart, "README.md");

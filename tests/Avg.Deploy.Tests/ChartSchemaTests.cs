@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Avg.Deploy.Tests.Support;
+using Avg.Tests.Support;
 using Json.Schema;
 
 namespace Avg.Deploy.Tests;
@@ -8,6 +9,7 @@ namespace Avg.Deploy.Tests;
 /// values.schema.json accepts the defaults and sensible overrides, and rejects what <c>helm install -f</c> should
 /// refuse. Override files live in ValuesFiles/{valid,invalid} and are merged onto values.yaml as Helm merges them.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed class ChartSchemaTests
 {
     private static readonly string ValuesFiles = Repo.File("tests", "Avg.Deploy.Tests", "ValuesFiles");

@@ -1,8 +1,10 @@
 using Avg.Deploy.Tests.Support;
+using Avg.Tests.Support;
 
 namespace Avg.Deploy.Tests;
 
 /// <summary>values.yaml and the templates agree: nothing used is missing, nothing defined is dead.</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed class ChartValuesTests
 {
     [Fact]

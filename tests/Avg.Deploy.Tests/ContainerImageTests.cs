@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Avg.Deploy.Tests.Support;
+using Avg.Tests.Support;
 
 namespace Avg.Deploy.Tests;
 
@@ -8,6 +9,7 @@ namespace Avg.Deploy.Tests;
 /// The silo images and the compose file start the silo the documented way: <c>dotnet /app/avg-silo.dll</c>,
 /// configured only through the env vars of docs/http-api.md. (No Docker engine here: the files are checked, not built.)
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed partial class ContainerImageTests
 {
     public static TheoryData<string> Dockerfiles => ["Dockerfile", "Dockerfile.gpu"];

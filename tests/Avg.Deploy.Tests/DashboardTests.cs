@@ -1,10 +1,12 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Avg.Deploy.Tests.Support;
+using Avg.Tests.Support;
 
 namespace Avg.Deploy.Tests;
 
 /// <summary>The Grafana dashboard shipped in the chart queries only the metrics docs/metrics.md promises, and all of them.</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed partial class DashboardTests
 {
     private static readonly string[] HistogramSeries = ["_bucket", "_sum", "_count"];

@@ -1,8 +1,10 @@
 using Avg.Models.Tokenization;
+using Avg.Tests.Support;
 using TorchSharp;
 
 namespace Avg.Models.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class AlignedTokenizerTests
 {
     private const int Dim = 16;

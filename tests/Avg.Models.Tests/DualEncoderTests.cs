@@ -1,8 +1,10 @@
 using Avg.Models.Encoders;
 using Avg.Models.Runtime;
+using Avg.Tests.Support;
 
 namespace Avg.Models.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class DualEncoderTests
 {
     private static DualEncoderOptions SmallOptions(int vocabularySize) => new()

@@ -1,7 +1,9 @@
 using Avg.Models.Text;
+using Avg.Tests.Support;
 
 namespace Avg.Models.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class TextVocabularyTests
 {
     private static readonly string[] Training = ["A red circle", "a red square", "A blue circle", "a green square"];

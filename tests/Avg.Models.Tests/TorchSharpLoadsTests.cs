@@ -1,9 +1,11 @@
 using Avg.Models.Runtime;
+using Avg.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Avg.Models.Tests;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class TorchSharpLoadsTests
 {
     [Fact]

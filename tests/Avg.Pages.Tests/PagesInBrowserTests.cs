@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Avg.Tests.Support;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 
@@ -10,6 +11,7 @@ namespace Avg.Pages.Tests;
 /// The search page, the shard dashboard and the Orleans Dashboard in a real browser after real ingest and searches:
 /// what the pages show is checked against the HTTP API, and each page is saved as a screenshot.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Browser)]
 public class PagesInBrowserTests(PagesFixture fixture, ITestOutputHelper output) : IClassFixture<PagesFixture>
 {
     private const float Timeout = 30_000;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Avg.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Avg.Cluster.Tests.BadInput;
@@ -10,6 +11,7 @@ namespace Avg.Cluster.Tests.BadInput;
 /// and the silo still ready.
 /// </summary>
 [Collection(BadInputSilo.Name)]
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class BadInputCorpusTests(BadInputSiloFixture fixture, ITestOutputHelper output)
 {
     [Fact]

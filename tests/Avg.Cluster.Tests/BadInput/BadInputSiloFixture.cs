@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
+using Avg.Tests.Support;
 
 namespace Avg.Cluster.Tests.BadInput;
 

@@ -1,9 +1,11 @@
+using Avg.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Avg.Cluster.Tests.BadInput;
 
 /// <summary>The search limits hold for grain callers too, not only behind HTTP: the query grain refuses before it sizes anything by them.</summary>
 [Collection(BadInputSilo.Name)]
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class GrainLimitTests(BadInputSiloFixture fixture)
 {
     public static TheoryData<int, int, int[]?, string> OverLimit => new()

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
+using Avg.Tests.Support;
 using FsCheck;
 using FsCheck.Xunit;
 using Xunit.Abstractions;
@@ -13,6 +14,7 @@ namespace Avg.Cluster.Tests.BadInput;
 /// when it still is, a 200.
 /// </summary>
 [Collection(BadInputSilo.Name)]
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class RequestFuzzingTests(BadInputSiloFixture fixture, ITestOutputHelper output)
 {
     public const int CasesPerProperty = 300;

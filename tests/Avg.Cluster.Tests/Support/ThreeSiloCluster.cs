@@ -3,6 +3,7 @@ using System.Globalization;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Hosting;
 using Avg.Data;
+using Avg.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;

@@ -4,6 +4,7 @@ using SkiaSharp;
 
 namespace Avg.Core.Tests.Data;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class FeaturesAndImagesTests
 {
     [Fact]

@@ -1,9 +1,11 @@
 using System.Buffers.Binary;
 using Avg.Data;
+using Avg.Tests.Support;
 using SkiaSharp;
 
 namespace Avg.Core.Tests.Data;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class ImageDecoderLimitsTests
 {
     [Fact]

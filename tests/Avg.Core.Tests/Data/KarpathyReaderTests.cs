@@ -3,6 +3,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Core.Tests.Data;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class KarpathyReaderTests
 {
     [Fact]

@@ -1,8 +1,10 @@
 using Avg.Data;
+using Avg.Tests.Support;
 using FsCheck.Xunit;
 
 namespace Avg.Core.Tests.Data;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class LengthBucketsTests
 {
     [Fact]

@@ -4,6 +4,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Core.Tests.Data;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class NpyMatrixTests
 {
     [Fact]

@@ -1,8 +1,10 @@
 using Avg.Evaluation;
+using Avg.Tests.Support;
 using FsCheck.Xunit;
 
 namespace Avg.Core.Tests.Evaluation;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class EvaluationTests
 {
     [Fact]

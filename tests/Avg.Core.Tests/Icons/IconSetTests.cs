@@ -5,6 +5,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Core.Tests.Icons;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class IconSetTests
 {
     // Outline icons in the form of @tabler/icons: a 24 × 24 view box, strokes of width 2 in currentColor, an invisible bounding path.

@@ -1,8 +1,10 @@
 using Avg.Quantization;
+using Avg.Tests.Support;
 using FsCheck.Xunit;
 
 namespace Avg.Core.Tests.Quantization;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class CollisionBalancerTests
 {
     [Fact]

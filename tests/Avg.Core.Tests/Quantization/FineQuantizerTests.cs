@@ -1,9 +1,11 @@
 using System.Numerics.Tensors;
 using Avg.Quantization;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 
 namespace Avg.Core.Tests.Quantization;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class FineQuantizerTests
 {
     private const int D = 8;

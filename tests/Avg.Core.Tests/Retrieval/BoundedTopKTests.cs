@@ -1,8 +1,10 @@
 using Avg.Retrieval;
+using Avg.Tests.Support;
 using FsCheck.Xunit;
 
 namespace Avg.Core.Tests.Retrieval;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class BoundedTopKTests
 {
     /// <summary>Popping everything kept gives the k best of all offered, worst first: a full sort by (score desc, key asc), cut at k.</summary>

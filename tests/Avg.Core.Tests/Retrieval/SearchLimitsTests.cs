@@ -1,7 +1,9 @@
 using Avg.Retrieval;
+using Avg.Tests.Support;
 
 namespace Avg.Core.Tests.Retrieval;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class SearchLimitsTests
 {
     [Fact]

@@ -1,8 +1,10 @@
 using Avg.Retrieval;
+using Avg.Tests.Support;
 using FsCheck.Xunit;
 
 namespace Avg.Core.Tests.Retrieval;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class VokenPriorTests
 {
     [Fact]

@@ -1,8 +1,10 @@
 using Avg.Retrieval;
+using Avg.Tests.Support;
 using FsCheck.Xunit;
 
 namespace Avg.Core.Tests.Retrieval;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class VokenTrieTests
 {
     /// <summary>A trie made from its leaves (one image array each) is the built trie, byte for byte, and shares nodes when only images change.</summary>

@@ -8,6 +8,7 @@ using SkiaSharp;
 
 namespace Avg.Core.Tests.Shapes;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class ShapesWorldTests
 {
     private static readonly ShapesWorldOptions Small = new() { Train = 40, Val = 6, Test = 4, Seed = 7 };

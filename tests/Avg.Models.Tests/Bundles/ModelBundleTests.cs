@@ -3,6 +3,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Models.Tests.Bundles;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class ModelBundleTests
 {
     [Fact]

@@ -1,9 +1,11 @@
 using Avg.Models.Generation;
 using Avg.Retrieval;
+using Avg.Tests.Support;
 using TorchSharp;
 
 namespace Avg.Models.Tests.Generation;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class GeneratorTrainerTests
 {
     private static GeneratorOptions Small => new()

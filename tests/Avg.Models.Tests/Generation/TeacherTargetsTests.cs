@@ -1,9 +1,11 @@
 using Avg.Models.Generation;
+using Avg.Tests.Support;
 using Shouldly;
 using Xunit;
 
 namespace Avg.Models.Tests.Generation;
 
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed class TeacherTargetsTests
 {
     // Four train images in 2-D with two vokens each (N = 3): i0 and i1 share the first voken 0.

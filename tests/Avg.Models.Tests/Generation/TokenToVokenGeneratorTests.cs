@@ -1,9 +1,11 @@
 using Avg.Models.Generation;
+using Avg.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Avg.Models.Tests.Generation;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class TokenToVokenGeneratorTests
 {
     private static GeneratorOptions Small => new()

@@ -5,6 +5,7 @@ using Avg.Tests.Support;
 
 namespace Avg.Models.Tests.Pipeline;
 
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class PipelineTests
 {
     /// <summary>

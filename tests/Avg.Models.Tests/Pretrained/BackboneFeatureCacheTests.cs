@@ -4,6 +4,7 @@ using Avg.Tests.Support;
 namespace Avg.Models.Tests.Pretrained;
 
 /// <summary>Backbone outputs are computed once per dataset and backbone hash.</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public sealed class BackboneFeatureCacheTests
 {
     private const string HashA = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111";

@@ -1,10 +1,12 @@
 using System.Globalization;
 using Avg.Models.Encoders;
 using Avg.Models.Encoders.Pretrained;
+using Avg.Tests.Support;
 
 namespace Avg.Models.Tests.Pretrained;
 
 /// <summary>The frozen backbones give known outputs for fixed inputs, and batches give what single inputs give.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class BackboneTests
 {
     /// <summary>A fixed 64 × 64 image: red rises left to right, green top to bottom, blue along the diagonal, varied per image.</summary>

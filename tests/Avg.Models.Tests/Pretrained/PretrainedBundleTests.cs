@@ -9,6 +9,7 @@ using Avg.Tests.Support;
 namespace Avg.Models.Tests.Pretrained;
 
 /// <summary>A bundle trained with the pretrained encoder records its backbones by hash, holds only its heads, and loads to encode raw inputs.</summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public sealed class PretrainedBundleTests
 {
     private static readonly AvgTrainingOptions Tiny = new()

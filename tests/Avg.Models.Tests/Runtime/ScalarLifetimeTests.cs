@@ -5,6 +5,7 @@ using Avg.Models.Encoders;
 using Avg.Models.Generation;
 using Avg.Models.Runtime;
 using Avg.Models.Tokenization;
+using Avg.Tests.Support;
 using TorchSharp;
 
 namespace Avg.Models.Tests.Runtime;
@@ -15,6 +16,7 @@ namespace Avg.Models.Tests.Runtime;
 /// LibTorch reads it: "Expected false to be true … toFloat at c10/core/Scalar.h" from <c>THSTensor_add</c>.
 /// The project runs optimised code under the server GC, as the silo does (see the .csproj).
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
 public class ScalarLifetimeTests
 {
     private const double Fill = 1.5;

@@ -2,7 +2,7 @@ using Avg.Data;
 using Avg.Models.Pipeline;
 using Avg.Shapes;
 
-namespace Avg.Cluster.Tests.Support;
+namespace Avg.Tests.Support;
 
 /// <summary>
 /// A tiny Shapes dataset and a bundle trained on it with the built-in encoder (so both ingest routes work), made

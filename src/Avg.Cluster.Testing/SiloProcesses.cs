@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
-namespace Avg.Cluster.IntegrationTests;
+namespace Avg.Cluster.Testing;
 
 /// <summary>A child process with its output kept in a log file; killed (whole tree) on dispose.</summary>
 public sealed class ChildProcess : IDisposable

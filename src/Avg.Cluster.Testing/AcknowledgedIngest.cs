@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Avg.Client;
 
-namespace Avg.Cluster.IntegrationTests;
+namespace Avg.Cluster.Testing;
 
 /// <summary>
 /// Ingest as a client under faults does it: batches through the SDK, each sent again (to the next silo) until it is

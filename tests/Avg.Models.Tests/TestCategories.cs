@@ -1,0 +1,7 @@
+using Avg.Tests.Support;
+
+namespace Avg.Models.Tests;
+
+/// <summary>Every test class of this project carries exactly one category (Unit, Integration or Browser).</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
+public sealed class TestCategories : TestCategoryCheck;
