@@ -1,12 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Avg.Silo.Http;
+using Avg.Tests.Support;
 using FsCheck;
 using FsCheck.Xunit;
 
 namespace Avg.Cluster.Tests;
 
 /// <summary>The ingest body's feature arrays read by <see cref="ExactFloatArrayConverter"/> exactly as the serializer's own converter reads them.</summary>
+[Trait(TestCategory.Name, TestCategory.Unit)]
 public class ExactFloatArrayConverterTests
 {
     private static readonly JsonSerializerOptions Named = new(JsonSerializerDefaults.Web) { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
