@@ -100,11 +100,7 @@ public sealed partial class ModelHost : IHostedService, IDisposable
     public Task<TokenizedImages> TokenizeFeaturesAsync(IReadOnlyList<float[]> rows, CancellationToken cancellationToken = default) =>
         Enqueue(new TokenizeJob(rows, null, rows.Count), cancellationToken);
 
-    /// <summary>Voken sequences of decoded images (planar RGB at the bundle's image size, one after another).</summary>
-    public Task<TokenizedImages> TokenizeImagesAsync(byte[] pixels, int count, CancellationToken cancellationToken = default) =>
-        Enqueue(new TokenizeJob(null, [pixels], count), cancellationToken);
-
-    /// <summary>As <see cref="TokenizeImagesAsync(byte[], int, CancellationToken)"/>, one array per image, copied once.</summary>
+    /// <summary>Voken sequences of decoded images: one array per image, planar RGB at the bundle's image size, copied once into the model's input.</summary>
     public Task<TokenizedImages> TokenizeImagesAsync(IReadOnlyList<byte[]> pixels, CancellationToken cancellationToken = default) =>
         Enqueue(new TokenizeJob(null, pixels, pixels.Count), cancellationToken);
 
