@@ -4,6 +4,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Inference;
 using Avg.Cluster.Storage;
 using Avg.Silo.Http;
 using Avg.Silo.Pages;
@@ -109,9 +110,22 @@ public static class AvgSiloHost
             silo.Configure<SiloMessagingOptions>(messaging => messaging.ResponseTimeout = Max(window * 2, TimeSpan.FromSeconds(5)));
         }
 
-        silo.AddAvgCluster(options);
+        if (options.HasModel)
+        {
+            AddModelSilo(silo, options);
+        }
+        else
+        {
+            silo.AddAvgCluster(options);
+        }
+
         silo.AddAvgDashboard();
     }
+
+    // Its own method, so that a partitions-only silo never compiles a call into the model host's assembly: it runs
+    // without TorchSharp and LibTorch (PartitionsWithoutTorchTests).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void AddModelSilo(ISiloBuilder silo, AvgSiloOptions options) => silo.AddAvgModelSilo(options);
 
     /// <summary>
     /// For a process that hosts the silo (avg-silo, avg serve, avg demo): bounds how long shutdown may take. When Redis

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Inference;
 using Avg.Cluster.Model;
 using Avg.Cluster.Storage;
 using Avg.Cluster.Telemetry;
@@ -40,7 +41,7 @@ public sealed class DeadlineAndCancellationTests : IAsyncLifetime
         {
             silo.AddMemoryGrainStorage(AvgStorage.Name);
             silo.Services.AddSingleton<IIndexLogStore>(sp => new FaultyIndexLogStore(new GrainIndexLogStore(sp.GetRequiredService<IGrainFactory>())));
-            silo.AddAvgCluster(new AvgSiloOptions { Bundle = bundle, Device = "cpu", Threads = 1, Shards = 1, QueryTimeoutMs = TimeoutMs });
+            silo.AddAvgModelSilo(new AvgSiloOptions { Bundle = bundle, Device = "cpu", Threads = 1, Shards = 1, QueryTimeoutMs = TimeoutMs });
         });
         builder.ConfigureSiloHost((_, host) => host.Logging.SetMinimumLevel(LogLevel.Error));
         _cluster = builder.Build();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Inference;
 using Avg.Cluster.Model;
 using Avg.Cluster.Telemetry;
 using Avg.Models.Pipeline;

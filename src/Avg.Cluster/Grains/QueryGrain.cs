@@ -20,7 +20,7 @@ namespace Avg.Cluster.Grains;
 [StatelessWorker]
 [Reentrant] // no state of its own: while one query waits on the model host, the next one joins its batch
 [ModelSiloPlacementFilter]
-public sealed class QueryGrain(ModelHost host, PartitionCache cache, SearchCancellations cancellations, SearchActivity searches, IOptions<AvgSiloOptions> options) : Grain, IQueryGrain
+public sealed class QueryGrain(IModelHost host, PartitionCache cache, SearchCancellations cancellations, SearchActivity searches, IOptions<AvgSiloOptions> options) : Grain, IQueryGrain
 {
     /// <summary>Attempts when a partition empties between the catalog read and its fetch.</summary>
     private const int StaleCatalogRetries = 3;

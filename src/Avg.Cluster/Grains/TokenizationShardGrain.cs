@@ -11,7 +11,7 @@ namespace Avg.Cluster.Grains;
 /// removing an image that moved from its old partition. Counts images and busy time for images/s.
 /// </summary>
 [ModelSiloPlacementFilter]
-public sealed class TokenizationShardGrain(ModelHost host, IngestFanOut fanOut, AvgMetrics metrics) : Grain, ITokenizationShardGrain
+public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut, AvgMetrics metrics) : Grain, ITokenizationShardGrain
 {
     private long _images;
     private double _busySeconds;

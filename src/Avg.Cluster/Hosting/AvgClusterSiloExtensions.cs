@@ -11,29 +11,36 @@ using Orleans.Serialization;
 
 namespace Avg.Cluster.Hosting;
 
-/// <summary>Adds the AVG grains' services to a silo: model host, partition cache, role placement and silo metadata.</summary>
+/// <summary>Adds the AVG grains' services to a silo: partition cache, storage, role placement and silo metadata.</summary>
 public static class AvgClusterSiloExtensions
 {
     /// <summary>
-    /// Registers everything grains need on this silo and declares its capabilities (roles, gpu) in silo metadata.
-    /// Clustering and grain storage (provider <see cref="Grains.AvgStorage.Name"/>) are the host's choice.
+    /// Registers everything grains need on this silo and declares its capabilities (roles, <paramref name="gpu"/>) in
+    /// silo metadata. Clustering and grain storage (provider <see cref="Grains.AvgStorage.Name"/>) are the host's choice.
+    /// A silo with the model role registers its model host first (<c>AddAvgModelSilo</c> in Avg.Cluster.Inference
+    /// does both); a silo without it gets <see cref="AbsentModelHost"/> and needs no Torch.
     /// </summary>
-    public static ISiloBuilder AddAvgCluster(this ISiloBuilder silo, AvgSiloOptions options)
+    public static ISiloBuilder AddAvgCluster(this ISiloBuilder silo, AvgSiloOptions options, bool gpu = false)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate(standalone: false);
+        if (options.HasModel && !silo.Services.Any(s => s.ServiceType == typeof(IModelHost)))
+        {
+            throw new InvalidOperationException(
+                $"This silo has the model role (roles '{options.Roles}') but no model host: set it up with AddAvgModelSilo (Avg.Cluster.Inference), not AddAvgCluster alone.");
+        }
+
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         silo.Services.TryAddSingleton<AvgMetrics>();
         silo.Services.TryAddSingleton<PartitionCache>();
         // Redis hosts register theirs first (Avg.Silo); without one, the logs live in grains, in memory.
         silo.Services.TryAddSingleton<IIndexLogStore, GrainIndexLogStore>();
-        silo.Services.TryAddSingleton<ModelHost>();
+        silo.Services.TryAddSingleton<IModelHost, AbsentModelHost>();
         silo.Services.TryAddSingleton<SearchActivity>();
         silo.Services.TryAddSingleton<IngestFanOut>();
         silo.Services.TryAddSingleton<SearchCancellations>();
         silo.Services.TryAddSingleton<LowPriorityWork>();
-        silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService<QueryLoadReporter>();
         silo.Services.AddSiloRolePlacementFilters();
         silo.AddIncomingGrainCallFilter<GrainCallMetrics>();
@@ -44,30 +51,13 @@ public static class AvgClusterSiloExtensions
             exceptions.SupportedNamespacePrefixes.Add("Avg");
             exceptions.SupportedNamespacePrefixes.Add("StackExchange.Redis");
         });
-        silo.UseSiloMetadata(SiloCapabilities.Metadata(options.RoleList.ToArray(), UsesGpu(options), options.HttpPort));
+        silo.UseSiloMetadata(SiloCapabilities.Metadata(options.RoleList.ToArray(), gpu, options.HttpPort));
         return silo;
     }
-
-    /// <summary>Whether the model host will run on CUDA (decides the silo's <c>gpu</c> metadata).</summary>
-    public static bool UsesGpu(AvgSiloOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        if (!options.HasModel)
-        {
-            return false;
-        }
-
-        var device = options.Device.Trim().ToLowerInvariant();
-        return device.StartsWith("cuda", StringComparison.Ordinal) || (device == "auto" && CudaAvailable());
-    }
-
-    // Its own method, so that compiling UsesGpu does not load TorchSharp: a partitions-only silo runs without it.
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static bool CudaAvailable() => TorchSharp.torch.cuda.is_available();
 }
 
 /// <summary>Every few seconds, tells each index catalog how many queries touched each partition on this silo.</summary>
-internal sealed partial class QueryLoadReporter(PartitionCache cache, ModelHost host, IGrainFactory grains, ILogger<QueryLoadReporter> logger) : BackgroundService
+internal sealed partial class QueryLoadReporter(PartitionCache cache, IModelHost host, IGrainFactory grains, ILogger<QueryLoadReporter> logger) : BackgroundService
 {
     private static readonly TimeSpan Period = TimeSpan.FromSeconds(2);
 

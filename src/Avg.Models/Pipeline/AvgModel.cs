@@ -248,57 +248,38 @@ public sealed class AvgModel : IDisposable
         $"{Bundle.Directory}: this bundle was trained on precomputed features and has no image/text encoder; give feature vectors instead");
 }
 
-/// <summary>Constrained beam search of the generator over one trie, for batches of text queries.</summary>
+/// <summary>
+/// Constrained beam search of the generator over one in-process trie, for batches of text queries: the
+/// <see cref="SearchExecutor"/> with its trie, options and fine codes fixed.
+/// </summary>
 public sealed class AvgSearcher : IDisposable
 {
-    private readonly AvgModel model;
-    private readonly ConstrainedBeamSearch search;
-    private readonly GeneratorScorer scorer;
+    private readonly SearchExecutor executor;
     private readonly VokenTrie trie;
-    private readonly CollisionRanker? ranker;
+    private readonly SearchOptions options;
     private readonly IFineCodeLookup? fineCodes;
 
     internal AvgSearcher(AvgModel model, VokenTrie trie, SearchOptions options, IFineCodeLookup? fineCodes)
     {
-        if (trie.VocabularySize != model.Generator.Options.Vokens || trie.Depth != model.Generator.Options.Length)
-            throw new AvgException($"index ({trie.VocabularySize} vokens × {trie.Depth}) was not made by this bundle ({model.Generator.Options.Vokens} × {model.Generator.Options.Length})");
-        this.model = model;
+        SearchExecutor.CheckIndex(model, trie);
         this.trie = trie;
-        search = new ConstrainedBeamSearch(trie, options.Validate());
-        scorer = new GeneratorScorer(model.Generator);
+        this.options = options.Validate();
         if (options.CollisionWeight is not null)
         {
-            ranker = model.CreateCollisionRanker();
+            if (model.CollisionRankingUnavailable is { } why) throw new AvgException($"cannot rank within collisions: {why}");
             this.fineCodes = fineCodes ?? throw new AvgException("collision ranking needs the index's fine codes");
         }
+        executor = new SearchExecutor(model);
     }
 
     /// <summary>Ranked hits per query (image id, score = sum of log-probs, vokens).</summary>
-    public IReadOnlyList<SearchHit>[] Search(IReadOnlyList<string> queries)
-    {
-        ArgumentNullException.ThrowIfNull(queries);
-        if (queries.Count == 0) return [];
-        scorer.Prepare(model.Vocabulary.EncodeMany(queries), queries.Count);
-        var hits = search.Search(scorer, queries.Count);
-        if (ranker is null) return hits;
-        ranker.Prepare(model.EncodeTexts(queries));
-        var options = search.Options;
-        for (var q = 0; q < hits.Length; q++) hits[q] = ranker.Rank(q, hits[q], fineCodes!, options.CollisionWeight!.Value, options.K);
-        return hits;
-    }
+    public IReadOnlyList<SearchHit>[] Search(IReadOnlyList<string> queries) => executor.Search(trie, options, queries, fineCodes);
 
     /// <summary>
     /// The same ranking with no search error: every sequence of the index scored (<see cref="ExhaustiveSearch"/>, same
     /// normalisation and prior). Its cost grows with the index, so it is a diagnostic for evaluation-sized indexes.
     /// </summary>
-    public IReadOnlyList<SearchHit>[] SearchExhaustive(IReadOnlyList<string> queries)
-    {
-        ArgumentNullException.ThrowIfNull(queries);
-        if (queries.Count == 0) return [];
-        scorer.Prepare(model.Vocabulary.EncodeMany(queries), queries.Count);
-        var options = search.Options;
-        return ExhaustiveSearch.Search(trie, scorer, queries.Count, options.K, options.Normalization, options.Prior);
-    }
+    public IReadOnlyList<SearchHit>[] SearchExhaustive(IReadOnlyList<string> queries) => executor.SearchExhaustive(trie, options, queries);
 
-    public void Dispose() => scorer.Dispose();
+    public void Dispose() => executor.Dispose();
 }

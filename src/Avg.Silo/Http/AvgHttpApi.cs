@@ -110,7 +110,7 @@ public static partial class AvgHttpApi
             ? "The request has no Content-Type; send the JSON body with Content-Type: application/json."
             : $"Content-Type '{given}' is not accepted; send the body as UTF-8 JSON with Content-Type: application/json.";
 
-    private static async Task<IResult> Ready(ModelHost host, IServiceProvider services)
+    private static async Task<IResult> Ready(IModelHost host, IServiceProvider services)
     {
         var status = services.GetRequiredService<ISiloStatusOracle>().CurrentStatus;
         if (status != SiloStatus.Active)

@@ -7,7 +7,7 @@ namespace Avg.Silo.Http;
 /// The served bundle's facts (index version, feature width, image size) for validating requests: from this silo's
 /// model host, or asked once of a model silo when this one hosts partitions only.
 /// </summary>
-public sealed class BundleInfoSource(ModelHost host, IGrainFactory grains)
+public sealed class BundleInfoSource(IModelHost host, IGrainFactory grains)
 {
     private BundleInfo? _info;
 

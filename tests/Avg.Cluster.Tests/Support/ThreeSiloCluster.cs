@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Inference;
 using Avg.Data;
 using Avg.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,7 +46,7 @@ public sealed class ThreeSiloCluster : IAsyncLifetime
         {
             var roles = _rolesBySiloName.GetOrAdd(silo.SiloName, _ => _rolesBySiloName.Count < ModelSilos ? "model,partitions" : AvgSiloOptions.PartitionsRole);
             siloBuilder.AddMemoryGrainStorage(AvgStorage.Name);
-            siloBuilder.AddAvgCluster(new AvgSiloOptions { Bundle = Bundle, Roles = roles, Device = "cpu", Threads = 1, Shards = 2 });
+            AddSilo(siloBuilder, new AvgSiloOptions { Bundle = Bundle, Roles = roles, Device = "cpu", Threads = 1, Shards = 2 });
         });
         builder.ConfigureSiloHost((_, host) => host.Logging.SetMinimumLevel(LogLevel.Warning));
         Cluster = builder.Build();
@@ -63,6 +64,18 @@ public sealed class ThreeSiloCluster : IAsyncLifetime
         var halves = items.Chunk((items.Length + 1) / 2).ToArray();
         var results = await Task.WhenAll(halves.Select((half, s) => Grains.GetGrain<ITokenizationShardGrain>(s).Ingest(half)));
         Indexed = results.SelectMany(r => r).ToArray();
+    }
+
+    private static void AddSilo(ISiloBuilder silo, AvgSiloOptions options)
+    {
+        if (options.HasModel)
+        {
+            silo.AddAvgModelSilo(options);
+        }
+        else
+        {
+            silo.AddAvgCluster(options);
+        }
     }
 
     public async Task DisposeAsync()
