@@ -81,7 +81,7 @@ public sealed class HnswImageIndex : IDisposable
         return hits;
     }
 
-    /// <summary>Length of the file <see cref="USearchIndex.Save"/> writes: vectors, graph and keys, as shipped.</summary>
+    /// <summary>Levels of the file <see cref="USearchIndex.Save"/> writes: vectors, graph and keys, as shipped.</summary>
     public long SerializedBytes()
     {
         var path = Path.Combine(Path.GetTempPath(), $"avg-bench-hnsw-{Guid.NewGuid():N}.usearch");

@@ -13,7 +13,7 @@ namespace Avg.Bench;
 /// run with the trie built anew (<see cref="PartitionRun.Apply"/> + <see cref="PartitionRun.ToTrie"/>, the refresh
 /// before cached partitions kept their rows).
 /// </summary>
-public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int deltaImages, int depth, int vocabularySize, TextWriter log)
+public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int deltaImages, int depth, int codebookSize, TextWriter log)
 {
     private const int FirstVoken = 5;
     private const int FineLevels = 2;
@@ -24,7 +24,7 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         if (deltas < 1) throw new AvgException(Invariant($"--deltas must be at least 1, got {deltas}"));
         if (deltaImages < 1) throw new AvgException(Invariant($"--delta-images must be at least 1, got {deltaImages}"));
         if (depth < 2) throw new AvgException(Invariant($"--depth must be at least 2, got {depth}"));
-        if (vocabularySize <= FirstVoken) throw new AvgException(Invariant($"--codebook must be above {FirstVoken}, got {vocabularySize}"));
+        if (codebookSize <= FirstVoken) throw new AvgException(Invariant($"--codebook must be above {FirstVoken}, got {codebookSize}"));
         var rows = new JsonArray();
         Warm();
         foreach (var size in sizes)
@@ -33,11 +33,11 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
             var run = PartitionRun.Build(depth, Enumerable.Range(0, size).Select(Id).ToArray(), Sequences(random, size), new string?[size], FineLevels, new byte[size * FineLevels]);
             var changes = Enumerable.Range(0, deltas).Select(d => Delta(random, d, firstRow: 10_000_000)).ToArray();
 
-            var cached = CachedPartition.From(null, Whole(run), vocabularySize);
+            var cached = CachedPartition.From(null, Whole(run), codebookSize);
             var clock = Stopwatch.StartNew();
             foreach (var change in changes)
             {
-                cached = CachedPartition.From(cached, change, vocabularySize);
+                cached = CachedPartition.From(cached, change, codebookSize);
             }
 
             var cachedMs = clock.Elapsed.TotalMilliseconds / deltas;
@@ -45,7 +45,7 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
             foreach (var change in changes)
             {
                 run = run.Apply(change);
-                _ = run.ToTrie(vocabularySize);
+                _ = run.ToTrie(codebookSize);
             }
 
             var rebuiltMs = clock.Elapsed.TotalMilliseconds / deltas;
@@ -68,7 +68,7 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         {
             ["benchmark"] = "refresh",
             ["depth"] = depth,
-            ["codebook"] = vocabularySize,
+            ["codebook"] = codebookSize,
             ["deltas"] = deltas,
             ["delta_images"] = deltaImages,
             ["sizes"] = rows,
@@ -83,14 +83,14 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
     {
         var random = new Random(0);
         var run = PartitionRun.Build(depth, Enumerable.Range(0, 256).Select(Id).ToArray(), Sequences(random, 256), new string?[256], FineLevels, new byte[256 * FineLevels]);
-        var cached = CachedPartition.From(null, Whole(run), vocabularySize);
+        var cached = CachedPartition.From(null, Whole(run), codebookSize);
         var clock = Stopwatch.StartNew();
         for (var d = 0; clock.Elapsed < TimeSpan.FromSeconds(2); d++)
         {
             var change = Delta(random, d, firstRow: 20_000_000);
-            cached = CachedPartition.From(cached, change, vocabularySize);
+            cached = CachedPartition.From(cached, change, codebookSize);
             run = run.Apply(change);
-            _ = run.ToTrie(vocabularySize);
+            _ = run.ToTrie(codebookSize);
         }
     }
 
@@ -100,7 +100,7 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         FirstVoken = FirstVoken,
         Revision = d + 1,
         BaseRevision = d,
-        Depth = depth,
+        Levels = depth,
         Ids = Enumerable.Range(0, deltaImages).Select(i => Id(firstRow + (d * deltaImages) + i)).ToArray(),
         Vokens = Sequences(random, deltaImages),
         Uris = new string?[deltaImages],
@@ -113,7 +113,7 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         var vokens = new int[count * depth];
         for (var i = 0; i < vokens.Length; i++)
         {
-            vokens[i] = i % depth == 0 ? FirstVoken : random.Next(vocabularySize);
+            vokens[i] = i % depth == 0 ? FirstVoken : random.Next(codebookSize);
         }
 
         return vokens;
@@ -124,7 +124,7 @@ public sealed class RefreshBenchmark(IReadOnlyList<int> sizes, int deltas, int d
         FirstVoken = FirstVoken,
         Revision = 0,
         BaseRevision = -1,
-        Depth = run.Depth,
+        Levels = run.Levels,
         Ids = run.Ids,
         Vokens = run.Vokens,
         Uris = run.Uris,

@@ -15,7 +15,7 @@ public sealed record SoakBenchmarkOptions
 {
     public required string Bundle { get; init; }
 
-    /// <summary>Length of the mixed load, warm-up included.</summary>
+    /// <summary>Levels of the mixed load, warm-up included.</summary>
     public double Minutes { get; init; } = 10;
 
     /// <summary>The first part of the load, left out of the start-against-end comparison (caches fill, the heap grows to its working size).</summary>

@@ -18,7 +18,7 @@ public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
     /// Adds or replaces images (all starting with this partition's voken); returns the partition's image count.
     /// Cancelled before its change is stored, it stores nothing.
     /// </summary>
-    Task<int> Upsert(IndexedImage[] images, int vocabularySize, CancellationToken cancellationToken = default);
+    Task<int> Upsert(IndexedImage[] images, int codebookSize, CancellationToken cancellationToken = default);
 
     /// <summary>Removes the images that are here; returns how many were.</summary>
     Task<int> Remove(string[] ids, CancellationToken cancellationToken = default);

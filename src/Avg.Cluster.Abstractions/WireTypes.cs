@@ -14,10 +14,10 @@ public sealed class BundleInfo
     [Id(2)] public int ImageSize { get; init; }
 
     /// <summary>M: vokens per image.</summary>
-    [Id(3)] public int Depth { get; init; }
+    [Id(3)] public int Levels { get; init; }
 
     /// <summary>N: codebook size.</summary>
-    [Id(4)] public int VocabularySize { get; init; }
+    [Id(4)] public int CodebookSize { get; init; }
 
     /// <summary>False for bundles trained on precomputed features: they cannot index raw images.</summary>
     [Id(5)] public bool AcceptsImages { get; init; }
@@ -77,12 +77,12 @@ public sealed class PartitionChanges
     [Id(2)] public long BaseRevision { get; init; }
 
     /// <summary>M: vokens per image.</summary>
-    [Id(3)] public int Depth { get; init; }
+    [Id(3)] public int Levels { get; init; }
 
     /// <summary>Images present at <see cref="Revision"/> that were added or replaced after <see cref="BaseRevision"/>.</summary>
     [Id(4)] public string[] Ids { get; init; } = [];
 
-    /// <summary>Row i (Depth vokens) belongs to Ids[i].</summary>
+    /// <summary>Row i (Levels vokens) belongs to Ids[i].</summary>
     [Id(5)] public int[] Vokens { get; init; } = [];
 
     [Id(6)] public string?[] Uris { get; init; } = [];

@@ -175,7 +175,7 @@ public class AccessControlTests(AccessSiloFixture fixture) : IClassFixture<Acces
         var problem = await ShouldBeProblem(await writer.PostAsync(new Uri("/v1/images", UriKind.Relative), sized), HttpStatusCode.RequestEntityTooLarge);
         ((string)problem["detail"]!).ShouldContain(AccessSiloFixture.MaxRequestBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
-        // Without a Content-Length the limit is met while reading: the silo answers 413 and closes the connection. A
+        // Without a Content-Levels the limit is met while reading: the silo answers 413 and closes the connection. A
         // client still sending the body's last chunk then may see the connection close before it reads the answer
         // (Kestrel does not drain a body over the limit); either way nothing is indexed and the silo stays ready.
         using var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(big)));

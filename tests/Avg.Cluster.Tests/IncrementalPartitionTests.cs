@@ -374,7 +374,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         {
             Revision = revision,
             BaseRevision = baseRevision,
-            Depth = Depth,
+            Levels = Depth,
             Ids = ids,
             Vokens = ids.SelectMany(id => upserted[id].Vokens).ToArray(),
             Uris = ids.Select(id => upserted[id].Uri).ToArray(),
@@ -394,7 +394,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
     private static PartitionChanges Whole(Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)> model, long revision)
     {
         var run = Rebuild(model);
-        return new PartitionChanges { Revision = revision, BaseRevision = -1, Depth = Depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris, FineLevels = FineLevels, Fine = run.Fine };
+        return new PartitionChanges { Revision = revision, BaseRevision = -1, Levels = Depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris, FineLevels = FineLevels, Fine = run.Fine };
     }
 
     /// <summary>What search sees of a cached partition: every node's voken and children, and each leaf's image ids in order.</summary>

@@ -18,7 +18,7 @@ public class PrefixNeighboursTests
             (5L, [2, 1, 0]),
         ],
         depth: 3,
-        vocabularySize: 5);
+        codebookSize: 5);
 
     [Fact]
     public void Nearest_come_by_longest_shared_prefix_then_trie_order()

@@ -12,7 +12,7 @@ namespace Avg.Cluster.Grains;
 public sealed class IngestBatchWriter(IGrainFactory grains, IngestFanOut fanOut)
 {
     /// <summary>Writes the batch; cancelled, it stops before its next call (and calls not yet run by their grain are dropped).</summary>
-    public async Task WriteAsync(IReadOnlyList<IndexedImage> indexed, string indexVersion, int vocabularySize, CancellationToken cancellationToken = default)
+    public async Task WriteAsync(IReadOnlyList<IndexedImage> indexed, string indexVersion, int codebookSize, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(indexed);
         var ct = cancellationToken;
@@ -38,7 +38,7 @@ public sealed class IngestBatchWriter(IGrainFactory grains, IngestFanOut fanOut)
         }
 
         await Task.WhenAll(images.GroupBy(image => image.Partition).Select(partition => fanOut.RunAsync(() =>
-            Partition(partition.Key, indexVersion).Upsert(partition.ToArray(), vocabularySize, ct), ct)));
+            Partition(partition.Key, indexVersion).Upsert(partition.ToArray(), codebookSize, ct), ct)));
         if (moves.Count == 0)
         {
             return;

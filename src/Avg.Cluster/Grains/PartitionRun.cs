@@ -14,20 +14,20 @@ public sealed class PartitionRun
     {
         FineLevels = fineLevels;
         Fine = fine;
-        Depth = depth;
+        Levels = depth;
         Ids = ids;
         Vokens = vokens;
         Uris = uris;
     }
 
     /// <summary>M: vokens per row.</summary>
-    public int Depth { get; }
+    public int Levels { get; }
 
     public int Count => Ids.Length;
 
     public string[] Ids { get; }
 
-    /// <summary>Row i (Depth vokens) belongs to Ids[i].</summary>
+    /// <summary>Row i (Levels vokens) belongs to Ids[i].</summary>
     public int[] Vokens { get; }
 
     public string?[] Uris { get; }
@@ -96,7 +96,7 @@ public sealed class PartitionRun
     public PartitionRun Apply(PartitionChanges changes)
     {
         ArgumentNullException.ThrowIfNull(changes);
-        var depth = changes.Depth == 0 ? Depth : changes.Depth;
+        var depth = changes.Levels == 0 ? Levels : changes.Levels;
         var added = Build(depth, changes.Ids, changes.Vokens, changes.Uris, changes.Ids.Length == 0 ? FineLevels : changes.FineLevels, changes.Fine);
         if (changes.IsWhole)
         {
@@ -108,9 +108,9 @@ public sealed class PartitionRun
             return this;
         }
 
-        if (depth != Depth && Count > 0)
+        if (depth != Levels && Count > 0)
         {
-            throw new AvgException($"Partition changes have {depth} vokens per image; the cached partition has {Depth}.");
+            throw new AvgException($"Partition changes have {depth} vokens per image; the cached partition has {Levels}.");
         }
 
         var levels = Count > 0 ? FineLevels : added.FineLevels;
@@ -152,10 +152,10 @@ public sealed class PartitionRun
     }
 
     /// <summary>The trie over the rows (local image id = row).</summary>
-    public VokenTrie ToTrie(int vocabularySize) => VokenTrie.BuildSorted(Vokens, Depth, vocabularySize);
+    public VokenTrie ToTrie(int codebookSize) => VokenTrie.BuildSorted(Vokens, Levels, codebookSize);
 
     /// <summary>The vokens of row <paramref name="row"/>.</summary>
-    public ReadOnlySpan<int> RowVokens(int row) => Vokens.AsSpan(row * Depth, Depth);
+    public ReadOnlySpan<int> RowVokens(int row) => Vokens.AsSpan(row * Levels, Levels);
 
     /// <summary>The fine codes of row <paramref name="row"/> (empty without them).</summary>
     public ReadOnlySpan<byte> RowFine(int row) => Fine.AsSpan(row * FineLevels, FineLevels);

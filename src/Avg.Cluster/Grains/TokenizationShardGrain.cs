@@ -24,7 +24,7 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
         // A caller that goes away cancels the rest of the batch (sending it again completes it). The meter's ingest and
         // cancellation counts are kept at the grain boundary (Telemetry/GrainCallMetrics).
         var indexed = await TokenizeAsync(items, info, cancellationToken);
-        await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(indexed, info.IndexVersion, info.VocabularySize, cancellationToken);
+        await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(indexed, info.IndexVersion, info.CodebookSize, cancellationToken);
         _images += items.Length;
         _busySeconds += clock.Elapsed.TotalSeconds;
         return indexed;
@@ -80,7 +80,7 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
                 result[i] = new IndexedImage
                 {
                     Id = item.Id,
-                    Vokens = tokenized.Vokens.AsSpan(j * info.Depth, info.Depth).ToArray(),
+                    Vokens = tokenized.Vokens.AsSpan(j * info.Levels, info.Levels).ToArray(),
                     Uri = item.Uri,
                     Fine = tokenized.Fine.AsSpan(j * tokenized.FineLevels, tokenized.FineLevels).ToArray(),
                 };

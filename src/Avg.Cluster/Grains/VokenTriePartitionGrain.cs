@@ -37,7 +37,7 @@ public sealed partial class VokenTriePartitionGrain(
     private long _revision;
     private int _depth;
     private int _fineLevels;
-    private int _vocabularySize;
+    private int _codebookSize;
     private (PartitionRun Run, VokenTrie Trie, Dictionary<string, int> RowOf)? _built;
     private PartitionChanges? _whole;
 
@@ -86,7 +86,7 @@ public sealed partial class VokenTriePartitionGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<int> Upsert(IndexedImage[] images, int vocabularySize, CancellationToken cancellationToken = default)
+    public async Task<int> Upsert(IndexedImage[] images, int codebookSize, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         await InStepAsync();
@@ -120,7 +120,7 @@ public sealed partial class VokenTriePartitionGrain(
         }
 
         var changed = batch.Values.Where(i => !_entries.TryGetValue(i.Id, out var known) || known.Uri != i.Uri || !known.Vokens.AsSpan().SequenceEqual(i.Vokens) || !known.Fine.AsSpan().SequenceEqual(i.Fine)).ToArray();
-        _vocabularySize = Math.Max(_vocabularySize, vocabularySize);
+        _codebookSize = Math.Max(_codebookSize, codebookSize);
         if (changed.Length == 0)
         {
             // A retried batch whose images are all here: its first attempt may have failed reporting them.
@@ -164,7 +164,7 @@ public sealed partial class VokenTriePartitionGrain(
     {
         if (sinceRevision == _revision)
         {
-            return Task.FromResult(new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = _revision, Depth = _depth, FineLevels = _fineLevels });
+            return Task.FromResult(new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = _revision, Levels = _depth, FineLevels = _fineLevels });
         }
 
         if (sinceRevision < _changesFrom || sinceRevision > _revision)
@@ -187,7 +187,7 @@ public sealed partial class VokenTriePartitionGrain(
             FirstVoken = FirstVoken,
             Revision = _revision,
             BaseRevision = sinceRevision,
-            Depth = _depth,
+            Levels = _depth,
             Ids = present,
             Vokens = present.SelectMany(id => _entries[id].Vokens).ToArray(),
             Uris = present.Select(id => _entries[id].Uri).ToArray(),
@@ -317,7 +317,7 @@ public sealed partial class VokenTriePartitionGrain(
     {
         for (var i = 0; i < record.Ids.Length; i++)
         {
-            _entries[record.Ids[i]] = (record.Vokens.AsSpan(i * record.Depth, record.Depth).ToArray(), record.Uris[i], record.Fine.AsSpan(i * record.FineLevels, record.FineLevels).ToArray());
+            _entries[record.Ids[i]] = (record.Vokens.AsSpan(i * record.Levels, record.Levels).ToArray(), record.Uris[i], record.Fine.AsSpan(i * record.FineLevels, record.FineLevels).ToArray());
         }
 
         foreach (var id in record.Removed)
@@ -325,9 +325,9 @@ public sealed partial class VokenTriePartitionGrain(
             _entries.Remove(id);
         }
 
-        if (record.Depth > 0)
+        if (record.Levels > 0)
         {
-            _depth = record.Depth;
+            _depth = record.Levels;
         }
 
         if (record.Ids.Length > 0)
@@ -351,7 +351,7 @@ public sealed partial class VokenTriePartitionGrain(
         if (_whole is null)
         {
             var run = Built().Run;
-            _whole = new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = -1, Depth = _depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris, FineLevels = run.FineLevels, Fine = run.Fine };
+            _whole = new PartitionChanges { FirstVoken = FirstVoken, Revision = _revision, BaseRevision = -1, Levels = _depth, Ids = run.Ids, Vokens = run.Vokens, Uris = run.Uris, FineLevels = run.FineLevels, Fine = run.Fine };
         }
 
         return _whole;
@@ -370,7 +370,7 @@ public sealed partial class VokenTriePartitionGrain(
                 rowOf[run.Ids[i]] = i;
             }
 
-            _built = (run, run.ToTrie(Math.Max(_vocabularySize, run.Count == 0 ? FirstVoken + 1 : run.Vokens.Max() + 1)), rowOf);
+            _built = (run, run.ToTrie(Math.Max(_codebookSize, run.Count == 0 ? FirstVoken + 1 : run.Vokens.Max() + 1)), rowOf);
         }
 
         return _built.Value;

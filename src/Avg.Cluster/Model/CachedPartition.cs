@@ -25,9 +25,9 @@ public sealed class CachedPartition
     private const int MinimumDeadRows = 1024;
 
     private readonly PartitionRows _rows;
-    private readonly int _vocabularySize;
+    private readonly int _codebookSize;
 
-    /// <summary>Distinct voken sequences (L × Depth), ascending: leaf l of <see cref="Trie"/> is row l.</summary>
+    /// <summary>Distinct voken sequences (L × Levels), ascending: leaf l of <see cref="Trie"/> is row l.</summary>
     private readonly int[] _leafSequences;
 
     /// <summary>The images (rows) of each leaf, in ranking order.</summary>
@@ -36,12 +36,12 @@ public sealed class CachedPartition
     /// <summary>Rows written but no longer reachable (their image was changed or removed).</summary>
     private readonly int _deadRows;
 
-    private CachedPartition(int firstVoken, long revision, PartitionRows rows, int vocabularySize, int[] leafSequences, long[][] leaves, VokenTrie trie, int deadRows)
+    private CachedPartition(int firstVoken, long revision, PartitionRows rows, int codebookSize, int[] leafSequences, long[][] leaves, VokenTrie trie, int deadRows)
     {
         FirstVoken = firstVoken;
         Revision = revision;
         _rows = rows;
-        _vocabularySize = vocabularySize;
+        _codebookSize = codebookSize;
         _leafSequences = leafSequences;
         _leaves = leaves;
         Trie = trie;
@@ -59,7 +59,7 @@ public sealed class CachedPartition
     public int Count => Trie.ImageCount;
 
     /// <summary>M: vokens per image.</summary>
-    public int Depth => _rows.Depth;
+    public int Levels => _rows.Levels;
 
     /// <summary>L: fine codes per image (0: none).</summary>
     public int FineLevels => _rows.FineLevels;
@@ -80,24 +80,24 @@ public sealed class CachedPartition
     {
         var ids = new string[Count];
         var uris = new string?[Count];
-        var vokens = new int[Count * Depth];
+        var vokens = new int[Count * Levels];
         var fine = new byte[Count * FineLevels];
         var i = 0;
         foreach (var row in _leaves.SelectMany(leaf => leaf).Select(row => (int)row))
         {
             ids[i] = _rows.Ids[row];
             uris[i] = _rows.Uris[row];
-            _rows.Vokens.AsSpan(row * Depth, Depth).CopyTo(vokens.AsSpan(i * Depth, Depth));
+            _rows.Vokens.AsSpan(row * Levels, Levels).CopyTo(vokens.AsSpan(i * Levels, Levels));
             _rows.Fine.AsSpan(row * FineLevels, FineLevels).CopyTo(fine.AsSpan(i * FineLevels, FineLevels));
             i++;
         }
 
         // Already in order, so Build's sort finds nothing to move.
-        return PartitionRun.Build(Depth, ids, vokens, uris, FineLevels, fine);
+        return PartitionRun.Build(Levels, ids, vokens, uris, FineLevels, fine);
     }
 
     /// <summary>The partition as <paramref name="changes"/> make it from <paramref name="known"/> (null: nothing held, so the changes must be whole).</summary>
-    public static CachedPartition From(CachedPartition? known, PartitionChanges changes, int vocabularySize)
+    public static CachedPartition From(CachedPartition? known, PartitionChanges changes, int codebookSize)
     {
         ArgumentNullException.ThrowIfNull(changes);
         if (!changes.IsWhole && (known is null || known.Revision != changes.BaseRevision))
@@ -113,17 +113,17 @@ public sealed class CachedPartition
 
         if (changes.IsWhole)
         {
-            var depth = changes.Depth == 0 ? known?.Depth ?? 1 : changes.Depth;
-            return FromRun(changes.FirstVoken, changes.Revision, PartitionRun.Empty(depth).Apply(changes), vocabularySize);
+            var depth = changes.Levels == 0 ? known?.Levels ?? 1 : changes.Levels;
+            return FromRun(changes.FirstVoken, changes.Revision, PartitionRun.Empty(depth).Apply(changes), codebookSize);
         }
 
-        return known!.Apply(changes, vocabularySize);
+        return known!.Apply(changes, codebookSize);
     }
 
     /// <summary>A copy whose rows are <paramref name="run"/>'s, in its order.</summary>
-    private static CachedPartition FromRun(int firstVoken, long revision, PartitionRun run, int vocabularySize)
+    private static CachedPartition FromRun(int firstVoken, long revision, PartitionRun run, int codebookSize)
     {
-        var rows = new PartitionRows(run.Depth, run.FineLevels, run.Count);
+        var rows = new PartitionRows(run.Levels, run.FineLevels, run.Count);
         var leafSequences = new List<int>();
         var leaves = new List<long[]>();
         for (int start = 0, end; start < run.Count; start = end)
@@ -145,32 +145,32 @@ public sealed class CachedPartition
             leaves.Add(leaf);
         }
 
-        var partition = Create(firstVoken, revision, rows, vocabularySize, [.. leafSequences], [.. leaves], null, deadRows: 0);
+        var partition = Create(firstVoken, revision, rows, codebookSize, [.. leafSequences], [.. leaves], null, deadRows: 0);
         rows.Head = partition;
         return partition;
     }
 
-    private static CachedPartition Create(int firstVoken, long revision, PartitionRows rows, int vocabularySize, int[] leafSequences, long[][] leaves, VokenTrie? sameNodes, int deadRows)
+    private static CachedPartition Create(int firstVoken, long revision, PartitionRows rows, int codebookSize, int[] leafSequences, long[][] leaves, VokenTrie? sameNodes, int deadRows)
     {
         var trie = leaves.Length == 0
-            ? VokenTrie.Empty(rows.Depth, vocabularySize)
-            : sameNodes?.WithLeafImages(leaves) ?? VokenTrie.FromLeaves(leafSequences, rows.Depth, vocabularySize, leaves);
-        return new CachedPartition(firstVoken, revision, rows, vocabularySize, leafSequences, leaves, trie, deadRows);
+            ? VokenTrie.Empty(rows.Levels, codebookSize)
+            : sameNodes?.WithLeafImages(leaves) ?? VokenTrie.FromLeaves(leafSequences, rows.Levels, codebookSize, leaves);
+        return new CachedPartition(firstVoken, revision, rows, codebookSize, leafSequences, leaves, trie, deadRows);
     }
 
     /// <summary>This copy brought to <paramref name="changes"/>' revision (a delta on this one's).</summary>
-    private CachedPartition Apply(PartitionChanges changes, int vocabularySize)
+    private CachedPartition Apply(PartitionChanges changes, int codebookSize)
     {
-        var depth = changes.Depth == 0 ? Depth : changes.Depth;
+        var depth = changes.Levels == 0 ? Levels : changes.Levels;
         var added = PartitionRun.Build(depth, changes.Ids, changes.Vokens, changes.Uris, changes.Ids.Length == 0 ? FineLevels : changes.FineLevels, changes.Fine);
         if (added.Count == 0 && changes.Removed.Length == 0)
         {
             return Relabel(changes.Revision);
         }
 
-        if (depth != Depth && Count > 0)
+        if (depth != Levels && Count > 0)
         {
-            throw new AvgException($"Partition changes have {depth} vokens per image; the cached partition has {Depth}.");
+            throw new AvgException($"Partition changes have {depth} vokens per image; the cached partition has {Levels}.");
         }
 
         var levels = Count > 0 ? FineLevels : added.FineLevels;
@@ -181,13 +181,13 @@ public sealed class CachedPartition
 
         lock (_rows)
         {
-            if (!ReferenceEquals(_rows.Head, this) || depth != Depth || levels != FineLevels || vocabularySize != _vocabularySize)
+            if (!ReferenceEquals(_rows.Head, this) || depth != Levels || levels != FineLevels || codebookSize != _codebookSize)
             {
                 // Another copy was made from this one (or the shape changed): start again from this copy's images.
-                return FromRun(FirstVoken, changes.Revision, ToRun().Apply(changes), vocabularySize);
+                return FromRun(FirstVoken, changes.Revision, ToRun().Apply(changes), codebookSize);
             }
 
-            var next = ApplyInPlace(changes, added, vocabularySize);
+            var next = ApplyInPlace(changes, added, codebookSize);
             _rows.Head = next;
             return next;
         }
@@ -197,7 +197,7 @@ public sealed class CachedPartition
     {
         lock (_rows)
         {
-            var next = new CachedPartition(FirstVoken, revision, _rows, _vocabularySize, _leafSequences, _leaves, Trie, _deadRows);
+            var next = new CachedPartition(FirstVoken, revision, _rows, _codebookSize, _leafSequences, _leaves, Trie, _deadRows);
             if (ReferenceEquals(_rows.Head, this))
             {
                 _rows.Head = next;
@@ -208,9 +208,9 @@ public sealed class CachedPartition
     }
 
     /// <summary>Appends <paramref name="added"/> (sorted) to the shared rows and builds the leaves anew around the changed ones.</summary>
-    private CachedPartition ApplyInPlace(PartitionChanges changes, PartitionRun added, int vocabularySize)
+    private CachedPartition ApplyInPlace(PartitionChanges changes, PartitionRun added, int codebookSize)
     {
-        var depth = Depth;
+        var depth = Levels;
 
         // Rows leaving: the old rows of changed and removed images, by leaf.
         var leaving = new List<(int Leaf, long Row)>();
@@ -355,17 +355,17 @@ public sealed class CachedPartition
         }
 
         var deadRows = _deadRows + leaving.Count;
-        var partition = Create(FirstVoken, changes.Revision, _rows, vocabularySize, leafSequences, leaves, sameNodes ? Trie : null, deadRows);
+        var partition = Create(FirstVoken, changes.Revision, _rows, codebookSize, leafSequences, leaves, sameNodes ? Trie : null, deadRows);
         if (deadRows > Math.Max(MinimumDeadRows, partition.Count))
         {
             // Mostly unreachable rows: write the live ones anew (this copy's rows are left to the copies reading them).
-            return FromRun(FirstVoken, changes.Revision, partition.ToRun(), vocabularySize);
+            return FromRun(FirstVoken, changes.Revision, partition.ToRun(), codebookSize);
         }
 
         return partition;
     }
 
-    private ReadOnlySpan<int> LeafSequence(int leaf) => _leafSequences.AsSpan(leaf * Depth, Depth);
+    private ReadOnlySpan<int> LeafSequence(int leaf) => _leafSequences.AsSpan(leaf * Levels, Levels);
 
     /// <summary>The first leaf whose sequence is not below <paramref name="sequence"/>.</summary>
     private int LowerBound(ReadOnlySpan<int> sequence)
@@ -404,7 +404,7 @@ public sealed class CachedPartition
     /// </summary>
     private sealed class PartitionRows(int depth, int fineLevels, int capacity)
     {
-        public int Depth { get; } = depth;
+        public int Levels { get; } = depth;
 
         public int FineLevels { get; } = fineLevels;
 
@@ -431,13 +431,13 @@ public sealed class CachedPartition
                 var size = Ids.Length * 2;
                 Ids = Grow(Ids, size);
                 Uris = Grow(Uris, size);
-                Vokens = Grow(Vokens, size * Depth);
+                Vokens = Grow(Vokens, size * Levels);
                 Fine = Grow(Fine, size * FineLevels);
             }
 
             Ids[Count] = id;
             Uris[Count] = uri;
-            vokens.CopyTo(Vokens.AsSpan(Count * Depth, Depth));
+            vokens.CopyTo(Vokens.AsSpan(Count * Levels, Levels));
             fine.CopyTo(Fine.AsSpan(Count * FineLevels, FineLevels));
             RowOf[id] = Count;
             Count++;

@@ -61,7 +61,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
     }
 
     /// <summary>A partition source for one search over <paramref name="catalog"/>.</summary>
-    public PartitionSource CreateSource(string indexVersion, CatalogSnapshot catalog, int vocabularySize) => new(this, indexVersion, catalog, vocabularySize);
+    public PartitionSource CreateSource(string indexVersion, CatalogSnapshot catalog, int codebookSize) => new(this, indexVersion, catalog, codebookSize);
 
     /// <summary>The last catalog snapshot of <paramref name="indexVersion"/> this silo read, if any: what a search uses when the catalog does not answer in time.</summary>
     public CatalogSnapshot? LastCatalog(string indexVersion) => _catalogs.TryGetValue(indexVersion, out var snapshot) ? snapshot : null;
@@ -70,7 +70,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
     public CachedPartition? Held(string version, int firstVoken) => _partitions.TryGetValue((version, firstVoken), out var p) ? p : null;
 
     /// <summary>The partition at least as new as <paramref name="revision"/>; refreshed when the cache is older.</summary>
-    internal Task<CachedPartition> GetAsync(string version, int firstVoken, long revision, int vocabularySize, out bool fetched)
+    internal Task<CachedPartition> GetAsync(string version, int firstVoken, long revision, int codebookSize, out bool fetched)
     {
         _queriesSinceReport.AddOrUpdate(firstVoken, 1, (_, n) => n + 1);
         if (_partitions.TryGetValue((version, firstVoken), out var cached) && cached.Revision >= revision)
@@ -84,7 +84,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
         var lazy = _inFlight.GetOrAdd((version, firstVoken, revision), key => new Lazy<Task<CachedPartition>>(() =>
         {
             created = true;
-            return RefreshAsync(key.Version, key.FirstVoken, key.Revision, vocabularySize);
+            return RefreshAsync(key.Version, key.FirstVoken, key.Revision, codebookSize);
         }));
         var task = lazy.Value;
         fetched = created;
@@ -115,7 +115,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
         return ([.. vokens], [.. counts]);
     }
 
-    private async Task<CachedPartition> RefreshAsync(string version, int firstVoken, long revision, int vocabularySize)
+    private async Task<CachedPartition> RefreshAsync(string version, int firstVoken, long revision, int codebookSize)
     {
         try
         {
@@ -144,7 +144,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
                     known = null;
                 }
 
-                var partition = CachedPartition.From(known, changes, vocabularySize);
+                var partition = CachedPartition.From(known, changes, codebookSize);
                 return _partitions.AddOrUpdate((version, firstVoken), partition, (_, newer) => newer.Revision >= partition.Revision ? newer : partition);
             }
             finally
@@ -216,19 +216,19 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
     private readonly PartitionCache _cache;
     private readonly string _version;
     private readonly CatalogSnapshot _catalog;
-    private readonly int _vocabularySize;
+    private readonly int _codebookSize;
     private readonly Dictionary<int, Task<CachedPartition>> _pending = [];
     private readonly Dictionary<int, CachedPartition> _loaded = [];
     private readonly SortedSet<int> _missing = [];
     private readonly SortedSet<int> _stale = [];
     private int _fetches;
 
-    internal PartitionSource(PartitionCache cache, string version, CatalogSnapshot catalog, int vocabularySize)
+    internal PartitionSource(PartitionCache cache, string version, CatalogSnapshot catalog, int codebookSize)
     {
         _cache = cache;
         _version = version;
         _catalog = catalog;
-        _vocabularySize = vocabularySize;
+        _codebookSize = codebookSize;
     }
 
     public CatalogSnapshot Catalog => _catalog;
@@ -296,7 +296,7 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
     /// </summary>
     internal PartitionSource Again()
     {
-        var next = new PartitionSource(_cache, _version, _catalog, _vocabularySize) { _fetches = Fetches };
+        var next = new PartitionSource(_cache, _version, _catalog, _codebookSize) { _fetches = Fetches };
         foreach (var (firstVoken, task) in _pending)
         {
             next._pending[firstVoken] = task;
@@ -330,7 +330,7 @@ public sealed class PartitionSource : IVokenPartitionSource, IFineCodeLookup
 
         var index = Array.BinarySearch(_catalog.FirstVokens, firstVoken);
         var revision = index >= 0 ? _catalog.Revisions[index] : 0;
-        task = _cache.GetAsync(_version, firstVoken, revision, _vocabularySize, out var fetched);
+        task = _cache.GetAsync(_version, firstVoken, revision, _codebookSize, out var fetched);
         if (fetched)
         {
             Interlocked.Increment(ref _fetches);

@@ -7,7 +7,7 @@ namespace Avg.Cluster.Storage;
 /// One change to a partition: images added or replaced and ids removed, stamped with the revision it makes; with
 /// <paramref name="FineLevels"/> fine codes per image (row i of <paramref name="FineCodes"/>) when the bundle has them.
 /// </summary>
-public sealed record PartitionRecord(long Revision, int Depth, string[] Ids, int[] Vokens, string?[] Uris, string[] Removed, int FineLevels = 0, byte[]? FineCodes = null)
+public sealed record PartitionRecord(long Revision, int Levels, string[] Ids, int[] Vokens, string?[] Uris, string[] Removed, int FineLevels = 0, byte[]? FineCodes = null)
 {
     public byte[] Fine => FineCodes ?? [];
 }
@@ -41,7 +41,7 @@ public static class IndexLogRecords
         return Encode(kind, asBase, writer =>
         {
             writer.Write7BitEncodedInt64(record.Revision);
-            writer.Write7BitEncodedInt(record.Depth);
+            writer.Write7BitEncodedInt(record.Levels);
             if (levels > 0)
             {
                 writer.Write7BitEncodedInt(levels);
@@ -52,9 +52,9 @@ public static class IndexLogRecords
             {
                 writer.Write(record.Ids[i]);
                 WriteNullable(writer, record.Uris[i]);
-                for (var d = 0; d < record.Depth; d++)
+                for (var d = 0; d < record.Levels; d++)
                 {
-                    writer.Write7BitEncodedInt(record.Vokens[(i * record.Depth) + d]);
+                    writer.Write7BitEncodedInt(record.Vokens[(i * record.Levels) + d]);
                 }
 
                 writer.Write(record.Fine, i * levels, levels);

@@ -8,7 +8,7 @@ internal sealed class StepCountingScorer(IVokenStepScorer inner) : IVokenStepSco
     /// <summary>Query-steps scored since construction.</summary>
     public long Steps { get; private set; }
 
-    public int VocabularySize => inner.VocabularySize;
+    public int CodebookSize => inner.CodebookSize;
 
     public void BeginQueries(int queryCount) => inner.BeginQueries(queryCount);
 

@@ -40,7 +40,7 @@ public sealed class CollisionRanker
 {
     private readonly float[] _vokenCodebook;
     private readonly FineQuantizer _fine;
-    private readonly int _vocabularySize;
+    private readonly int _codebookSize;
     private float[] _tables = [];
     private int _queries;
 
@@ -55,12 +55,12 @@ public sealed class CollisionRanker
 
         _vokenCodebook = vokenCodebook.ToArray();
         _fine = fine;
-        _vocabularySize = vokenCodebook.Length / fine.Dimension;
+        _codebookSize = vokenCodebook.Length / fine.Dimension;
     }
 
     public FineQuantizer Fine => _fine;
 
-    private int TableWidth => _vocabularySize + (_fine.Levels * _fine.Codes);
+    private int TableWidth => _codebookSize + (_fine.Levels * _fine.Codes);
 
     /// <summary>Builds each query's table from its vector (rows of d, flat).</summary>
     public void Prepare(ReadOnlySpan<float> queryVectors)
@@ -83,14 +83,14 @@ public sealed class CollisionRanker
         {
             var query = queryVectors.Slice(q * d, d);
             var table = _tables.AsSpan(q * width, width);
-            for (var v = 0; v < _vocabularySize; v++)
+            for (var v = 0; v < _codebookSize; v++)
             {
                 table[v] = TensorPrimitives.Dot(query, _vokenCodebook.AsSpan(v * d, d));
             }
 
             for (var c = 0; c < _fine.Levels * _fine.Codes; c++)
             {
-                table[_vocabularySize + c] = TensorPrimitives.Dot(query, codes.Slice(c * d, d));
+                table[_codebookSize + c] = TensorPrimitives.Dot(query, codes.Slice(c * d, d));
             }
         }
     }
@@ -112,7 +112,7 @@ public sealed class CollisionRanker
 
         for (var level = 0; level < fineCodes.Length && level < _fine.Levels; level++)
         {
-            sum += table[_vocabularySize + (level * _fine.Codes) + fineCodes[level]];
+            sum += table[_codebookSize + (level * _fine.Codes) + fineCodes[level]];
         }
 
         return sum;

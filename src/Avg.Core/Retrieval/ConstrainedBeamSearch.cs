@@ -55,27 +55,27 @@ public sealed class ConstrainedBeamSearch
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentOutOfRangeException.ThrowIfNegative(queryCount);
-        if (scorer.VocabularySize != _trie.VocabularySize)
+        if (scorer.CodebookSize != _trie.CodebookSize)
         {
             throw new AvgException(
-                $"The scorer gives logits for {scorer.VocabularySize} vokens but the trie's codebook has {_trie.VocabularySize}: the index was built with another model bundle.");
+                $"The scorer gives logits for {scorer.CodebookSize} vokens but the trie's codebook has {_trie.CodebookSize}: the index was built with another model bundle.");
         }
 
-        if (_options.Prior is { } prior && (prior.Levels != _trie.Depth || prior.VocabularySize != _trie.VocabularySize))
+        if (_options.Prior is { } prior && (prior.Levels != _trie.Levels || prior.CodebookSize != _trie.CodebookSize))
         {
             throw new AvgException(
-                $"The voken prior is for {prior.VocabularySize} vokens × {prior.Levels} but the trie is {_trie.VocabularySize} × {_trie.Depth}: it comes from another model bundle.");
+                $"The voken prior is for {prior.CodebookSize} vokens × {prior.Levels} but the trie is {_trie.CodebookSize} × {_trie.Levels}: it comes from another model bundle.");
         }
 
-        if (_options.LevelBeams is { } widths && widths.Count != _trie.Depth)
+        if (_options.LevelBeams is { } widths && widths.Count != _trie.Levels)
         {
             throw new AvgException(
-                $"{widths.Count} level beams [{string.Join(",", widths)}] were given for sequences of {_trie.Depth} vokens: give one width per voken level.");
+                $"{widths.Count} level beams [{string.Join(",", widths)}] were given for sequences of {_trie.Levels} vokens: give one width per voken level.");
         }
 
         EnsureCapacity(queryCount);
-        var n = _trie.VocabularySize;
-        var depth = _trie.Depth;
+        var n = _trie.CodebookSize;
+        var depth = _trie.Levels;
         scorer.BeginQueries(queryCount);
 
         var beams = 0;
@@ -130,7 +130,7 @@ public sealed class ConstrainedBeamSearch
     /// <summary>Scores every allowed child of beams [from, to) of one query; appends the top-b to the next step's beams.</summary>
     private int SelectTopBeams(int from, int to, int t, int query, int next, ReadOnlySpan<float> logits)
     {
-        var n = _trie.VocabularySize;
+        var n = _trie.CodebookSize;
         var bias = _options.Prior is { } prior ? prior.LevelBias(t) : default;
         _best.Reset(_options.BeamAt(t));
         for (var b = from; b < to; b++)
@@ -221,7 +221,7 @@ public sealed class ConstrainedBeamSearch
         }
 
         var maxBeams = checked(queryCount * _options.WidestBeam);
-        var depth = _trie.Depth;
+        var depth = _trie.Levels;
         _beamQuery = new int[maxBeams];
         _beamNode = new int[maxBeams];
         _beamScore = new float[maxBeams];
@@ -231,7 +231,7 @@ public sealed class ConstrainedBeamSearch
         _nextScore = new float[maxBeams];
         _nextPrefix = new int[maxBeams * depth];
         _parentBeam = new int[maxBeams];
-        _logits = new float[checked(maxBeams * _trie.VocabularySize)];
+        _logits = new float[checked(maxBeams * _trie.CodebookSize)];
         _capacityQueries = queryCount;
     }
 

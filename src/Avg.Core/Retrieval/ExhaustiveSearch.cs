@@ -12,8 +12,8 @@ public static class ExhaustiveSearch
     {
         ArgumentNullException.ThrowIfNull(trie);
         ArgumentNullException.ThrowIfNull(scorer);
-        var n = trie.VocabularySize;
-        var depth = trie.Depth;
+        var n = trie.CodebookSize;
+        var depth = trie.Levels;
         scorer.BeginQueries(queryCount);
 
         // Every (query, node) pair of the current level is a beam; a level's nodes are all expanded.

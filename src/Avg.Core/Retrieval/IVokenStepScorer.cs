@@ -22,7 +22,7 @@ namespace Avg.Retrieval;
 public interface IVokenStepScorer
 {
     /// <summary>N: the number of vokens the scorer gives logits for; must equal the trie's vocabulary.</summary>
-    int VocabularySize { get; }
+    int CodebookSize { get; }
 
     /// <summary>Starts a search over queries 0 .. <paramref name="queryCount"/>−1; drops any state from before.</summary>
     void BeginQueries(int queryCount);

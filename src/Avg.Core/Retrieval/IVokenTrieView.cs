@@ -5,14 +5,14 @@ namespace Avg.Retrieval;
 /// a leaf, and the order of nodes of one depth. <see cref="VokenTrie"/> is one; a view over cluster partitions
 /// (<see cref="PartitionedVokenTrie"/>) is another, so both paths run the exact same step code.
 /// </summary>
-/// <remarks>Node ids are the view's own; node 0 is the root. Leaves are the nodes of depth <see cref="Depth"/>.</remarks>
+/// <remarks>Node ids are the view's own; node 0 is the root. Leaves are the nodes of depth <see cref="Levels"/>.</remarks>
 public interface IVokenTrieView
 {
     /// <summary>M: the length of every voken sequence.</summary>
-    int Depth { get; }
+    int Levels { get; }
 
     /// <summary>N: the codebook size.</summary>
-    int VocabularySize { get; }
+    int CodebookSize { get; }
 
     /// <summary>True when no sequence is indexed (a search then returns nothing).</summary>
     bool IsEmpty { get; }

@@ -37,22 +37,22 @@ public sealed class PartitionedVokenTrie : IVokenTrieView
     private int _nextBase;
 
     /// <param name="firstVokens">First vokens that have at least one sequence, strictly ascending.</param>
-    public PartitionedVokenTrie(int depth, int vocabularySize, int[] firstVokens, IVokenPartitionSource source)
+    public PartitionedVokenTrie(int depth, int codebookSize, int[] firstVokens, IVokenPartitionSource source)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(codebookSize, 1);
         ArgumentNullException.ThrowIfNull(firstVokens);
         ArgumentNullException.ThrowIfNull(source);
         for (var i = 0; i < firstVokens.Length; i++)
         {
-            if ((uint)firstVokens[i] >= (uint)vocabularySize || (i > 0 && firstVokens[i] <= firstVokens[i - 1]))
+            if ((uint)firstVokens[i] >= (uint)codebookSize || (i > 0 && firstVokens[i] <= firstVokens[i - 1]))
             {
-                throw new ArgumentException($"First vokens must be distinct, ascending and in [0, {vocabularySize}); got {firstVokens[i]} at {i}.", nameof(firstVokens));
+                throw new ArgumentException($"First vokens must be distinct, ascending and in [0, {codebookSize}); got {firstVokens[i]} at {i}.", nameof(firstVokens));
             }
         }
 
-        Depth = depth;
-        VocabularySize = vocabularySize;
+        Levels = depth;
+        CodebookSize = codebookSize;
         _firstVokens = firstVokens;
         _source = source;
         _slotOfFirst = new int[firstVokens.Length];
@@ -60,9 +60,9 @@ public sealed class PartitionedVokenTrie : IVokenTrieView
         _nextBase = firstVokens.Length + 1;
     }
 
-    public int Depth { get; }
+    public int Levels { get; }
 
-    public int VocabularySize { get; }
+    public int CodebookSize { get; }
 
     public bool IsEmpty => _firstVokens.Length == 0;
 
@@ -184,10 +184,10 @@ public sealed class PartitionedVokenTrie : IVokenTrieView
 
         var firstVoken = _firstVokens[firstIndex];
         var trie = _source.Load(firstVoken);
-        if (trie.Depth != Depth || trie.VocabularySize != VocabularySize || trie.FirstVokens.Length != 1 || trie.FirstVokens[0] != firstVoken)
+        if (trie.Levels != Levels || trie.CodebookSize != CodebookSize || trie.FirstVokens.Length != 1 || trie.FirstVokens[0] != firstVoken)
         {
             throw new AvgException(
-                $"Partition {firstVoken} holds a trie of {trie.Depth} × {trie.VocabularySize} starting with [{string.Join(',', trie.FirstVokens.ToArray())}]; expected depth {Depth}, {VocabularySize} vokens, first voken {firstVoken}. The index catalog and its partitions disagree.");
+                $"Partition {firstVoken} holds a trie of {trie.Levels} × {trie.CodebookSize} starting with [{string.Join(',', trie.FirstVokens.ToArray())}]; expected depth {Levels}, {CodebookSize} vokens, first voken {firstVoken}. The index catalog and its partitions disagree.");
         }
 
         var slot = new Slot(firstVoken, trie, _nextBase);

@@ -16,11 +16,11 @@ public sealed class VokenPrior
 {
     private readonly float[] _bias;
 
-    private VokenPrior(float[] bias, int levels, int vocabularySize, double weight)
+    private VokenPrior(float[] bias, int levels, int codebookSize, double weight)
     {
         _bias = bias;
         Levels = levels;
-        VocabularySize = vocabularySize;
+        CodebookSize = codebookSize;
         Weight = weight;
     }
 
@@ -28,7 +28,7 @@ public sealed class VokenPrior
     public int Levels { get; }
 
     /// <summary>Codebook size N the frequencies are for.</summary>
-    public int VocabularySize { get; }
+    public int CodebookSize { get; }
 
     /// <summary>α: how much of the log train frequency is taken off each step's log-probability.</summary>
     public double Weight { get; }
@@ -43,19 +43,19 @@ public sealed class VokenPrior
     public static bool IsValidWeight(double weight) => double.IsFinite(weight) && weight >= 0;
 
     /// <summary>Per level, how many of <paramref name="vokens"/>' sequences (rows of <paramref name="levels"/>) have each voken there.</summary>
-    public static int[][] Count(ReadOnlySpan<int> vokens, int levels, int vocabularySize)
+    public static int[][] Count(ReadOnlySpan<int> vokens, int levels, int codebookSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(levels, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(codebookSize, 1);
         if (vokens.Length % levels != 0)
             throw new ArgumentException($"{vokens.Length} vokens are not whole sequences of {levels}", nameof(vokens));
         var counts = new int[levels][];
-        for (var level = 0; level < levels; level++) counts[level] = new int[vocabularySize];
+        for (var level = 0; level < levels; level++) counts[level] = new int[codebookSize];
         for (var i = 0; i < vokens.Length; i++)
         {
             var voken = vokens[i];
-            if ((uint)voken >= (uint)vocabularySize)
-                throw new ArgumentOutOfRangeException(nameof(vokens), $"voken {voken} is outside the codebook of {vocabularySize}");
+            if ((uint)voken >= (uint)codebookSize)
+                throw new ArgumentOutOfRangeException(nameof(vokens), $"voken {voken} is outside the codebook of {codebookSize}");
             counts[i % levels][voken]++;
         }
 
@@ -92,8 +92,8 @@ public sealed class VokenPrior
     }
 
     /// <summary>What is added to the log-probability of <paramref name="voken"/> at <paramref name="level"/>: −α · log P_train,level(voken).</summary>
-    public float Bias(int level, int voken) => _bias[level * VocabularySize + voken];
+    public float Bias(int level, int voken) => _bias[level * CodebookSize + voken];
 
     /// <summary>The same as <see cref="Bias"/> for one level, all vokens.</summary>
-    public ReadOnlySpan<float> LevelBias(int level) => _bias.AsSpan(level * VocabularySize, VocabularySize);
+    public ReadOnlySpan<float> LevelBias(int level) => _bias.AsSpan(level * CodebookSize, CodebookSize);
 }

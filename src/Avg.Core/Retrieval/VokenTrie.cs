@@ -10,7 +10,7 @@ namespace Avg.Retrieval;
 /// <para>Layout. Nodes are numbered breadth-first with each level in lexicographic order of its prefixes,
 /// so (1) the children of a node are consecutive node ids, sorted by voken, and (2) at one depth a smaller
 /// node id means a lexicographically smaller prefix — beam search uses that for deterministic tie-breaking.
-/// Node 0 is the root (depth 0); leaves are exactly the nodes of depth <see cref="Depth"/>.</para>
+/// Node 0 is the root (depth 0); leaves are exactly the nodes of depth <see cref="Levels"/>.</para>
 /// <para>Several images may share one sequence; a leaf lists its images in ascending id order.</para>
 /// <para>Adds and removes are done by rebuilding (<see cref="Build(IReadOnlyList{ValueTuple{long, int[]}}, int, int)"/>
 /// from <see cref="Entries"/> plus or minus the change); the cluster keeps that cheap by partitioning the
@@ -30,10 +30,10 @@ public sealed class VokenTrie : IVokenTrieView
     /// <summary>Children of node n are nodes [_childStart[n], _childStart[n + 1]); size nodeCount + 1.</summary>
     private readonly int[] _childStart;
 
-    /// <summary>Nodes of depth d are [_levelStart[d], _levelStart[d + 1]); size Depth + 2.</summary>
+    /// <summary>Nodes of depth d are [_levelStart[d], _levelStart[d + 1]); size Levels + 2.</summary>
     private readonly int[] _levelStart;
 
-    /// <summary>Dense first level: root child for each voken, -1 when absent; size VocabularySize.</summary>
+    /// <summary>Dense first level: root child for each voken, -1 when absent; size CodebookSize.</summary>
     private readonly int[] _rootChild;
 
     /// <summary>Images of leaf ordinal l are _imageIds[_leafStart[l] .. _leafStart[l + 1]) (null when <see cref="_leafImages"/> holds them).</summary>
@@ -46,10 +46,10 @@ public sealed class VokenTrie : IVokenTrieView
 
     private readonly int _imageCount;
 
-    private VokenTrie(int depth, int vocabularySize, int[] nodeVoken, int[] childStart, int[] levelStart, int[] leafStart, long[] imageIds)
+    private VokenTrie(int depth, int codebookSize, int[] nodeVoken, int[] childStart, int[] levelStart, int[] leafStart, long[] imageIds)
     {
-        Depth = depth;
-        VocabularySize = vocabularySize;
+        Levels = depth;
+        CodebookSize = codebookSize;
         _nodeVoken = nodeVoken;
         _childStart = childStart;
         _levelStart = levelStart;
@@ -67,7 +67,7 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        _rootChild = new int[vocabularySize];
+        _rootChild = new int[codebookSize];
         Array.Fill(_rootChild, -1);
         for (var c = childStart[0]; c < childStart[1]; c++)
         {
@@ -80,8 +80,8 @@ public sealed class VokenTrie : IVokenTrieView
     /// <summary>The nodes of <paramref name="nodes"/> (arrays shared) with other images at the same leaves, one array per leaf.</summary>
     private VokenTrie(VokenTrie nodes, long[][] leafImages)
     {
-        Depth = nodes.Depth;
-        VocabularySize = nodes.VocabularySize;
+        Levels = nodes.Levels;
+        CodebookSize = nodes.CodebookSize;
         _nodeVoken = nodes._nodeVoken;
         _childStart = nodes._childStart;
         _levelStart = nodes._levelStart;
@@ -100,10 +100,10 @@ public sealed class VokenTrie : IVokenTrieView
     public static int Root => 0;
 
     /// <summary>M: the length of every voken sequence, and the depth of every leaf.</summary>
-    public int Depth { get; }
+    public int Levels { get; }
 
     /// <summary>N: the codebook size; vokens are in [0, N).</summary>
-    public int VocabularySize { get; }
+    public int CodebookSize { get; }
 
     public int NodeCount => _nodeVoken.Length;
 
@@ -119,14 +119,14 @@ public sealed class VokenTrie : IVokenTrieView
     public double CollisionRate { get; }
 
     /// <summary>First node id of the leaf level: leaf ordinals are node − FirstLeaf.</summary>
-    public int FirstLeaf => _levelStart[Depth];
+    public int FirstLeaf => _levelStart[Levels];
 
-    /// <summary>An empty trie for sequences of length <paramref name="depth"/> over <paramref name="vocabularySize"/> vokens.</summary>
-    public static VokenTrie Empty(int depth, int vocabularySize) =>
-        Build(ReadOnlySpan<long>.Empty, ReadOnlySpan<int>.Empty, depth, vocabularySize);
+    /// <summary>An empty trie for sequences of length <paramref name="depth"/> over <paramref name="codebookSize"/> vokens.</summary>
+    public static VokenTrie Empty(int depth, int codebookSize) =>
+        Build(ReadOnlySpan<long>.Empty, ReadOnlySpan<int>.Empty, depth, codebookSize);
 
     /// <summary>Builds the trie of (image id, voken sequence) pairs; image ids must be unique.</summary>
-    public static VokenTrie Build(IReadOnlyList<(long ImageId, int[] Vokens)> entries, int depth, int vocabularySize)
+    public static VokenTrie Build(IReadOnlyList<(long ImageId, int[] Vokens)> entries, int depth, int codebookSize)
     {
         ArgumentNullException.ThrowIfNull(entries);
         var ids = new long[entries.Count];
@@ -144,14 +144,14 @@ public sealed class VokenTrie : IVokenTrieView
             seq.CopyTo(vokens, i * depth);
         }
 
-        return Build(ids, vokens, depth, vocabularySize);
+        return Build(ids, vokens, depth, codebookSize);
     }
 
     /// <summary>Builds the trie from image ids and their sequences laid out row-major (count × depth).</summary>
-    public static VokenTrie Build(ReadOnlySpan<long> imageIds, ReadOnlySpan<int> vokens, int depth, int vocabularySize)
+    public static VokenTrie Build(ReadOnlySpan<long> imageIds, ReadOnlySpan<int> vokens, int depth, int codebookSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(codebookSize, 1);
         var count = imageIds.Length;
         if (vokens.Length != count * depth)
         {
@@ -160,10 +160,10 @@ public sealed class VokenTrie : IVokenTrieView
 
         for (var i = 0; i < vokens.Length; i++)
         {
-            if ((uint)vokens[i] >= (uint)vocabularySize)
+            if ((uint)vokens[i] >= (uint)codebookSize)
             {
                 throw new ArgumentException(
-                    $"Image {imageIds[i / depth]} has voken {vokens[i]} at step {i % depth}; vokens must be in [0, {vocabularySize}).", nameof(vokens));
+                    $"Image {imageIds[i / depth]} has voken {vokens[i]} at step {i % depth}; vokens must be in [0, {codebookSize}).", nameof(vokens));
             }
         }
 
@@ -199,17 +199,17 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        return FromSorted(sortedIds, sortedSeqs, depth, vocabularySize);
+        return FromSorted(sortedIds, sortedSeqs, depth, codebookSize);
     }
 
     /// <summary>
     /// Builds the trie of rows already in lexicographic order of their sequences (count × depth, row-major), image
     /// ids 0..count−1 in row order: no sort, linear time. A cluster partition keeps its images in this order.
     /// </summary>
-    public static VokenTrie BuildSorted(ReadOnlySpan<int> vokens, int depth, int vocabularySize)
+    public static VokenTrie BuildSorted(ReadOnlySpan<int> vokens, int depth, int codebookSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(codebookSize, 1);
         if (vokens.Length % depth != 0)
         {
             throw new ArgumentException($"{vokens.Length} vokens are not whole rows of {depth}.", nameof(vokens));
@@ -218,9 +218,9 @@ public sealed class VokenTrie : IVokenTrieView
         var count = vokens.Length / depth;
         for (var i = 0; i < vokens.Length; i++)
         {
-            if ((uint)vokens[i] >= (uint)vocabularySize)
+            if ((uint)vokens[i] >= (uint)codebookSize)
             {
-                throw new ArgumentException($"Row {i / depth} has voken {vokens[i]} at step {i % depth}; vokens must be in [0, {vocabularySize}).", nameof(vokens));
+                throw new ArgumentException($"Row {i / depth} has voken {vokens[i]} at step {i % depth}; vokens must be in [0, {codebookSize}).", nameof(vokens));
             }
         }
 
@@ -232,7 +232,7 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        return FromSorted(Ordinals(count), vokens.ToArray(), depth, vocabularySize);
+        return FromSorted(Ordinals(count), vokens.ToArray(), depth, codebookSize);
     }
 
     /// <summary>
@@ -241,10 +241,10 @@ public sealed class VokenTrie : IVokenTrieView
     /// silo's cached partition keeps them in ranking order, not by id). Linear in the leaves; the arrays are kept, not
     /// copied, so a changed copy can share every leaf it does not change.
     /// </summary>
-    public static VokenTrie FromLeaves(ReadOnlySpan<int> leafSequences, int depth, int vocabularySize, long[][] leafImages)
+    public static VokenTrie FromLeaves(ReadOnlySpan<int> leafSequences, int depth, int codebookSize, long[][] leafImages)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(depth, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(vocabularySize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(codebookSize, 1);
         if (leafSequences.Length % depth != 0)
         {
             throw new ArgumentException($"{leafSequences.Length} vokens are not whole rows of {depth}.", nameof(leafSequences));
@@ -254,9 +254,9 @@ public sealed class VokenTrie : IVokenTrieView
         CheckLeafImages(leaves, leafImages);
         for (var i = 0; i < leafSequences.Length; i++)
         {
-            if ((uint)leafSequences[i] >= (uint)vocabularySize)
+            if ((uint)leafSequences[i] >= (uint)codebookSize)
             {
-                throw new ArgumentException($"Leaf {i / depth} has voken {leafSequences[i]} at step {i % depth}; vokens must be in [0, {vocabularySize}).", nameof(leafSequences));
+                throw new ArgumentException($"Leaf {i / depth} has voken {leafSequences[i]} at step {i % depth}; vokens must be in [0, {codebookSize}).", nameof(leafSequences));
             }
         }
 
@@ -268,7 +268,7 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        var structure = FromSorted(Ordinals(leaves), leafSequences.ToArray(), depth, vocabularySize);
+        var structure = FromSorted(Ordinals(leaves), leafSequences.ToArray(), depth, codebookSize);
         return new VokenTrie(structure, leafImages);
     }
 
@@ -330,7 +330,7 @@ public sealed class VokenTrie : IVokenTrieView
         _leafImages is { } perLeaf ? perLeaf[l] : _imageIds.AsSpan(_leafStart![l], _leafStart[l + 1] - _leafStart[l]);
 
     /// <summary>The trie of rows sorted by (sequence, id).</summary>
-    private static VokenTrie FromSorted(long[] sortedIds, int[] seqs, int depth, int vocabularySize)
+    private static VokenTrie FromSorted(long[] sortedIds, int[] seqs, int depth, int codebookSize)
     {
         var count = sortedIds.Length;
 
@@ -388,7 +388,7 @@ public sealed class VokenTrie : IVokenTrieView
             leafStart[l + 1] += leafStart[l];
         }
 
-        return new VokenTrie(depth, vocabularySize, [.. nodeVoken], childStart, levelStart, leafStart, sortedIds);
+        return new VokenTrie(depth, codebookSize, [.. nodeVoken], childStart, levelStart, leafStart, sortedIds);
     }
 
     /// <summary>Merges partitions (tries over disjoint image sets, e.g. one per first voken) into one trie.</summary>
@@ -400,15 +400,15 @@ public sealed class VokenTrie : IVokenTrieView
             throw new ArgumentException("Merge needs at least one partition.", nameof(partitions));
         }
 
-        var depth = partitions[0].Depth;
-        var vocabulary = partitions[0].VocabularySize;
+        var depth = partitions[0].Levels;
+        var vocabulary = partitions[0].CodebookSize;
         var total = 0;
         foreach (var p in partitions)
         {
-            if (p.Depth != depth || p.VocabularySize != vocabulary)
+            if (p.Levels != depth || p.CodebookSize != vocabulary)
             {
                 throw new ArgumentException(
-                    $"Partitions disagree on shape: {p.Depth}×{p.VocabularySize} versus {depth}×{vocabulary} (depth × vocabulary).", nameof(partitions));
+                    $"Partitions disagree on shape: {p.Levels}×{p.CodebookSize} versus {depth}×{vocabulary} (depth × vocabulary).", nameof(partitions));
             }
 
             total += p.ImageCount;
@@ -429,11 +429,11 @@ public sealed class VokenTrie : IVokenTrieView
     public VokenTrie ExtractPartition(int firstVoken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(firstVoken);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(firstVoken, VocabularySize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(firstVoken, CodebookSize);
         var node = _rootChild[firstVoken];
         if (node < 0)
         {
-            return Empty(Depth, VocabularySize);
+            return Empty(Levels, CodebookSize);
         }
 
         var (first, last) = LeafRange(node);
@@ -444,9 +444,9 @@ public sealed class VokenTrie : IVokenTrieView
         }
 
         var ids = new long[total];
-        var vokens = new int[total * Depth];
+        var vokens = new int[total * Levels];
         CopyEntries(node, ids, vokens, 0);
-        return Build(ids, vokens, Depth, VocabularySize);
+        return Build(ids, vokens, Levels, CodebookSize);
     }
 
     /// <summary>First vokens that have a sequence, ascending: the partition keys of this trie.</summary>
@@ -462,7 +462,7 @@ public sealed class VokenTrie : IVokenTrieView
     /// <summary>Follows the edge labelled <paramref name="voken"/> out of <paramref name="node"/>, if any.</summary>
     public bool TryGetChild(int node, int voken, out int child)
     {
-        if ((uint)voken >= (uint)VocabularySize)
+        if ((uint)voken >= (uint)CodebookSize)
         {
             child = -1;
             return false;
@@ -504,14 +504,14 @@ public sealed class VokenTrie : IVokenTrieView
         return d;
     }
 
-    public bool IsLeaf(int node) => node >= _levelStart[Depth] && node < _levelStart[Depth + 1];
+    public bool IsLeaf(int node) => node >= _levelStart[Levels] && node < _levelStart[Levels + 1];
 
     /// <summary>Images whose voken sequence ends at this leaf: ascending by id, or in the order given to <see cref="FromLeaves"/> or <see cref="WithLeafImages"/>.</summary>
     public ReadOnlySpan<long> ImagesAt(int leaf)
     {
         if (!IsLeaf(leaf))
         {
-            throw new ArgumentOutOfRangeException(nameof(leaf), leaf, $"Node {leaf} is not a leaf (leaves are nodes {FirstLeaf}..{_levelStart[Depth + 1] - 1}).");
+            throw new ArgumentOutOfRangeException(nameof(leaf), leaf, $"Node {leaf} is not a leaf (leaves are nodes {FirstLeaf}..{_levelStart[Levels + 1] - 1}).");
         }
 
         var l = leaf - FirstLeaf;
@@ -530,12 +530,12 @@ public sealed class VokenTrie : IVokenTrieView
     }
 
     /// <summary>Leaf node of a full sequence, or -1 when the sequence is not in the trie.</summary>
-    public int Find(ReadOnlySpan<int> vokens) => vokens.Length == Depth ? FindNode(vokens) : -1;
+    public int Find(ReadOnlySpan<int> vokens) => vokens.Length == Levels ? FindNode(vokens) : -1;
 
-    /// <summary>Node reached by a prefix of any length up to <see cref="Depth"/> (a partition expanding a prefix), or -1.</summary>
+    /// <summary>Node reached by a prefix of any length up to <see cref="Levels"/> (a partition expanding a prefix), or -1.</summary>
     public int FindNode(ReadOnlySpan<int> vokens)
     {
-        if (vokens.Length > Depth)
+        if (vokens.Length > Levels)
         {
             return -1;
         }
@@ -556,12 +556,12 @@ public sealed class VokenTrie : IVokenTrieView
     public IReadOnlyList<(long ImageId, int[] Vokens)> Entries()
     {
         var ids = new long[ImageCount];
-        var vokens = new int[ImageCount * Depth];
+        var vokens = new int[ImageCount * Levels];
         CopyEntries(Root, ids, vokens, 0);
         var result = new (long, int[])[ImageCount];
         for (var i = 0; i < ids.Length; i++)
         {
-            result[i] = (ids[i], vokens.AsSpan(i * Depth, Depth).ToArray());
+            result[i] = (ids[i], vokens.AsSpan(i * Levels, Levels).ToArray());
         }
 
         return result;
@@ -590,7 +590,7 @@ public sealed class VokenTrie : IVokenTrieView
             foreach (var id in Leaf(leaf - FirstLeaf))
             {
                 ids[at] = id;
-                PrefixOf(leaf, vokens.AsSpan(at * Depth, Depth));
+                PrefixOf(leaf, vokens.AsSpan(at * Levels, Levels));
                 at++;
             }
         }
@@ -605,8 +605,8 @@ public sealed class VokenTrie : IVokenTrieView
         using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
         writer.Write(Magic);
         writer.Write(FormatVersion);
-        writer.Write(Depth);
-        writer.Write(VocabularySize);
+        writer.Write(Levels);
+        writer.Write(CodebookSize);
         writer.Write(NodeCount);
         writer.Write(ImageCount);
         WriteInts(writer, _nodeVoken.AsSpan(1));

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Avg.Models.Generation;
 
 /// <summary>
@@ -8,11 +10,13 @@ public sealed record GeneratorOptions
     /// <summary>Compact text vocabulary size (ids seen in training + specials).</summary>
     public int TextVocabulary { get; init; }
 
-    /// <summary>Codebook size N: the output vocabulary.</summary>
-    public int Vokens { get; init; }
+    /// <summary>Codebook size N: the output vocabulary. Saved as "CodebookSize" in bundles' generator.bin.json.</summary>
+    [JsonPropertyName("Vokens")]
+    public int CodebookSize { get; init; }
 
-    /// <summary>Voken sequence length M.</summary>
-    public int Length { get; init; }
+    /// <summary>Identifier length M (levels). Saved as "Levels" in bundles' generator.bin.json.</summary>
+    [JsonPropertyName("Length")]
+    public int Levels { get; init; }
 
     public int Dim { get; init; } = 256;
 
@@ -34,8 +38,8 @@ public sealed record GeneratorOptions
     public void Validate()
     {
         if (TextVocabulary < 3) throw new ArgumentException($"TextVocabulary must be at least 3, got {TextVocabulary}.");
-        if (Vokens < 2) throw new ArgumentException($"Vokens must be at least 2, got {Vokens}.");
-        if (Length < 1) throw new ArgumentException($"Length must be at least 1, got {Length}.");
+        if (CodebookSize < 2) throw new ArgumentException($"CodebookSize must be at least 2, got {CodebookSize}.");
+        if (Levels < 1) throw new ArgumentException($"Levels must be at least 1, got {Levels}.");
         if (Dim % Heads != 0) throw new ArgumentException($"Dim ({Dim}) must be a multiple of Heads ({Heads}).");
         if (Dropout is < 0 or >= 1) throw new ArgumentException($"Dropout must be in [0, 1), got {Dropout}.");
     }

@@ -25,7 +25,7 @@ public sealed class GeneratorScorer : IVokenStepScorer, IDisposable
         device = model.parameters().First().device;
     }
 
-    public int VocabularySize => model.Options.Vokens;
+    public int CodebookSize => model.Options.CodebookSize;
 
     /// <summary>Encodes the queries' text ids (count × maxLength, 0 = padding) for the next search.</summary>
     public void Prepare(ReadOnlySpan<int> textIds, int count)
@@ -58,7 +58,7 @@ public sealed class GeneratorScorer : IVokenStepScorer, IDisposable
         var prefix = tensor(ToLong(prefixes), [beams, prefixLength], dtype: int64, device: device);
         var last = model.NextLogits(prefix, cache!, rows).contiguous();
         var values = last.cpu().data<float>();
-        values.CopyTo(logits[..(beams * VocabularySize)]);
+        values.CopyTo(logits[..(beams * CodebookSize)]);
     }
 
     public void ReorderBeams(ReadOnlySpan<int> parentBeam)

@@ -121,8 +121,8 @@ public sealed class GeneratorTrainer
         ArgumentNullException.ThrowIfNull(imageVokens);
         ArgumentNullException.ThrowIfNull(trie);
         var captions = captionImage.Length;
-        var length = model.Options.Length;
-        var vokens = model.Options.Vokens;
+        var length = model.Options.Levels;
+        var vokens = model.Options.CodebookSize;
         var distill = options.DistillWeight > 0;
         if (distill && teacherTargets?.Length != (long)captions * length * vokens)
             throw new ArgumentException($"a distill weight of {options.DistillWeight} needs teacher targets of {captions} × {length} × {vokens} values.", nameof(teacherTargets));
@@ -242,7 +242,7 @@ public sealed class GeneratorTrainer
     private (int[] Candidates, int[] Positive) FindCandidates(ConstrainedBeamSearch search, GeneratorScorer scorer,
         ReadOnlySpan<long> textIds, ReadOnlySpan<long> targets, int queries, Random random)
     {
-        var length = model.Options.Length;
+        var length = model.Options.Levels;
         var beam = options.DiscriminativeBeam;
         var ids = new int[textIds.Length];
         for (var i = 0; i < ids.Length; i++) ids[i] = (int)textIds[i];
@@ -284,7 +284,7 @@ public sealed class GeneratorTrainer
     /// </summary>
     private float[] CandidateTargets(TwoTowerRanking ranking, VokenTrie trie, ReadOnlySpan<int> captions, int[] candidates, int[] positive)
     {
-        var length = model.Options.Length;
+        var length = model.Options.Levels;
         var beam = options.DiscriminativeBeam;
         var mu = options.DiscriminativeTeacherWeight;
         var targets = new float[captions.Length * beam];
@@ -311,8 +311,8 @@ public sealed class GeneratorTrainer
     /// <paramref name="softTargets"/> (queries × b), the cross-entropy against them instead.</summary>
     private Tensor DiscriminativeLoss(CrossAttentionCache cache, int[] candidates, int[] positive, float[]? softTargets, int queries, VokenTrie trie)
     {
-        var length = model.Options.Length;
-        var vokens = model.Options.Vokens;
+        var length = model.Options.Levels;
+        var vokens = model.Options.CodebookSize;
         var beam = options.DiscriminativeBeam;
         var rowsCount = queries * beam;
         var valid = new bool[rowsCount];

@@ -31,13 +31,13 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         Options = options;
         textEmbedding = nn.Embedding(options.TextVocabulary, options.Dim);
         textPositions = nn.Embedding(options.MaxTextLength, options.Dim);
-        vokenEmbedding = nn.Embedding(options.Vokens + 1, options.Dim); // row N is the start token
-        vokenPositions = nn.Embedding(options.Length, options.Dim);
+        vokenEmbedding = nn.Embedding(options.CodebookSize + 1, options.Dim); // row N is the start token
+        vokenPositions = nn.Embedding(options.Levels, options.Dim);
         encoder = nn.ModuleList(Enumerable.Range(0, options.EncoderLayers).Select(_ => new EncoderLayer(options)).ToArray());
         decoder = nn.ModuleList(Enumerable.Range(0, options.DecoderLayers).Select(_ => new DecoderLayer(options)).ToArray());
         encoderNorm = new RmsNorm(options.Dim);
         decoderNorm = new RmsNorm(options.Dim);
-        head = options.TiedHead ? null : nn.Linear(options.Dim, options.Vokens, hasBias: false);
+        head = options.TiedHead ? null : nn.Linear(options.Dim, options.CodebookSize, hasBias: false);
         drop = nn.Dropout(options.Dropout);
         RegisterComponents();
         using (no_grad())
@@ -50,7 +50,7 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
     public GeneratorOptions Options { get; }
 
     /// <summary>Index of the start token in the decoder's input vocabulary.</summary>
-    public int StartToken => Options.Vokens;
+    public int StartToken => Options.CodebookSize;
 
     /// <summary>
     /// Initialises the voken embeddings from the tokenizer's codebook (paper: "copy the voken's embedding into the
@@ -60,11 +60,11 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
     public void CopyCodebook(float[] codebook, int codebookWidth, long seed = 0)
     {
         ArgumentNullException.ThrowIfNull(codebook);
-        if (codebook.Length != Options.Vokens * codebookWidth)
-            throw new ArgumentException($"codebook has {codebook.Length} values, expected {Options.Vokens}×{codebookWidth}", nameof(codebook));
+        if (codebook.Length != Options.CodebookSize * codebookWidth)
+            throw new ArgumentException($"codebook has {codebook.Length} values, expected {Options.CodebookSize}×{codebookWidth}", nameof(codebook));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var codes = tensor(codebook).reshape(Options.Vokens, codebookWidth);
+        var codes = tensor(codebook).reshape(Options.CodebookSize, codebookWidth);
         if (codebookWidth != Options.Dim)
         {
             var generator = new Generator((ulong)seed);
@@ -74,7 +74,7 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         // Centre and rescale so the copied codes sit at the embedding's scale (std 0.02), keeping their directions.
         codes = codes - codes.mean([0L], keepdim: true);
         codes = (codes / codes.std().Plus(1e-8)).Times(0.02);
-        vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).copy_(codes.to(vokenEmbedding.weight.device));
+        vokenEmbedding.weight!.narrow(0, 0, Options.CodebookSize).copy_(codes.to(vokenEmbedding.weight.device));
     }
 
     /// <summary>
@@ -202,7 +202,7 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         x = decoderNorm.call(x);
         if (lastPositionOnly) x = x.squeeze(1);
         return head is null
-            ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.Vokens).t()).Times(Math.Pow(Options.Dim, -0.5))
+            ? x.matmul(vokenEmbedding.weight!.narrow(0, 0, Options.CodebookSize).t()).Times(Math.Pow(Options.Dim, -0.5))
             : head.call(x);
     }
 

@@ -153,8 +153,8 @@ public sealed class AvgModel : IDisposable
         var pretrained = config.UsesPretrained ? PretrainedEncoder.Open(bundle, config, torchDevice, threads) : null;
         var tokenizer = AlignedTokenizer.Load(bundle.PathOf(BundleFiles.Tokenizer), torchDevice);
         var generator = TokenToVokenGenerator.Load(bundle.PathOf(BundleFiles.Generator), torchDevice);
-        if (generator.Options.Vokens != tokenizer.Options.CodebookSize || generator.Options.Length != tokenizer.Options.Levels)
-            throw new AvgException($"{directory}: generator ({generator.Options.Vokens} vokens × {generator.Options.Length}) does not match the tokenizer ({tokenizer.Options.CodebookSize} × {tokenizer.Options.Levels}); retrain the generator stage");
+        if (generator.Options.CodebookSize != tokenizer.Options.CodebookSize || generator.Options.Levels != tokenizer.Options.Levels)
+            throw new AvgException($"{directory}: generator ({generator.Options.CodebookSize} vokens × {generator.Options.Levels}) does not match the tokenizer ({tokenizer.Options.CodebookSize} × {tokenizer.Options.Levels}); retrain the generator stage");
         encoder?.eval();
         tokenizer.eval();
         FineQuantizer? fine = null;

@@ -214,8 +214,8 @@ public sealed class AvgTrainer
         using var generator = new TokenToVokenGenerator(new GeneratorOptions
         {
             TextVocabulary = vocabulary.Size,
-            Vokens = options.CodebookSize,
-            Length = options.Levels,
+            CodebookSize = options.CodebookSize,
+            Levels = options.Levels,
             Dim = options.GeneratorDim,
             FeedForward = 4 * options.GeneratorDim,
             EncoderLayers = options.GeneratorLayers,

@@ -82,7 +82,7 @@ public sealed class SearchExecutor : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(trie);
         var generator = model.Generator.Options;
-        if (trie.VocabularySize != generator.Vokens || trie.Depth != generator.Length)
-            throw new AvgException($"index ({trie.VocabularySize} vokens × {trie.Depth}) was not made by this bundle ({generator.Vokens} × {generator.Length})");
+        if (trie.CodebookSize != generator.CodebookSize || trie.Levels != generator.Levels)
+            throw new AvgException($"index ({trie.CodebookSize} vokens × {trie.Levels}) was not made by this bundle ({generator.CodebookSize} × {generator.Levels})");
     }
 }

@@ -40,7 +40,7 @@ public sealed class TextVocabulary
     /// <summary>Ids run from 0 to Size − 1: the embedding table size for a text model.</summary>
     public int Size => baseIds.Length + ReservedIds;
 
-    /// <summary>Length of every encoded row.</summary>
+    /// <summary>Levels of every encoded row.</summary>
     public int MaxLength { get; }
 
     /// <summary>Short hex digest of the mapping and length: models trained with one vocabulary record it to refuse another.</summary>

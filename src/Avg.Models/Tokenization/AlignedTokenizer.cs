@@ -99,7 +99,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
         return (partials, torch.stack(codes, 1), residuals);
     }
 
-    /// <summary>Vokens of each vector (rows of d floats, flat) as rows of M codes, flat; deterministic.</summary>
+    /// <summary>CodebookSize of each vector (rows of d floats, flat) as rows of M codes, flat; deterministic.</summary>
     public int[] Encode(float[] vectors, int batchSize = DefaultInferenceBatch)
     {
         var count = RowCount(vectors);
@@ -114,7 +114,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
     }
 
     /// <summary>
-    /// Vokens with balanced assignment of the last one (<see cref="Avg.Quantization.CollisionBalancer"/>): images that
+    /// CodebookSize with balanced assignment of the last one (<see cref="Avg.Quantization.CollisionBalancer"/>): images that
     /// would share a whole sequence move, in turn, to the nearest last-level code still free under their prefix,
     /// among the <paramref name="candidates"/> nearest. Deterministic for a given set and order of vectors.
     /// </summary>

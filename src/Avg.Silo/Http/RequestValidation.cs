@@ -57,13 +57,13 @@ public static class RequestValidation
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(bundle);
-        if (request.LevelBeams is not { } widths || widths.Length == bundle.Depth)
+        if (request.LevelBeams is not { } widths || widths.Length == bundle.Levels)
         {
             return null;
         }
 
         var errors = new Errors();
-        errors.Add("levelBeams", string.Create(CultureInfo.InvariantCulture, $"levelBeams gives {widths.Length} widths but this index's sequences have {bundle.Depth} vokens: give one per level."));
+        errors.Add("levelBeams", string.Create(CultureInfo.InvariantCulture, $"levelBeams gives {widths.Length} widths but this index's sequences have {bundle.Levels} vokens: give one per level."));
         return errors;
     }
 

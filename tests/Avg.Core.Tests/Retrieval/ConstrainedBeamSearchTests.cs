@@ -19,8 +19,8 @@ public class ConstrainedBeamSearchTests
         var levels = rng.Next(2) == 0 ? 3u : 10_000u;
         var options = new SearchOptions { Beam = Math.Max(1, trie.SequenceCount), K = k, Normalization = normalization };
 
-        var actual = new ConstrainedBeamSearch(trie, options).Search(new HashScorer(trie.VocabularySize, seed, levels: levels), queries);
-        var expected = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed, levels: levels), queries, k, normalization);
+        var actual = new ConstrainedBeamSearch(trie, options).Search(new HashScorer(trie.CodebookSize, seed, levels: levels), queries);
+        var expected = ExhaustiveSearch.Search(trie, new HashScorer(trie.CodebookSize, seed, levels: levels), queries, k, normalization);
 
         actual.Length.ShouldBe(queries);
         for (var q = 0; q < queries; q++)
@@ -38,8 +38,8 @@ public class ConstrainedBeamSearchTests
         var options = new SearchOptions { Beam = rng.Next(1, 5), K = rng.Next(1, 20) };
         var levels = rng.Next(2) == 0 ? 3u : 10_000u;
 
-        var actual = new ConstrainedBeamSearch(trie, options).Search(new HashScorer(trie.VocabularySize, seed, levels: levels), queries);
-        var all = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed, levels: levels), queries, int.MaxValue);
+        var actual = new ConstrainedBeamSearch(trie, options).Search(new HashScorer(trie.CodebookSize, seed, levels: levels), queries);
+        var all = ExhaustiveSearch.Search(trie, new HashScorer(trie.CodebookSize, seed, levels: levels), queries, int.MaxValue);
 
         for (var q = 0; q < queries; q++)
         {
@@ -77,14 +77,14 @@ public class ConstrainedBeamSearchTests
         var k = rng.Next(1, 12);
         var wide = Math.Max(1, trie.SequenceCount);
         // Only the inner levels need the whole width; the last only ranks leaves, so K of them are enough.
-        var widths = Enumerable.Range(0, trie.Depth).Select(t => t == trie.Depth - 1 ? Math.Max(k, 1) : wide + rng.Next(3)).ToArray();
-        var scorer = () => new HashScorer(trie.VocabularySize, seed, levels: 3);
+        var widths = Enumerable.Range(0, trie.Levels).Select(t => t == trie.Levels - 1 ? Math.Max(k, 1) : wide + rng.Next(3)).ToArray();
+        var scorer = () => new HashScorer(trie.CodebookSize, seed, levels: 3);
 
         var scheduled = new ConstrainedBeamSearch(trie, new SearchOptions { LevelBeams = widths, K = k }).Search(scorer(), queries);
         var expected = ExhaustiveSearch.Search(trie, scorer(), queries, k);
         var b = rng.Next(1, 6);
         var uniform = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = b, K = k }).Search(scorer(), queries);
-        var sameWidths = new ConstrainedBeamSearch(trie, new SearchOptions { LevelBeams = Enumerable.Repeat(b, trie.Depth).ToArray(), K = k }).Search(scorer(), queries);
+        var sameWidths = new ConstrainedBeamSearch(trie, new SearchOptions { LevelBeams = Enumerable.Repeat(b, trie.Levels).ToArray(), K = k }).Search(scorer(), queries);
 
         for (var q = 0; q < queries; q++)
         {
@@ -98,13 +98,13 @@ public class ConstrainedBeamSearchTests
     {
         var trie = RandomTries.Trie(seed, maxCount: 60);
         var rng = new Random(seed);
-        var widths = Enumerable.Range(0, trie.Depth).Select(_ => rng.Next(1, 5)).ToArray();
+        var widths = Enumerable.Range(0, trie.Levels).Select(_ => rng.Next(1, 5)).ToArray();
         var options = new SearchOptions { LevelBeams = widths, K = 100 };
         var expanded = new List<int>();
-        var scorer = new HashScorer(trie.VocabularySize, seed, onScore: expanded.Add);
+        var scorer = new HashScorer(trie.CodebookSize, seed, onScore: expanded.Add);
 
         var hits = new ConstrainedBeamSearch(trie, options).Search(scorer, 1)[0];
-        var exact = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 1, int.MaxValue)[0].ToDictionary(h => h.ImageId);
+        var exact = ExhaustiveSearch.Search(trie, new HashScorer(trie.CodebookSize, seed), 1, int.MaxValue)[0].ToDictionary(h => h.ImageId);
 
         hits.Select(h => trie.Find(h.Vokens)).Distinct().Count().ShouldBeLessThanOrEqualTo(widths[^1]);
         foreach (var hit in hits)
@@ -123,7 +123,7 @@ public class ConstrainedBeamSearchTests
     public void Beam_of_one_is_greedy_decoding()
     {
         var trie = RandomTries.Trie(seed: 11, maxCount: 60);
-        var scorer = new HashScorer(trie.VocabularySize, 5);
+        var scorer = new HashScorer(trie.CodebookSize, 5);
         var hits = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = 1, K = 100 }).Search(scorer, 1)[0];
 
         var node = VokenTrie.Root;
@@ -152,7 +152,7 @@ public class ConstrainedBeamSearchTests
     public void Allowed_vokens_renormalise_over_the_trie_children_only_and_the_default_keeps_the_models_probabilities()
     {
         // Only vokens 0 and 2 exist after the root; voken 1 would take most of the mass.
-        var trie = VokenTrie.Build([(10, [0]), (20, [2])], depth: 1, vocabularySize: 3);
+        var trie = VokenTrie.Build([(10, [0]), (20, [2])], depth: 1, codebookSize: 3);
         var scorer = new FixedScorer([1f, 5f, 2f]);
 
         var renormalised = new ConstrainedBeamSearch(trie, new SearchOptions { Normalization = StepNormalization.AllowedVokens }).Search(scorer, 1)[0];
@@ -176,8 +176,8 @@ public class ConstrainedBeamSearchTests
             return;
         }
 
-        var hits = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 2, int.MaxValue, StepNormalization.AllowedVokens);
-        var unnormalised = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 2, int.MaxValue);
+        var hits = ExhaustiveSearch.Search(trie, new HashScorer(trie.CodebookSize, seed), 2, int.MaxValue, StepNormalization.AllowedVokens);
+        var unnormalised = ExhaustiveSearch.Search(trie, new HashScorer(trie.CodebookSize, seed), 2, int.MaxValue);
         for (var q = 0; q < hits.Length; q++)
         {
             var perSequence = hits[q].GroupBy(h => string.Join(',', h.Vokens)).Select(g => g.First().Score);
@@ -191,7 +191,7 @@ public class ConstrainedBeamSearchTests
     [Fact]
     public void Images_of_one_leaf_share_its_score_in_id_order_and_k_cuts_inside_a_leaf()
     {
-        var trie = VokenTrie.Build([(9, [1, 1]), (4, [1, 1]), (7, [1, 1]), (2, [0, 1])], depth: 2, vocabularySize: 2);
+        var trie = VokenTrie.Build([(9, [1, 1]), (4, [1, 1]), (7, [1, 1]), (2, [0, 1])], depth: 2, codebookSize: 2);
         var scorer = new FixedScorer([0f, 3f]);
 
         var hits = new ConstrainedBeamSearch(trie, new SearchOptions { K = 2 }).Search(scorer, 1)[0];
@@ -208,7 +208,7 @@ public class ConstrainedBeamSearchTests
         var scorer = new HashScorer(4, 1);
         search.Search(scorer, 3).ShouldAllBe(list => list.Count == 0);
         scorer.Calls.ShouldBe(0);
-        new ConstrainedBeamSearch(RandomTries.Trie(3), new SearchOptions()).Search(new HashScorer(RandomTries.Trie(3).VocabularySize, 1), 0).ShouldBeEmpty();
+        new ConstrainedBeamSearch(RandomTries.Trie(3), new SearchOptions()).Search(new HashScorer(RandomTries.Trie(3).CodebookSize, 1), 0).ShouldBeEmpty();
     }
 
     [Fact]
@@ -216,9 +216,9 @@ public class ConstrainedBeamSearchTests
     {
         var trie = RandomTries.Trie(seed: 21, maxCount: 60);
         var search = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = 3, K = 5 });
-        var big = search.Search(new HashScorer(trie.VocabularySize, 8), 4);
-        var small = search.Search(new HashScorer(trie.VocabularySize, 8), 2);
-        var again = search.Search(new HashScorer(trie.VocabularySize, 8), 4);
+        var big = search.Search(new HashScorer(trie.CodebookSize, 8), 4);
+        var small = search.Search(new HashScorer(trie.CodebookSize, 8), 2);
+        var again = search.Search(new HashScorer(trie.CodebookSize, 8), 4);
         for (var q = 0; q < 2; q++)
         {
             ShouldBeSameHits(small[q], big[q]);
@@ -294,9 +294,9 @@ public class ConstrainedBeamSearchAllocationTests
         (deepBytes - shallowBytes).ShouldBeLessThanOrEqualTo(4 * 4 * 10, "only the hits' voken arrays may grow with depth");
     }
 
-    private sealed class NoAllocationScorer(int vocabularySize) : IVokenStepScorer
+    private sealed class NoAllocationScorer(int codebookSize) : IVokenStepScorer
     {
-        public int VocabularySize => vocabularySize;
+        public int CodebookSize => codebookSize;
 
         public void BeginQueries(int queryCount)
         {

@@ -58,16 +58,16 @@ internal sealed class HashScorer : IVokenStepScorer
 
     /// <param name="levels">Distinct logit values; few levels force many score ties.</param>
     /// <param name="onScore">Told how many beams each step scores.</param>
-    public HashScorer(int vocabularySize, int seed, float spread = 4f, uint levels = 10_000, Action<int>? onScore = null)
+    public HashScorer(int codebookSize, int seed, float spread = 4f, uint levels = 10_000, Action<int>? onScore = null)
     {
         _levels = levels;
         _onScore = onScore;
-        VocabularySize = vocabularySize;
+        CodebookSize = codebookSize;
         _seed = (ulong)seed;
         _spread = spread;
     }
 
-    public int VocabularySize { get; }
+    public int CodebookSize { get; }
 
     public int Calls { get; private set; }
 
@@ -87,7 +87,7 @@ internal sealed class HashScorer : IVokenStepScorer
         _onScore?.Invoke(queryOfBeam.Length);
         queryOfBeam.Length.ShouldBe(_cache.Length);
         prefixes.Length.ShouldBe(queryOfBeam.Length * prefixLength);
-        logits.Length.ShouldBe(queryOfBeam.Length * VocabularySize);
+        logits.Length.ShouldBe(queryOfBeam.Length * CodebookSize);
         for (var b = 0; b < queryOfBeam.Length; b++)
         {
             queryOfBeam[b].ShouldBeInRange(0, _queryCount - 1);
@@ -99,9 +99,9 @@ internal sealed class HashScorer : IVokenStepScorer
             var prefix = prefixes.Slice(b * prefixLength, prefixLength);
             _cache[b].Length.ShouldBe(Math.Max(0, prefixLength - 1));
             prefix[.._cache[b].Length].SequenceEqual(_cache[b]).ShouldBeTrue("a scored prefix must extend its cached parent");
-            for (var v = 0; v < VocabularySize; v++)
+            for (var v = 0; v < CodebookSize; v++)
             {
-                logits[(b * VocabularySize) + v] = Logit(queryOfBeam[b], prefix, v);
+                logits[(b * CodebookSize) + v] = Logit(queryOfBeam[b], prefix, v);
             }
         }
 
@@ -146,7 +146,7 @@ internal sealed class HashScorer : IVokenStepScorer
 /// <summary>The same logits for every beam and step.</summary>
 internal sealed class FixedScorer(float[] logits) : IVokenStepScorer
 {
-    public int VocabularySize => logits.Length;
+    public int CodebookSize => logits.Length;
 
     public void BeginQueries(int queryCount)
     {

@@ -10,7 +10,7 @@ public class VokenPriorTests
     [Fact]
     public void Counts_each_voken_per_level()
     {
-        var counts = VokenPrior.Count([0, 2, 0, 1, 2, 1], levels: 2, vocabularySize: 3);
+        var counts = VokenPrior.Count([0, 2, 0, 1, 2, 1], levels: 2, codebookSize: 3);
 
         counts[0].ShouldBe([2, 0, 1]);
         counts[1].ShouldBe([0, 2, 1]);
@@ -45,7 +45,7 @@ public class VokenPriorTests
     public void A_prior_demotes_a_sequence_that_is_likely_only_because_it_is_frequent_in_training()
     {
         // The model prefers voken 1 a little, but nine in ten train identifiers start with it.
-        var trie = VokenTrie.Build([(10, [0]), (20, [1])], depth: 1, vocabularySize: 2);
+        var trie = VokenTrie.Build([(10, [0]), (20, [1])], depth: 1, codebookSize: 2);
         var scorer = new FixedScorer([0f, 0.5f]);
         var prior = VokenPrior.FromCounts([[9, 99]], weight: 1);
 
@@ -64,13 +64,13 @@ public class VokenPriorTests
     {
         var trie = RandomTries.Trie(seed);
         var rng = new Random(seed);
-        var counts = Enumerable.Range(0, trie.Depth).Select(_ => Enumerable.Range(0, trie.VocabularySize).Select(_ => rng.Next(0, 50)).ToArray()).ToArray();
+        var counts = Enumerable.Range(0, trie.Levels).Select(_ => Enumerable.Range(0, trie.CodebookSize).Select(_ => rng.Next(0, 50)).ToArray()).ToArray();
         var prior = VokenPrior.FromCounts(counts, rng.NextDouble() * 2);
         var k = rng.Next(1, 12);
 
         var actual = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = Math.Max(1, trie.SequenceCount), K = k, Prior = prior })
-            .Search(new HashScorer(trie.VocabularySize, seed), 2);
-        var expected = ExhaustiveSearch.Search(trie, new HashScorer(trie.VocabularySize, seed), 2, k, prior: prior);
+            .Search(new HashScorer(trie.CodebookSize, seed), 2);
+        var expected = ExhaustiveSearch.Search(trie, new HashScorer(trie.CodebookSize, seed), 2, k, prior: prior);
 
         for (var q = 0; q < 2; q++)
         {
@@ -81,7 +81,7 @@ public class VokenPriorTests
     [Fact]
     public void A_prior_of_another_shape_is_refused()
     {
-        var trie = VokenTrie.Build([(10, [0, 1])], depth: 2, vocabularySize: 2);
+        var trie = VokenTrie.Build([(10, [0, 1])], depth: 2, codebookSize: 2);
         var search = new ConstrainedBeamSearch(trie, new SearchOptions { Prior = VokenPrior.FromCounts([[1, 1]], 1) });
 
         Should.Throw<AvgException>(() => search.Search(new HashScorer(2, 1), 1)).Message.ShouldContain("another model bundle");

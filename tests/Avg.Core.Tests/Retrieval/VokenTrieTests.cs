@@ -103,7 +103,7 @@ public class VokenTrieTests
         }
 
         leaves.ShouldBe(trie.SequenceCount);
-        trie.TryGetChild(VokenTrie.Root, trie.VocabularySize, out _).ShouldBeFalse();
+        trie.TryGetChild(VokenTrie.Root, trie.CodebookSize, out _).ShouldBeFalse();
     }
 
     [Property(MaxTest = 200)]
@@ -123,7 +123,7 @@ public class VokenTrieTests
     {
         // Images 1, 2, 3 share [0, 1]; 4 is alone; 5 and 6 share [2, 2]: 5 of 7 images collide.
         var trie = VokenTrie.Build(
-            [(3, [0, 1]), (1, [0, 1]), (2, [0, 1]), (4, [1, 0]), (6, [2, 2]), (5, [2, 2]), (7, [0, 0])], depth: 2, vocabularySize: 3);
+            [(3, [0, 1]), (1, [0, 1]), (2, [0, 1]), (4, [1, 0]), (6, [2, 2]), (5, [2, 2]), (7, [0, 0])], depth: 2, codebookSize: 3);
 
         trie.SequenceCount.ShouldBe(4);
         trie.ImageCount.ShouldBe(7);
@@ -166,7 +166,7 @@ public class VokenTrieTests
     {
         var trie = RandomTries.Trie(seed);
         var partitions = new List<VokenTrie>();
-        for (var v = 0; v < trie.VocabularySize; v++)
+        for (var v = 0; v < trie.CodebookSize; v++)
         {
             var partition = trie.ExtractPartition(v);
             partition.FirstVokens.Length.ShouldBeLessThanOrEqualTo(1);
@@ -186,7 +186,7 @@ public class VokenTrieTests
     public void Rebuilding_from_entries_gives_the_same_trie(int seed)
     {
         var trie = RandomTries.Trie(seed);
-        ShouldBeSame(VokenTrie.Build(trie.Entries(), trie.Depth, trie.VocabularySize), trie);
+        ShouldBeSame(VokenTrie.Build(trie.Entries(), trie.Levels, trie.CodebookSize), trie);
     }
 
     [Fact]
@@ -213,8 +213,8 @@ public class VokenTrieTests
 
     private static void ShouldBeSame(VokenTrie actual, VokenTrie expected)
     {
-        actual.Depth.ShouldBe(expected.Depth);
-        actual.VocabularySize.ShouldBe(expected.VocabularySize);
+        actual.Levels.ShouldBe(expected.Levels);
+        actual.CodebookSize.ShouldBe(expected.CodebookSize);
         actual.NodeCount.ShouldBe(expected.NodeCount);
         actual.SequenceCount.ShouldBe(expected.SequenceCount);
         actual.ImageCount.ShouldBe(expected.ImageCount);

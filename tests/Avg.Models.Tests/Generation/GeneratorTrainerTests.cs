@@ -10,7 +10,7 @@ public class GeneratorTrainerTests
 {
     private static GeneratorOptions Small => new()
     {
-        TextVocabulary = 20, Vokens = 6, Length = 2, Dim = 32, Heads = 2, EncoderLayers = 1, DecoderLayers = 1,
+        TextVocabulary = 20, CodebookSize = 6, Levels = 2, Dim = 32, Heads = 2, EncoderLayers = 1, DecoderLayers = 1,
         FeedForward = 64, MaxTextLength = 3, Dropout = 0.0,
     };
 

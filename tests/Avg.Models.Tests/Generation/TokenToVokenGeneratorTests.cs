@@ -10,7 +10,7 @@ public class TokenToVokenGeneratorTests
 {
     private static GeneratorOptions Small => new()
     {
-        TextVocabulary = 20, Vokens = 8, Length = 3, Dim = 32, Heads = 2, EncoderLayers = 1, DecoderLayers = 2,
+        TextVocabulary = 20, CodebookSize = 8, Levels = 3, Dim = 32, Heads = 2, EncoderLayers = 1, DecoderLayers = 2,
         FeedForward = 64, MaxTextLength = 6, Dropout = 0.0,
     };
 

@@ -53,7 +53,7 @@ public class ScalarLifetimeTests
         using var tokenizer = new AlignedTokenizer(new AlignedTokenizerOptions { InputDim = 32, HiddenDim = 64, CodebookSize = 64, Levels = 4 }, seed: 5);
         using var generator = new TokenToVokenGenerator(new GeneratorOptions
         {
-            TextVocabulary = vocabulary.Size, Vokens = 64, Length = 4, Dim = 32, Heads = 2, EncoderLayers = 1,
+            TextVocabulary = vocabulary.Size, CodebookSize = 64, Levels = 4, Dim = 32, Heads = 2, EncoderLayers = 1,
             DecoderLayers = 2, FeedForward = 64, MaxTextLength = 8, Dropout = 0.0,
         });
         generator.eval();
