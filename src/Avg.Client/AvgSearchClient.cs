@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Avg.Http;
 
 namespace Avg.Client;
 
@@ -104,9 +105,10 @@ public class AvgSearchClient
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(query.Text, nameof(query));
-        var body = JsonSerializer.SerializeToUtf8Bytes(new SearchRequest(query.Text, query.K, query.Beam, query.IndexVersion, query.LevelBeams), AvgJsonContext.Default.SearchRequest);
+        var request = new SearchRequestBody(query.Text, query.K, query.Beam, query.IndexVersion, query.LevelBeams is { } widths ? [.. widths] : null);
+        var body = JsonSerializer.SerializeToUtf8Bytes(request, AvgJsonContext.Wire.SearchRequestBody);
         var answer = await SendAsync(HttpMethod.Post, "v1/search", body, acceptedFailure: null, cancellationToken).ConfigureAwait(false);
-        return Parse(answer, "POST /v1/search", AvgJsonContext.Default.SearchResults);
+        return Parse(answer, "POST /v1/search", AvgJsonContext.Wire.SearchResults);
     }
 
     /// <summary>
@@ -119,8 +121,8 @@ public class AvgSearchClient
     public virtual async Task<IndexImagesResult> IndexImagesAsync(IEnumerable<ImageToIndex> images, string? indexVersion = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
-        var wire = images.Select(i => new IngestImage(i.Id, i.Image is { } bytes ? ToArray(bytes) : null, i.Features is { } f ? ToArray(f) : null, i.Uri)).ToList();
-        var body = JsonSerializer.SerializeToUtf8Bytes(new IngestRequest(wire, indexVersion), AvgJsonContext.Default.IngestRequest);
+        var wire = images.Select(i => new IngestImageBody(i.Id, i.Image is { } bytes ? Convert.ToBase64String(bytes.Span) : null, i.Features is { } f ? ToArray(f) : null, i.Uri)).ToList();
+        var body = JsonSerializer.SerializeToUtf8Bytes(new IngestRequestBody(wire, indexVersion), AvgJsonContext.Wire.IngestRequestBody);
         Answer answer;
         try
         {
@@ -132,7 +134,7 @@ public class AvgSearchClient
             throw new AvgRequestException(e.Status, e.Message + PartlyIndexed, e.Title, e.Detail, e.ProblemType, e.Errors, e.InnerException);
         }
 
-        return Parse(answer, "POST /v1/images", AvgJsonContext.Default.IndexImagesResult);
+        return Parse(answer, "POST /v1/images", AvgJsonContext.Wire.IndexImagesResult);
     }
 
     /// <summary>Removes an image from the index.</summary>
@@ -148,14 +150,16 @@ public class AvgSearchClient
     {
         var path = ImagePath(id);
         var answer = await SendAsync(HttpMethod.Get, path, null, acceptedFailure: HttpStatusCode.NotFound, cancellationToken).ConfigureAwait(false);
-        return answer.Status == (int)HttpStatusCode.NotFound ? null : Parse(answer, "GET /" + path, AvgJsonContext.Default.IndexedImage);
+        if (answer.Status == (int)HttpStatusCode.NotFound) return null;
+        var image = Parse(answer, "GET /" + path, AvgJsonContext.Wire.ImageBody);
+        return new IndexedImage(image.Id, image.Vokens, image.Partition, image.Uri);
     }
 
     /// <summary>Index size, per-shard ingest throughput, query latency and the silos of the cluster.</summary>
     public virtual async Task<IndexStats> GetStatsAsync(CancellationToken cancellationToken = default)
     {
         var answer = await SendAsync(HttpMethod.Get, "v1/stats", null, acceptedFailure: null, cancellationToken).ConfigureAwait(false);
-        return Parse(answer, "GET /v1/stats", AvgJsonContext.Default.IndexStats);
+        return Parse(answer, "GET /v1/stats", AvgJsonContext.Wire.IndexStats);
     }
 
     /// <summary>
@@ -288,7 +292,7 @@ public class AvgSearchClient
         {
             try
             {
-                problem = JsonSerializer.Deserialize(answer.Content, AvgJsonContext.Default.ProblemDetails);
+                problem = JsonSerializer.Deserialize(answer.Content, AvgJsonContext.Wire.ProblemDetails);
             }
             catch (JsonException)
             {

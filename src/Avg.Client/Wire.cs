@@ -1,36 +1,30 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Avg.Http;
 
 namespace Avg.Client;
-
-/// <summary>Body of <c>POST /v1/search</c>.</summary>
-internal sealed record SearchRequest(
-    string Query,
-    int K,
-    int Beam,
-    string? IndexVersion,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? LevelBeams);
-
-/// <summary>Body of <c>POST /v1/images</c>.</summary>
-internal sealed record IngestRequest(IReadOnlyList<IngestImage> Images, string? IndexVersion);
-
-/// <summary>One image on the wire; <c>byte[]</c> serialises as the base64 string the contract asks for.</summary>
-internal sealed record IngestImage(
-    string Id,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] byte[]? ImageBase64,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] float[]? Features,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Uri);
 
 /// <summary>An RFC 9457 problem as the silo writes it.</summary>
 internal sealed record ProblemDetails(string? Type, string? Title, int? Status, string? Detail, Dictionary<string, string[]>? Errors);
 
-/// <summary>Source-generated (trim- and AOT-safe) JSON for every wire type; camelCase as the contract says.</summary>
+/// <summary>
+/// Source-generated (trim- and AOT-safe) JSON for every body the client sends or reads; the bodies themselves are the
+/// shared contract (<c>Avg.Http.Contracts</c>), camelCase as it says.
+/// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
-[JsonSerializable(typeof(SearchRequest))]
-[JsonSerializable(typeof(IngestRequest))]
+[JsonSerializable(typeof(SearchRequestBody))]
+[JsonSerializable(typeof(IngestRequestBody))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(SearchResults))]
 [JsonSerializable(typeof(IndexImagesResult))]
-[JsonSerializable(typeof(IndexedImage))]
+[JsonSerializable(typeof(ImageBody))]
 [JsonSerializable(typeof(IndexStats))]
-internal sealed partial class AvgJsonContext : JsonSerializerContext;
+internal sealed partial class AvgJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// The context the client uses. Its strings are escaped only where JSON needs it: the default escaper also writes
+    /// every <c>+</c> of a base64 image as <c>\u002B</c>, six bytes for one, which the server then has to unescape.
+    /// </summary>
+    public static AvgJsonContext Wire { get; } = new(new JsonSerializerOptions(JsonSerializerDefaults.Web) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+}

@@ -112,7 +112,9 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
         stats.Images.ShouldBe(1);
         stats.Partitions.ShouldBe(1);
         stats.IndexVersion.ShouldBe(FakeAvgServer.IndexVersion);
-        stats.Shards.ShouldNotBeNull().ShouldHaveSingleItem().ShouldBe(new ShardStats(0, 1, 812.0));
+        var shard = stats.Shards.ShouldNotBeNull().ShouldHaveSingleItem();
+        (shard.Shard, shard.Images, shard.ImagesPerSecond, shard.RecentImagesPerSecond).ShouldBe((0, 1L, 812.0, 40.5));
+        shard.History.ShouldBe([0, 38.2, 40.5]);
         stats.PartitionLoad.ShouldNotBeNull().ShouldHaveSingleItem().ShouldBe(new PartitionLoad(3, 17, 40));
         stats.Queries.ShouldBe(new QueryStats(200, 4.0, 9.5, 31.0));
         var silo = stats.Silos.ShouldNotBeNull().ShouldHaveSingleItem();

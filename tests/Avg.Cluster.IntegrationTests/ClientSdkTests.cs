@@ -72,7 +72,13 @@ public sealed class ClientSdkTests(ITestOutputHelper output) : IDisposable
         read.ShouldNotBeNull();
         read!.Vokens.ShouldBe(first.Vokens);
         read.Uri.ShouldBe($"shapes://{test[0].Index}");
-        (await client.GetStatsAsync()).Images.ShouldBe(test.Length);
+        var stats = await client.GetStatsAsync();
+        stats.Images.ShouldBe(test.Length);
+        stats.IndexVersion.ShouldBe(indexed.IndexVersion);
+        var shards = stats.Shards.ShouldNotBeNull();
+        shards.Sum(s => s.Images).ShouldBe(test.Length, "every shard's count, as the silo sends it");
+        shards.ShouldAllBe(s => s.History != null && s.History.Count > 0, "the shard history reaches the SDK");
+        stats.Silos.ShouldNotBeNull().ShouldHaveSingleItem().Status.ShouldBe("Active");
 
         (await client.DeleteImageAsync(first.Id)).ShouldBeTrue();
         (await client.GetImageAsync(first.Id)).ShouldBeNull();

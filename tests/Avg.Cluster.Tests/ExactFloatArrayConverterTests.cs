@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Avg.Silo.Http;
+using Avg.Http;
 using Avg.Tests.Support;
 using FsCheck;
 using FsCheck.Xunit;

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Avg.Client;
+using Avg.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -20,14 +22,18 @@ public sealed record RecordedRequest(string Method, string Path, string? ApiKey,
 }
 
 /// <summary>
-/// A Kestrel server on a free loopback port that speaks the HTTP API contract (docs/http-api.md) from memory:
-/// ingest stores images with made-up vokens, search ranks the stored images, errors are problem+json.
+/// A Kestrel server on a free loopback port that speaks the HTTP API contract (docs/http-api.md) from memory, reading
+/// and writing the silo's own body types (Avg.Http.Contracts): ingest stores images with made-up vokens, search ranks
+/// the stored images, errors are problem+json.
 /// Tests script departures from that (503s, Retry-After, slow answers) with <see cref="Enqueue"/>; every
 /// request is recorded before it is answered.
 /// </summary>
 public sealed class FakeAvgServer : IAsyncDisposable
 {
     public const string IndexVersion = "v-test";
+
+    /// <summary>The silo's JSON: camelCase (web defaults) over the shared contract's types.</summary>
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<Func<HttpContext, Task>> _scripted = new();
@@ -151,7 +157,7 @@ public sealed class FakeAvgServer : IAsyncDisposable
         {
             ("POST", "/v1/search") => SearchAsync(ctx, body),
             ("POST", "/v1/images") => IngestAsync(ctx, body),
-            ("GET", "/v1/stats") => WriteJson(ctx, 200, Stats()),
+            ("GET", "/v1/stats") => WriteBody(ctx, 200, Stats()),
             ("GET", "/health/live") => WriteJson(ctx, 200, new JsonObject { ["status"] = "live" }),
             ("GET", "/health/ready") => Ready ? WriteJson(ctx, 200, new JsonObject { ["status"] = "ready" }) : WriteProblem(ctx, 503, "Not ready", "the silo has not joined the cluster yet"),
             ("GET", _) when path.StartsWith("/v1/images/", StringComparison.Ordinal) => GetImageAsync(ctx, Uri.UnescapeDataString(path["/v1/images/".Length..])),
@@ -162,74 +168,61 @@ public sealed class FakeAvgServer : IAsyncDisposable
 
     private Task SearchAsync(HttpContext ctx, string body)
     {
-        var request = JsonNode.Parse(body)!.AsObject();
-        var query = ((string?)request["query"] ?? "").Trim();
-        var k = (int?)request["k"] ?? 10;
-        var beam = (int?)request["beam"] ?? 20;
+        var request = JsonSerializer.Deserialize<SearchRequestBody>(body, Json)!;
+        var query = (request.Query ?? "").Trim();
+        var k = request.K ?? 10;
+        var beam = request.Beam ?? 20;
         var errors = new Dictionary<string, string[]>();
         if (query.Length is < 1 or > 1000) errors["query"] = [$"must be 1…1000 characters after trimming, got {query.Length}"];
         if (k is < 1 or > 100) errors["k"] = [$"must be between 1 and 100, got {k}"];
         if (beam is < 1 or > 100) errors["beam"] = [$"must be between 1 and 100, got {beam}"];
         if (errors.Count > 0) return WriteProblem(ctx, 400, "One or more validation errors occurred.", null, errors);
-        if (VersionConflict(ctx, request) is { } conflict) return conflict;
+        if (VersionConflict(ctx, request.IndexVersion) is { } conflict) return conflict;
 
         var ranked = !Images.IsEmpty
             ? Images.OrderBy(i => i.Key, StringComparer.Ordinal).Select(i => (i.Key, i.Value.Vokens, i.Value.Uri)).ToList()
             : [("42", new[] { 3, 17, 5, 9 }, (string?)"images/042.png"), ("7", [3, 17, 5, 2], null), ("3", [8, 1, 1, 4], "images/003.png")];
-        var results = new JsonArray();
-        foreach (var (id, vokens, uri) in ranked.Take(k))
-            results.Add(new JsonObject { ["imageId"] = id, ["score"] = -0.5 * (results.Count + 1), ["vokens"] = ToJson(vokens), ["uri"] = uri });
-        return WriteJson(ctx, 200, new JsonObject
-        {
-            ["results"] = results,
-            ["indexVersion"] = IndexVersion,
-            ["timing"] = new JsonObject { ["totalMs"] = 4.1, ["generatorMs"] = 3.2, ["fanOutCalls"] = 6 },
-        });
+        var results = ranked.Take(k).Select((r, rank) => new SearchResult(r.Item1, -0.5 * (rank + 1), r.Item2, r.Item3)).ToArray();
+        return WriteBody(ctx, 200, new SearchResults(results, IndexVersion, new SearchTiming(4.1, 3.2, 6), Partial: false, MissingPartitions: [], StalePartitions: [], StaleCatalog: false));
     }
 
     private Task IngestAsync(HttpContext ctx, string body)
     {
-        var request = JsonNode.Parse(body)!.AsObject();
-        var images = request["images"]!.AsArray();
+        var request = JsonSerializer.Deserialize<IngestRequestBody>(body, Json)!;
+        var images = request.Images ?? [];
         var errors = new Dictionary<string, string[]>();
         if (images.Count > 1000) errors["images"] = [$"at most 1000 images per batch, got {images.Count}"];
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var accepted = new List<(string Id, StoredImage Image)>();
         for (var i = 0; i < images.Count; i++)
         {
-            var image = images[i]!.AsObject();
-            var id = (string?)image["id"] ?? "";
+            var image = images[i] ?? new IngestImageBody(null, null, null, null);
+            var id = image.Id ?? "";
             if (!seen.Add(id)) errors[$"images[{i}].id"] = [$"duplicate id '{id}' in this batch"];
-            var base64 = (string?)image["imageBase64"];
-            var features = image["features"]?.AsArray().Select(f => (float)f!).ToArray();
-            if ((base64 is null) == (features is null))
+            if ((image.ImageBase64 is null) == (image.Features is null))
             {
                 errors[$"images[{i}]"] = ["give exactly one of imageBase64 and features"];
                 continue;
             }
             byte[]? bytes = null;
-            if (base64 is not null)
+            if (image.ImageBase64 is { } base64)
             {
                 try { bytes = Convert.FromBase64String(base64); }
                 catch (FormatException) { errors[$"images[{i}].imageBase64"] = ["not valid base64"]; continue; }
             }
             var first = (int)(((uint)string.GetHashCode(id, StringComparison.Ordinal)) % 61);
-            accepted.Add((id, new StoredImage([first, id.Length % 8, 1, 2], (string?)image["uri"], bytes, features)));
+            accepted.Add((id, new StoredImage([first, id.Length % 8, 1, 2], image.Uri, bytes, image.Features)));
         }
         if (errors.Count > 0) return WriteProblem(ctx, 400, "One or more validation errors occurred.", null, errors);
-        if (VersionConflict(ctx, request) is { } conflict) return conflict;
+        if (VersionConflict(ctx, request.IndexVersion) is { } conflict) return conflict;
 
-        var indexed = new JsonArray();
-        foreach (var (id, image) in accepted)
-        {
-            Images[id] = image;
-            indexed.Add(new JsonObject { ["id"] = id, ["vokens"] = ToJson(image.Vokens), ["partition"] = image.Vokens[0] });
-        }
-        return WriteJson(ctx, 200, new JsonObject { ["indexed"] = indexed, ["indexVersion"] = IndexVersion, ["elapsedMs"] = 12.5 });
+        foreach (var (id, image) in accepted) Images[id] = image;
+        var indexed = accepted.Select(a => new IndexedImage(a.Id, a.Image.Vokens, a.Image.Vokens[0], Fine: [])).ToArray();
+        return WriteBody(ctx, 200, new IndexImagesResult(indexed, IndexVersion, 12.5));
     }
 
     private Task GetImageAsync(HttpContext ctx, string id) => Images.TryGetValue(id, out var image)
-        ? WriteJson(ctx, 200, new JsonObject { ["id"] = id, ["vokens"] = ToJson(image.Vokens), ["partition"] = image.Vokens[0], ["uri"] = image.Uri })
+        ? WriteBody(ctx, 200, new ImageBody(id, image.Vokens, image.Vokens[0], image.Uri))
         : WriteProblem(ctx, 404, "Not Found", $"no image with id '{id}'");
 
     private Task DeleteImageAsync(HttpContext ctx, string id)
@@ -239,32 +232,33 @@ public sealed class FakeAvgServer : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    private JsonObject Stats() => new()
-    {
-        ["images"] = Images.Count,
-        ["partitions"] = Images.Values.Select(i => i.Vokens[0]).Distinct().Count(),
-        ["indexVersion"] = IndexVersion,
-        ["shards"] = new JsonArray(new JsonObject { ["shard"] = 0, ["images"] = Images.Count, ["imagesPerSecond"] = 812.0 }),
-        ["partitionLoad"] = new JsonArray(new JsonObject { ["partition"] = 3, ["images"] = 17, ["queries"] = 40 }),
-        ["queries"] = new JsonObject { ["count"] = 200, ["p50Ms"] = 4.0, ["p99Ms"] = 9.5, ["queriesPerSecond"] = 31.0 },
-        ["silos"] = new JsonArray(new JsonObject
-        {
-            ["address"] = "10.0.0.5:11111", ["roles"] = new JsonArray("model", "partitions"), ["model"] = true, ["gpu"] = false, ["status"] = "Active",
-        }),
-    };
+    private IndexStats Stats() => new(
+        Images.Count,
+        Images.Values.Select(i => i.Vokens[0]).Distinct().Count(),
+        IndexVersion,
+        [new ShardStats(0, Images.Count, 812.0, 40.5, [0, 38.2, 40.5])],
+        [new PartitionLoad(3, 17, 40)],
+        new QueryStats(200, 4.0, 9.5, 31.0),
+        [new SiloInfo("10.0.0.5:11111", ["model", "partitions"], Model: true, Gpu: false, Status: "Active")]);
 
-    private static Task? VersionConflict(HttpContext ctx, JsonObject request) =>
-        (string?)request["indexVersion"] is { } version && version != IndexVersion
+    private static Task? VersionConflict(HttpContext ctx, string? version) =>
+        version is not null && version != IndexVersion
             ? WriteProblem(ctx, 409, "Index version conflict", $"index version '{version}' is not served; this server serves '{IndexVersion}'")
             : null;
-
-    private static JsonArray ToJson(IEnumerable<int> vokens) => new(vokens.Select(v => (JsonNode)v).ToArray());
 
     public static Task WriteJson(HttpContext ctx, int status, JsonNode body)
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json; charset=utf-8";
         return ctx.Response.WriteAsync(body.ToJsonString());
+    }
+
+    /// <summary>Writes a body of the shared contract (Avg.Http.Contracts) as the silo does: camelCase.</summary>
+    public static Task WriteBody<T>(HttpContext ctx, int status, T body)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json; charset=utf-8";
+        return ctx.Response.WriteAsync(JsonSerializer.Serialize(body, Json));
     }
 
     public static Task WriteProblem(HttpContext ctx, int status, string title, string? detail = null, IDictionary<string, string[]>? errors = null)

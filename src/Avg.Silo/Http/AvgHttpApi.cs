@@ -7,6 +7,7 @@ using Avg.Cluster;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
+using Avg.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -20,6 +21,7 @@ using Microsoft.IO;
 using Microsoft.Net.Http.Headers;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using JsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
+using Sdk = Avg.Client;
 
 namespace Avg.Silo.Http;
 
@@ -73,17 +75,17 @@ public static partial class AvgHttpApi
         var v1 = app.MapGroup("/v1");
         v1.MapPost("/search", Search)
             .Accepts<SearchRequestBody>("application/json")
-            .Produces<SearchResponseBody>()
+            .Produces<Sdk.SearchResults>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status409Conflict);
         v1.MapPost("/images", Ingest)
             .Accepts<IngestRequestBody>("application/json")
-            .Produces<IngestResponseBody>()
+            .Produces<Sdk.IndexImagesResult>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status409Conflict);
         v1.MapGet("/images/{id}", GetImage).Produces<ImageBody>().ProducesProblem(StatusCodes.Status404NotFound);
         v1.MapDelete("/images/{id}", DeleteImage).Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
-        v1.MapGet("/stats", Stats).Produces<StatsResponseBody>();
+        v1.MapGet("/stats", Stats).Produces<Sdk.IndexStats>();
         return app;
     }
 
@@ -169,10 +171,10 @@ public static partial class AvgHttpApi
 
         var total = clock.Elapsed.TotalMilliseconds;
         latency.RecordSearch(total);
-        return Results.Ok(new SearchResponseBody(
-            result.Items.Select(i => new SearchHitBody(i.ImageId, i.Score, i.Vokens, i.Uri)).ToArray(),
+        return Results.Ok(new Sdk.SearchResults(
+            result.Items.Select(i => new Sdk.SearchResult(i.ImageId, i.Score, i.Vokens, i.Uri)).ToArray(),
             result.IndexVersion,
-            new SearchTimingBody(total, result.GeneratorMs, result.FanOutCalls, result.CatalogMs, result.WaitMs),
+            new Sdk.SearchTiming(total, result.GeneratorMs, result.FanOutCalls, result.CatalogMs, result.WaitMs),
             result.Partial,
             result.MissingPartitions,
             result.StalePartitions,
@@ -214,8 +216,8 @@ public static partial class AvgHttpApi
             }
         }
 
-        return Results.Ok(new IngestResponseBody(
-            indexed.Select(i => new IndexedImageBody(i.Id, i.Vokens, i.Partition, [.. i.Fine.Select(b => (int)b)])).ToArray(),
+        return Results.Ok(new Sdk.IndexImagesResult(
+            indexed.Select(i => new Sdk.IndexedImage(i.Id, i.Vokens, i.Partition, Fine: [.. i.Fine.Select(b => (int)b)])).ToArray(),
             info.IndexVersion,
             clock.Elapsed.TotalMilliseconds));
     }
@@ -262,18 +264,18 @@ public static partial class AvgHttpApi
         var shards = await shardsTask.ConfigureAwait(false);
         // This silo's view of the membership, not the table in Redis: stats answer while Redis is away.
         var hosts = membership.GetApproximateSiloStatuses(onlyActive: true).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal).ToArray();
-        return Results.Ok(new StatsResponseBody(
+        return Results.Ok(new Sdk.IndexStats(
             catalog.Images,
             catalog.FirstVokens.Length,
             info.IndexVersion,
-            shards.Select(s => new ShardBody(s.Shard, s.Images, s.ImagesPerSecond, s.RecentImagesPerSecond, s.History)).ToArray(),
-            catalog.FirstVokens.Select((f, i) => new PartitionLoadBody(f, catalog.ImageCounts[i], catalog.Queries[i])).ToArray(),
+            shards.Select(s => new Sdk.ShardStats(s.Shard, s.Images, s.ImagesPerSecond, s.RecentImagesPerSecond, s.History)).ToArray(),
+            catalog.FirstVokens.Select((f, i) => new Sdk.PartitionLoad(f, catalog.ImageCounts[i], catalog.Queries[i])).ToArray(),
             latency.Snapshot(),
             hosts.Select(h =>
             {
                 var metadata = siloMetadata.GetSiloMetadata(h.Key).Metadata;
                 var roles = metadata.TryGetValue(SiloCapabilities.RolesKey, out var r) ? r.Split(',', StringSplitOptions.RemoveEmptyEntries) : [];
-                return new SiloBody(
+                return new Sdk.SiloInfo(
                     h.Key.Endpoint.ToString(),
                     roles,
                     metadata.GetValueOrDefault(SiloCapabilities.ModelKey) == "true",

@@ -1,3 +1,5 @@
+using Avg.Client;
+
 namespace Avg.Silo.Http;
 
 /// <summary>
@@ -26,7 +28,7 @@ public sealed class QueryLatencyWindow
     }
 
     /// <summary>Count, p50, p99 over the last 10,000 queries, and queries/s over the last 10 seconds (this silo).</summary>
-    public QueryStatsBody Snapshot()
+    public QueryStats Snapshot()
     {
         // Copied under the lock, sorted outside it: a search records in O(1) and never waits for a sort.
         double[] sorted;
@@ -42,7 +44,7 @@ public sealed class QueryLatencyWindow
 
         if (sorted.Length == 0)
         {
-            return new QueryStatsBody(0, 0, 0, 0);
+            return new QueryStats(0, 0, 0, 0);
         }
 
         Array.Sort(sorted);
@@ -59,7 +61,7 @@ public sealed class QueryLatencyWindow
         }
 
         var span = Math.Max(1.0, (now - oldest) / 1000.0);
-        return new QueryStatsBody(count, Percentile(sorted, 0.50), Percentile(sorted, 0.99), recent / span);
+        return new QueryStats(count, Percentile(sorted, 0.50), Percentile(sorted, 0.99), recent / span);
     }
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];

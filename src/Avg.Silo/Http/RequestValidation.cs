@@ -1,6 +1,7 @@
 using System.Globalization;
 using Avg.Cluster;
 using Avg.Data;
+using Avg.Http;
 using Avg.Retrieval;
 
 namespace Avg.Silo.Http;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Avg.Cluster;
 using Avg.Cluster.Hosting;
+using Avg.Http;
 using Avg.Silo.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -115,8 +116,3 @@ public static class AvgPages
         return n;
     }
 }
-
-/// <summary>GET /v1/images/{id}/neighbours response: the image and its nearest images by shared voken prefix.</summary>
-public sealed record NeighboursBody(string Id, int[] Vokens, int Partition, string? Uri, IReadOnlyList<NeighbourBody> Neighbours);
-
-public sealed record NeighbourBody(string Id, int[] Vokens, string? Uri, int SharedPrefix);

@@ -1,15 +1,12 @@
-namespace Avg.Client;
+using System.Text.Json.Serialization;
+using Avg.Http;
 
-/// <summary>A search with every setting of <c>POST /v1/search</c>; the overload to use when pinning an index version.</summary>
-/// <param name="Text">The text query (1…1000 characters after trimming).</param>
-/// <param name="K">How many images to return (1…100).</param>
-/// <param name="Beam">Beam size b of the constrained beam search (1…100; the paper uses 20–30).</param>
-/// <param name="IndexVersion">When set, the server answers 409 unless it serves this index version.</param>
-/// <param name="LevelBeams">
-/// When set, the prefixes kept after each voken level (one width of 1…100 per level) in place of <paramref name="Beam"/>:
-/// e.g. [20, 40, 20, 10] widens the second level, where a uniform beam loses most images (docs/training.md).
-/// </param>
-public sealed record SearchQuery(string Text, int K = 10, int Beam = 20, string? IndexVersion = null, IReadOnlyList<int>? LevelBeams = null);
+// The response bodies of docs/http-api.md, camelCase on the wire. They are the client SDK's public result types (hence
+// the SDK's namespace, so that its callers' code is unchanged) and what the silo host answers with: one definition of
+// each shape for both sides (docs/design.md, "HTTP API"). Lists are IReadOnlyList and the fields a server may leave out
+// have defaults, so that a reader accepts what older servers sent; the silo always sends every field.
+
+namespace Avg.Client;
 
 /// <summary>The ranked images for a query, best first, with the index version that produced them.</summary>
 /// <param name="Results">Ranked images, best first.</param>
@@ -34,10 +31,13 @@ public sealed record SearchResults(
 
 /// <summary>One retrieved image.</summary>
 /// <param name="ImageId">The id it was indexed under.</param>
-/// <param name="Score">The generator's score of its voken sequence for the query (a log-probability; higher ranks first).</param>
+/// <param name="Score">
+/// The image's score for the query (a log-probability, plus the collision ranking's term; higher ranks first). The
+/// server computes it in single precision and writes it so (<see cref="SinglePrecisionConverter"/>).
+/// </param>
 /// <param name="Vokens">The image's voken sequence.</param>
 /// <param name="Uri">The URI given when it was indexed, if any.</param>
-public sealed record SearchResult(string ImageId, double Score, IReadOnlyList<int> Vokens, string? Uri);
+public sealed record SearchResult(string ImageId, [property: JsonConverter(typeof(SinglePrecisionConverter))] double Score, IReadOnlyList<int> Vokens, string? Uri);
 
 /// <summary>Server-side cost of one query, for latency budgeting.</summary>
 /// <param name="TotalMs">Wall time inside the server.</param>
@@ -57,11 +57,26 @@ public sealed record IndexImagesResult(IReadOnlyList<IndexedImage> Indexed, stri
 /// <param name="Id">The image id.</param>
 /// <param name="Vokens">Its voken sequence.</param>
 /// <param name="Partition">The trie partition that holds it (its first voken).</param>
-/// <param name="Uri">The URI given when it was indexed; never set in ingest responses.</param>
-/// <param name="Fine">Its fine codes (the bytes that rank it among images sharing its vokens); set in ingest responses only.</param>
-public sealed record IndexedImage(string Id, IReadOnlyList<int> Vokens, int Partition, string? Uri = null, IReadOnlyList<int>? Fine = null);
+/// <param name="Uri">The URI given when it was indexed; never set in ingest responses (nor written there).</param>
+/// <param name="Fine">
+/// Its fine codes (0–255 each, the bytes that rank it among images sharing its vokens; empty when the bundle has none);
+/// set in ingest responses only.
+/// </param>
+/// <remarks>
+/// The entries of an ingest response. <c>GET /v1/images/{id}</c> answers <see cref="ImageBody"/>, whose <c>uri</c> is
+/// written even when null; the SDK returns it as this type.
+/// </remarks>
+public sealed record IndexedImage(
+    string Id,
+    IReadOnlyList<int> Vokens,
+    int Partition,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Uri = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<int>? Fine = null);
 
 /// <summary>A snapshot of the cluster: index size, ingest throughput, query latency, silos.</summary>
+/// <param name="Images">Images in the index (cluster-wide).</param>
+/// <param name="Partitions">Trie partitions holding them.</param>
+/// <param name="Queries">Latency and rate of the searches of the silo that answered.</param>
 public sealed record IndexStats(
     long Images,
     int Partitions,
@@ -72,7 +87,10 @@ public sealed record IndexStats(
     IReadOnlyList<SiloInfo>? Silos);
 
 /// <summary>Ingest throughput of one tokenization shard.</summary>
-public sealed record ShardStats(int Shard, long Images, double ImagesPerSecond);
+/// <param name="ImagesPerSecond">Images per second while busy, since the shard's activation.</param>
+/// <param name="RecentImagesPerSecond">Images per second over the last 10 seconds.</param>
+/// <param name="History">Images per second in 5-second steps over the last 5 minutes, oldest first.</param>
+public sealed record ShardStats(int Shard, long Images, double ImagesPerSecond, double RecentImagesPerSecond = 0, IReadOnlyList<double>? History = null);
 
 /// <summary>How many images a trie partition holds and how many queries reached it.</summary>
 public sealed record PartitionLoad(int Partition, long Images, long Queries);

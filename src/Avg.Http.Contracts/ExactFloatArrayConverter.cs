@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Avg.Silo.Http;
+namespace Avg.Http;
 
 /// <summary>
 /// Reads a JSON array of numbers into a <c>float[]</c> of exactly its length. The serializer's own converter grows a
