@@ -59,7 +59,7 @@ internal static class SearchCommand
             lines.AddRange(rows.Select(Line));
         }
         if (results.Timing is { } t)
-            lines.Add(string.Create(c, $"{rows.Count} results in {t.TotalMs:F1} ms (generator {t.GeneratorMs:F1} ms, {t.FanOutCalls} fan-out calls), index version {results.IndexVersion ?? "unknown"}"));
+            lines.Add(string.Create(c, $"{rows.Count} results in {t.TotalMs:F1} ms (generator {t.GeneratorMs:F1} ms, {t.FanOutCalls} grain calls), index version {results.IndexVersion ?? "unknown"}"));
         return string.Join(Environment.NewLine, lines) + Environment.NewLine;
     }
 }

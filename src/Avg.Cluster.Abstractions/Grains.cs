@@ -40,14 +40,6 @@ public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
     /// <summary>Up to <paramref name="k"/> other images nearest to <paramref name="id"/> by shared voken prefix, nearest first; empty when the id is not here.</summary>
     [AlwaysInterleave]
     Task<IndexedImage[]> Neighbours(string id, int k);
-
-    /// <summary>Vokens that may follow <paramref name="prefix"/> (which starts with this partition's voken).</summary>
-    [AlwaysInterleave]
-    Task<int[]> Expand(int[] prefix);
-
-    /// <summary>Images whose full voken sequence is <paramref name="vokens"/>, in ranking order.</summary>
-    [AlwaysInterleave]
-    Task<string[]> ImagesAt(int[] vokens);
 }
 
 /// <summary>Which partitions of an index exist (key: index version): the root of the distributed trie.</summary>

@@ -195,7 +195,7 @@ public sealed class SearchResult
     [Id(3)] public double GeneratorMs { get; init; }
 
     /// <summary>Grain calls made for this query: the catalog plus every partition fetched (cache misses).</summary>
-    [Id(4)] public int FanOutCalls { get; init; }
+    [Id(4)] public int GrainCalls { get; init; }
 
     /// <summary>Partitions the beams reached after step 1 (first vokens, ascending).</summary>
     [Id(5)] public int[] Partitions { get; init; } = [];

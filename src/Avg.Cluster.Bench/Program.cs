@@ -14,7 +14,7 @@ using Microsoft.Extensions.Logging;
 
 // Usage: avg-cluster-bench --bundle DIR --data DIR [--rounds 5] [--queries 300] [--concurrency 4]
 // Prints one JSON object: ingest images/s (features and raw-image routes) per shard and total, HTTP search p50/p99 and
-// queries/s with 1 silo (embedded) and 3 silos (Redis; 2 model silos + 1 partitions-only), fan-out calls per query.
+// queries/s with 1 silo (embedded) and 3 silos (Redis; 2 model silos + 1 partitions-only), grain calls per query.
 // `avg-cluster-bench chaos …`: faults on real processes, one JSON object per fault (ChaosBenchmark.cs).
 if (args.Length > 0 && args[0] == "chaos")
 {

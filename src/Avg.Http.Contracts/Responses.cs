@@ -42,7 +42,7 @@ public sealed record SearchResult(string ImageId, [property: JsonConverter(typeo
 /// <summary>Server-side cost of one query, for latency budgeting.</summary>
 /// <param name="TotalMs">Wall time inside the server.</param>
 /// <param name="GeneratorMs">Time in the token-to-voken generator.</param>
-/// <param name="FanOutCalls">Calls to trie partitions during the beam search.</param>
+/// <param name="FanOutCalls">Grain calls the query made: 1 for the index catalog plus one per partition fetched or refreshed (0 when every partition was cached). The name is the wire field's, <c>fanOutCalls</c>.</param>
 /// <param name="CatalogMs">Time reading the index catalog.</param>
 /// <param name="WaitMs">Time waiting on the model host before the generator ran (its queue and partition fetches).</param>
 public sealed record SearchTiming(double TotalMs, double GeneratorMs, int FanOutCalls, double CatalogMs = 0, double WaitMs = 0);

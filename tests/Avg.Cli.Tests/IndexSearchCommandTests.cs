@@ -178,7 +178,7 @@ public sealed class IndexSearchCommandTests : IAsyncLifetime, IDisposable
             "   1  42        -0.5000  3 17 5 9  images/042.png",
             "   2  7         -1.0000  3 17 5 2  -",
             "   3  3         -1.5000  8 1 1 4   images/003.png",
-            "3 results in 4.1 ms (generator 3.2 ms, 6 fan-out calls), index version v-test",
+            "3 results in 4.1 ms (generator 3.2 ms, 6 grain calls), index version v-test",
         ]);
     }
 

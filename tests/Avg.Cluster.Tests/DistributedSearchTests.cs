@@ -59,7 +59,7 @@ public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<Th
             }
 
             exactOrder += actual.Items.Select(h => h.ImageId).SequenceEqual(expected.Select(h => h.ImageId.ToString(CultureInfo.InvariantCulture))) ? 1 : 0;
-            fanOut.Add(actual.FanOutCalls);
+            fanOut.Add(actual.GrainCalls);
             compared++;
         }
 
@@ -176,7 +176,5 @@ public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<Th
         after.Vokens.ShouldBe(before.Vokens);
         after.Uris.ShouldBe(before.Uris);
         (await partition.Find(member.Id))!.Vokens.ShouldBe(member.Vokens);
-        (await partition.ImagesAt(member.Vokens)).ShouldContain(member.Id);
-        (await partition.Expand([firstVoken])).ShouldContain(member.Vokens[1]);
     }
 }

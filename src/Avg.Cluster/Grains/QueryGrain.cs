@@ -68,7 +68,7 @@ public sealed class QueryGrain(IModelHost host, PartitionCache cache, SearchCanc
             calls++;
             if (snapshot.FirstVokens.Length == 0)
             {
-                return new SearchResult { IndexVersion = info.IndexVersion, TotalMs = clock.Elapsed.TotalMilliseconds, FanOutCalls = calls, Silo = RuntimeIdentity, StaleCatalog = staleCatalog };
+                return new SearchResult { IndexVersion = info.IndexVersion, TotalMs = clock.Elapsed.TotalMilliseconds, GrainCalls = calls, Silo = RuntimeIdentity, StaleCatalog = staleCatalog };
             }
 
             try
@@ -87,7 +87,7 @@ public sealed class QueryGrain(IModelHost host, PartitionCache cache, SearchCanc
                     GeneratorMs = outcome.GeneratorMs,
                     CatalogMs = catalogMs,
                     WaitMs = outcome.WaitMs,
-                    FanOutCalls = calls + outcome.Source.Fetches,
+                    GrainCalls = calls + outcome.Source.Fetches,
                     Partitions = outcome.Source.LoadedPartitions,
                     BatchSize = outcome.BatchSize,
                     Silo = RuntimeIdentity,

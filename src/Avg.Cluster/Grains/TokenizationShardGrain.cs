@@ -21,6 +21,7 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
         ArgumentNullException.ThrowIfNull(items);
         var clock = Stopwatch.StartNew();
         var info = await host.Ready;
+        IngestRules.Enforce(items, info);
         // A caller that goes away cancels the rest of the batch (sending it again completes it). The meter's ingest and
         // cancellation counts are kept at the grain boundary (Telemetry/GrainCallMetrics).
         var indexed = await TokenizeAsync(items, info, cancellationToken);
@@ -44,25 +45,6 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
     {
         var withFeatures = items.Select((item, i) => (item, i)).Where(x => x.item.Features is not null).ToArray();
         var withPixels = items.Select((item, i) => (item, i)).Where(x => x.item.Features is null).ToArray();
-        foreach (var (item, _) in withFeatures)
-        {
-            if (item.Features!.Length != info.FeatureWidth)
-            {
-                var problem = $"Image '{item.Id}' has {item.Features.Length} features; this bundle takes {info.FeatureWidth}.";
-                throw new InvalidRequestException(problem, new Dictionary<string, string[]> { ["features"] = [problem] });
-            }
-        }
-
-        var bytesPerImage = 3 * info.ImageSize * info.ImageSize;
-        foreach (var (item, _) in withPixels)
-        {
-            if (item.Pixels is null || item.Pixels.Length != bytesPerImage)
-            {
-                var problem = $"Image '{item.Id}' has {item.Pixels?.Length ?? 0} pixel bytes; expected {bytesPerImage} (3 × {info.ImageSize} × {info.ImageSize}).";
-                throw new InvalidRequestException(problem, new Dictionary<string, string[]> { ["pixels"] = [problem] });
-            }
-        }
-
         var none = new TokenizedImages([], [], info.FineLevels);
         var featureTask = withFeatures.Length == 0
             ? Task.FromResult(none)

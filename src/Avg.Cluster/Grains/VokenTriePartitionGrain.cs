@@ -214,34 +214,6 @@ public sealed partial class VokenTriePartitionGrain(
         return Task.FromResult(nearest.Select(n => new IndexedImage { Id = run.Ids[n], Vokens = run.RowVokens((int)n).ToArray(), Uri = run.Uris[n], Fine = run.RowFine((int)n).ToArray() }).ToArray());
     }
 
-    public Task<int[]> Expand(int[] prefix)
-    {
-        ArgumentNullException.ThrowIfNull(prefix);
-        var trie = Built().Trie;
-        var node = trie.FindNode(prefix);
-        return Task.FromResult(node < 0 || trie.IsLeaf(node) ? [] : trie.ChildrenOf(node).Vokens.ToArray());
-    }
-
-    public Task<string[]> ImagesAt(int[] vokens)
-    {
-        ArgumentNullException.ThrowIfNull(vokens);
-        var (run, trie, _) = Built();
-        var leaf = trie.Find(vokens);
-        if (leaf < 0)
-        {
-            return Task.FromResult(Array.Empty<string>());
-        }
-
-        var rows = trie.ImagesAt(leaf);
-        var ids = new string[rows.Length];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            ids[i] = run.Ids[rows[i]];
-        }
-
-        return Task.FromResult(ids);
-    }
-
     /// <summary>
     /// After a failed write, reloads from storage (which may hold the record after all: a write whose answer was lost)
     /// before the next change; reads keep being answered from memory meanwhile. Caches holding an older revision then

@@ -93,7 +93,7 @@ public sealed class AvgSiloOptions
     public int RateLimitWindowSeconds { get; set; } = 60;
 
     /// <summary>The ingest batch limit: images one <c>POST /v1/images</c> may carry.</summary>
-    public const int IngestBatchLimit = 1000;
+    public const int IngestBatchLimit = Avg.Data.IngestLimits.MaxBatch;
 
     /// <summary>Request bytes allowed per image of a full batch: a 32 KiB base64 image, or features of width 2,048.</summary>
     public const int RequestBytesPerImage = 32 * 1024;

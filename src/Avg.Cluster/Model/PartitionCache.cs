@@ -135,7 +135,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
                 }
 
                 Interlocked.Increment(ref _fetches);
-                metrics.RecordFanOutCall();
+                metrics.RecordPartitionFetch();
                 var grain = grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
                 var changes = await grain.GetChanges(known?.Revision ?? -1).ConfigureAwait(false);
                 if (changes.IsWhole)

@@ -59,7 +59,7 @@ public sealed class AvgMetrics : IDisposable
         _meter.CreateObservableGauge(PartitionImages, ObservePartitions, description: "Images held by each trie partition activated on this silo");
         _queryDuration = _meter.CreateHistogram<double>(QueryDuration, "s", "Wall time of one search, generator and fan-out included");
         _beamSteps = _meter.CreateCounter<long>(BeamSteps, "{step}", "Constrained beam search steps (one per voken position per query)");
-        _fanOutCalls = _meter.CreateCounter<long>(FanOutCalls, "{call}", "Calls from a query silo to partition grains for prefix expansion");
+        _fanOutCalls = _meter.CreateCounter<long>(FanOutCalls, "{call}", "Partition fetches and refreshes (grain calls) a query silo made to partition grains");
         _modelBatchSize = _meter.CreateHistogram<long>(ModelBatchSize, description: "Requests merged into one forward pass by the model host's batcher");
 
         // Memory and GC of the silo process, for soak runs and capacity alarms (docs/metrics.md, "Process memory").
@@ -128,7 +128,7 @@ public sealed class AvgMetrics : IDisposable
 
     public void RecordBeamSteps(long steps) => _beamSteps.Add(steps);
 
-    public void RecordFanOutCall() => _fanOutCalls.Add(1);
+    public void RecordPartitionFetch() => _fanOutCalls.Add(1);
 
     /// <summary>One forward pass of the model host merged <paramref name="requests"/> requests of <paramref name="kind"/>.</summary>
     public void RecordModelBatch(string kind, int requests) => _modelBatchSize.Record(requests, new KeyValuePair<string, object?>("kind", kind));

@@ -28,6 +28,10 @@ public static class SearchLimits
         {
             problems.Add(("query", string.Create(CultureInfo.InvariantCulture, $"The query has {length} characters; at most {MaxQueryLength} are allowed.")));
         }
+        else if (Avg.Data.IngestLimits.TextProblem(query!) is { } text)
+        {
+            problems.Add(("query", "The query " + text));
+        }
 
         if (k is < MinK or > MaxK)
         {

@@ -14,7 +14,7 @@ namespace Avg.Retrieval;
 /// <para>Several images may share one sequence; a leaf lists its images in ascending id order.</para>
 /// <para>Adds and removes are done by rebuilding (<see cref="Build(IReadOnlyList{ValueTuple{long, int[]}}, int, int)"/>
 /// from <see cref="Entries"/> plus or minus the change); the cluster keeps that cheap by partitioning the
-/// trie by first voken (<see cref="ExtractPartition"/>, <see cref="Merge"/>).</para>
+/// trie by first voken (<see cref="ExtractPartition"/>).</para>
 /// </remarks>
 public sealed class VokenTrie : IVokenTrieView
 {
@@ -389,40 +389,6 @@ public sealed class VokenTrie : IVokenTrieView
         }
 
         return new VokenTrie(depth, codebookSize, [.. nodeVoken], childStart, levelStart, leafStart, sortedIds);
-    }
-
-    /// <summary>Merges partitions (tries over disjoint image sets, e.g. one per first voken) into one trie.</summary>
-    public static VokenTrie Merge(IReadOnlyList<VokenTrie> partitions)
-    {
-        ArgumentNullException.ThrowIfNull(partitions);
-        if (partitions.Count == 0)
-        {
-            throw new ArgumentException("Merge needs at least one partition.", nameof(partitions));
-        }
-
-        var depth = partitions[0].Levels;
-        var vocabulary = partitions[0].CodebookSize;
-        var total = 0;
-        foreach (var p in partitions)
-        {
-            if (p.Levels != depth || p.CodebookSize != vocabulary)
-            {
-                throw new ArgumentException(
-                    $"Partitions disagree on shape: {p.Levels}×{p.CodebookSize} versus {depth}×{vocabulary} (depth × vocabulary).", nameof(partitions));
-            }
-
-            total += p.ImageCount;
-        }
-
-        var ids = new long[total];
-        var vokens = new int[total * depth];
-        var at = 0;
-        foreach (var p in partitions)
-        {
-            at = p.CopyEntries(Root, ids, vokens, at);
-        }
-
-        return Build(ids, vokens, depth, vocabulary);
     }
 
     /// <summary>The sub-trie of the sequences that start with <paramref name="firstVoken"/>: one cluster partition.</summary>

@@ -174,7 +174,7 @@ public static partial class AvgHttpApi
         return Results.Ok(new Sdk.SearchResults(
             result.Items.Select(i => new Sdk.SearchResult(i.ImageId, i.Score, i.Vokens, i.Uri)).ToArray(),
             result.IndexVersion,
-            new Sdk.SearchTiming(total, result.GeneratorMs, result.FanOutCalls, result.CatalogMs, result.WaitMs),
+            new Sdk.SearchTiming(total, result.GeneratorMs, result.GrainCalls, result.CatalogMs, result.WaitMs),
             result.Partial,
             result.MissingPartitions,
             result.StalePartitions,

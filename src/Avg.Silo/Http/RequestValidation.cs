@@ -12,9 +12,9 @@ public static class RequestValidation
     public const int MaxQueryLength = SearchLimits.MaxQueryLength;
     public const int MinK = SearchLimits.MinK, MaxK = SearchLimits.MaxK, DefaultK = SearchLimits.DefaultK;
     public const int MinBeam = SearchLimits.MinBeam, MaxBeam = SearchLimits.MaxBeam, DefaultBeam = SearchLimits.DefaultBeam;
-    public const int MaxIdLength = 256;
-    public const int MaxBatch = Avg.Cluster.Hosting.AvgSiloOptions.IngestBatchLimit;
-    public const int MaxUriLength = 2048;
+    public const int MaxIdLength = IngestLimits.MaxIdLength;
+    public const int MaxBatch = IngestLimits.MaxBatch;
+    public const int MaxUriLength = IngestLimits.MaxUriLength;
 
     /// <summary>Field → messages; empty when the request is valid.</summary>
     public sealed class Errors : Dictionary<string, string[]>
@@ -43,11 +43,6 @@ public static class RequestValidation
         foreach (var (field, problem) in SearchLimits.Problems(query, k, beam, body.LevelBeams))
         {
             errors.Add(field, problem);
-        }
-
-        if (errors.Count == 0 && InvalidText(query) is { } textProblem)
-        {
-            errors.Add("query", "The query " + textProblem);
         }
 
         return errors.Count > 0 ? (null, errors) : (new SearchRequest { Query = query, K = k, Beam = beam, LevelBeams = body.LevelBeams }, errors);
@@ -112,11 +107,9 @@ public static class RequestValidation
                 firstIndexOf[image.Id!] = i;
             }
 
-            if (image.Uri is { } uri && (uri.Length > MaxUriLength || InvalidText(uri) is not null))
+            if (IngestLimits.UriProblem(image.Uri) is { } uriProblem)
             {
-                errors.Add(field + ".uri", uri.Length > MaxUriLength
-                    ? string.Create(CultureInfo.InvariantCulture, $"The uri has {uri.Length} characters; at most {MaxUriLength} are allowed.")
-                    : "The uri " + InvalidText(uri));
+                errors.Add(field + ".uri", uriProblem);
             }
 
             var hasImage = image.ImageBase64 is not null;
@@ -132,16 +125,9 @@ public static class RequestValidation
             if (hasFeatures)
             {
                 var features = image.Features!;
-                if (features.Length != bundle.FeatureWidth)
+                if (IngestLimits.FeaturesProblem(features, bundle.FeatureWidth) is { } featuresProblem)
                 {
-                    errors.Add(field + ".features", string.Create(CultureInfo.InvariantCulture, $"{features.Length} values; this index's bundle takes feature vectors of width {bundle.FeatureWidth}."));
-                    continue;
-                }
-
-                var bad = Array.FindIndex(features, f => !float.IsFinite(f));
-                if (bad >= 0)
-                {
-                    errors.Add(field + ".features", string.Create(CultureInfo.InvariantCulture, $"Value {bad} is {features[bad]}; features must be finite numbers."));
+                    errors.Add(field + ".features", featuresProblem);
                     continue;
                 }
 
@@ -169,48 +155,7 @@ public static class RequestValidation
     }
 
     /// <summary>Null when the id is usable, else what is wrong with it.</summary>
-    public static string? CheckId(string? id)
-    {
-        if (string.IsNullOrEmpty(id))
-        {
-            return "The id is empty; give 1 to 256 characters.";
-        }
-
-        if (id.Length > MaxIdLength)
-        {
-            return string.Create(CultureInfo.InvariantCulture, $"The id has {id.Length} characters; at most {MaxIdLength} are allowed.");
-        }
-
-        if (id.Contains('/', StringComparison.Ordinal))
-        {
-            return $"The id '{id}' contains '/', which ids may not.";
-        }
-
-        if (id.Any(char.IsControl))
-        {
-            return string.Create(CultureInfo.InvariantCulture, $"The id contains a control character (U+{(int)id.First(char.IsControl):X4}); use printable characters.");
-        }
-
-        return InvalidText(id) is { } problem ? "The id " + problem : null;
-    }
-
-    /// <summary>Null when <paramref name="text"/> is well-formed UTF-16 (so it survives UTF-8 on the wire and in storage), else why not.</summary>
-    private static string? InvalidText(string text)
-    {
-        for (var i = 0; i < text.Length; i++)
-        {
-            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
-            {
-                i++;
-            }
-            else if (char.IsSurrogate(text[i]))
-            {
-                return string.Create(CultureInfo.InvariantCulture, $"has an unpaired surrogate (U+{(int)text[i]:X4}) at character {i}; send valid Unicode text.");
-            }
-        }
-
-        return null;
-    }
+    public static string? CheckId(string? id) => IngestLimits.IdProblem(id);
 
     private static byte[]? Decode(string base64, int size, out string? problem)
     {

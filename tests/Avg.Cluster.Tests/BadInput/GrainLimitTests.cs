@@ -40,9 +40,53 @@ public class GrainLimitTests(BadInputSiloFixture fixture)
         var grains = fixture.Silo.App.Services.GetRequiredService<IGrainFactory>();
         var refused = await Should.ThrowAsync<InvalidRequestException>(() =>
             grains.GetGrain<ITokenizationShardGrain>(0).Ingest([new IngestItem { Id = "w", Features = [1f, 2f, 3f] }]));
-        refused.Errors.Keys.ShouldBe(["features"]);
-        refused.Message.ShouldContain("'w' has 3 features");
+        refused.Errors.Keys.ShouldBe(["images[0].features"]);
+        refused.Message.ShouldContain("3 values; this index's bundle takes feature vectors of width");
         Avg.Silo.Http.ServiceFailure.Classify(new AvgException("the model host is not ready")).Status.ShouldBe(503);
+    }
+
+    [Theory]
+    [InlineData("empty id", "images[0].id")]
+    [InlineData("id of 257 characters", "images[0].id")]
+    [InlineData("id with a slash", "images[0].id")]
+    [InlineData("id with a control character", "images[0].id")]
+    [InlineData("id with an unpaired surrogate", "images[0].id")]
+    [InlineData("duplicate id", "images[1].id")]
+    [InlineData("uri of 2049 characters", "images[0].uri")]
+    [InlineData("neither features nor pixels", "images[0]")]
+    [InlineData("both features and pixels", "images[0]")]
+    [InlineData("a NaN feature", "images[0].features")]
+    [InlineData("pixels of the wrong size", "images[0].pixels")]
+    [InlineData("1001 images", "images")]
+    public async Task A_shard_caller_breaking_an_ingest_rule_is_refused_naming_the_field_and_nothing_is_indexed(string breach, string field)
+    {
+        var grains = fixture.Silo.App.Services.GetRequiredService<IGrainFactory>();
+        var info = await grains.GetGrain<IQueryGrain>(0).GetBundleInfo();
+        float[] Features() => Enumerable.Repeat(0.5f, info.FeatureWidth).ToArray();
+        IngestItem Good(string id) => new() { Id = id, Features = Features() };
+        IngestItem[] batch = breach switch
+        {
+            "empty id" => [Good("")],
+            "id of 257 characters" => [Good(new string('i', 257))],
+            "id with a slash" => [Good("a/b")],
+            "id with a control character" => [Good("a\u0001b")],
+            "id with an unpaired surrogate" => [Good("a\ud800b")],
+            "duplicate id" => [Good("grain-dup"), Good("grain-dup")],
+            "uri of 2049 characters" => [new IngestItem { Id = "grain-uri", Features = Features(), Uri = new string('u', 2049) }],
+            "neither features nor pixels" => [new IngestItem { Id = "grain-none" }],
+            "both features and pixels" => [new IngestItem { Id = "grain-both", Features = Features(), Pixels = new byte[3 * info.ImageSize * info.ImageSize] }],
+            "a NaN feature" => [new IngestItem { Id = "grain-nan", Features = [float.NaN, .. Features()[1..]] }],
+            "pixels of the wrong size" => [new IngestItem { Id = "grain-pixels", Pixels = new byte[7] }],
+            "1001 images" => Enumerable.Range(0, 1001).Select(i => Good("grain-many-" + i)).ToArray(),
+            _ => throw new ArgumentOutOfRangeException(nameof(breach)),
+        };
+        var before = await grains.GetGrain<IIndexCatalogGrain>(info.IndexVersion).GetSnapshot();
+
+        var refused = await Should.ThrowAsync<InvalidRequestException>(() => grains.GetGrain<ITokenizationShardGrain>(0).Ingest(batch));
+
+        refused.Errors.Keys.ShouldContain(field);
+        Avg.Silo.Http.ServiceFailure.Classify(refused).Status.ShouldBe(400);
+        (await grains.GetGrain<IIndexCatalogGrain>(info.IndexVersion).GetSnapshot()).Version.ShouldBe(before.Version);
     }
 
     [Fact]
