@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
 using Avg.Cluster.Telemetry;
-using Avg.Models.Encoders;
 using Avg.Models.Pipeline;
 using Avg.Retrieval;
 using Microsoft.Extensions.Hosting;
@@ -32,6 +31,7 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
     private readonly TaskCompletionSource<BundleInfo> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private AvgModel? _model;
     private SearchExecutor? _executor;
+    private IngestTokenizer? _tokenizer;
     private VokenPrior? _prior;
     private double? _collisionWeight;
 
@@ -136,6 +136,7 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
             // TorchSharp counts tensors created less disposed, over all threads: what a leak would raise.
             _metrics.ObserveLiveTensorsWith(static () => TorchSharp.torch.Tensor.TotalCount);
             _executor = new SearchExecutor(_model);
+            _tokenizer = new IngestTokenizer(_model, _metrics);
             var preset = SearchPresets.Parse(_options.Preset, "Avg__Preset");
             _prior = _model.SearchPrior(_options.PriorWeight, preset);
             if (_options.PriorWeight is null && preset.PriorWeight() > 0 && _model.VokenPriorUnavailable is { } noPrior)
@@ -198,51 +199,7 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
         }
     }
 
-    private void RunTokenize(TokenizeJob[] batch)
-    {
-        var jobs = batch.Where(j => !j.IsDone).ToArray();
-        if (jobs.Length == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            var model = _model!;
-            var total = jobs.Sum(j => j.Count);
-            float[] vectors;
-            if (jobs[0].Pixels is not null)
-            {
-                var size = model.Config.ImageSize;
-                var pixels = Concat(jobs.SelectMany(j => j.Pixels!).ToList(), ImageData.Channels * size * size * total);
-                vectors = model.EncodeImages(ImageData.FromBytes(pixels, total, size, size));
-            }
-            else
-            {
-                vectors = Concat(jobs.SelectMany(j => j.Features!).ToList(), model.Tokenizer.Options.InputDim * total);
-            }
-
-            var vokens = model.Tokenize(vectors);
-            var fine = model.FineCodes(vectors, vokens);
-            var levels = model.Fine?.Levels ?? 0;
-
-            _metrics.RecordModelBatch(AvgMetrics.IngestBatch, jobs.Length);
-            var depth = model.Tokenizer.Options.Levels;
-            var at = 0;
-            foreach (var job in jobs)
-            {
-                job.Completion.TrySetResult(new TokenizedImages(vokens.AsSpan(at * depth, job.Count * depth).ToArray(), fine.AsSpan(at * levels, job.Count * levels).ToArray(), levels));
-                at += job.Count;
-            }
-        }
-        catch (Exception e)
-        {
-            foreach (var job in jobs)
-            {
-                job.Completion.TrySetException(e);
-            }
-        }
-    }
+    private void RunTokenize(TokenizeJob[] batch) => _tokenizer!.Run(batch);
 
     private void RunSearch(SearchJob[] batch)
     {
@@ -331,34 +288,6 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
                 job.Fail(new AvgException("The model host is shutting down."));
             }
         }
-    }
-
-    private static T[] Concat<T>(List<T[]> parts, int length)
-    {
-        if (parts is [var only] && only.Length == length)
-        {
-            return only;
-        }
-
-        var result = new T[length];
-        var at = 0;
-        foreach (var part in parts)
-        {
-            if (at + part.Length > length)
-            {
-                throw new AvgException($"Model input has {at + part.Length}+ values, expected {length}: an item has the wrong size.");
-            }
-
-            part.CopyTo(result, at);
-            at += part.Length;
-        }
-
-        if (at != length)
-        {
-            throw new AvgException($"Model input has {at} values, expected {length}: an item has the wrong size.");
-        }
-
-        return result;
     }
 
     private static partial class Log
