@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Avg.Cluster.Testing;
 
 namespace Avg.Bench;
 
@@ -17,29 +18,22 @@ public sealed record SiloLaunch(string Bundle, int[] Ports, string Roles, string
 /// </summary>
 public static class LocalCluster
 {
-    public static ChildProcess StartRedis(int port)
+    /// <summary>A throwaway redis-server on 127.0.0.1:<paramref name="port"/> (no persistence), its log in <paramref name="logFolder"/>.</summary>
+    public static async Task<ChildProcess> StartRedisAsync(int port, string logFolder)
     {
-        var redis = ChildProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], new Dictionary<string, string>(), null);
-        for (var i = 0; i < 100; i++)
+        try
         {
-            try
-            {
-                RedisUsedMemory(port);
-                return redis;
-            }
-            catch (AvgException)
-            {
-                Thread.Sleep(100);
-            }
+            return await ChildProcess.StartRedisAsync(port, logFolder, name: Invariant($"redis-{port}")).ConfigureAwait(false);
         }
-
-        redis.Dispose();
-        throw new AvgException("redis-server did not answer within 10 s; install it (apt-get install -y redis-server)");
+        catch (Exception e) when (e is TimeoutException or System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            throw new AvgException($"redis-server did not start or answer on port {port} ({e.Message}); install it (apt-get install -y redis-server)", e);
+        }
     }
 
     /// <summary>
     /// The real avg-silo (built beside this program through the project reference), in its own process with its own
-    /// runtime settings (server GC), so its RSS and pauses are a silo's.
+    /// runtime settings (server GC), so its RSS and pauses are a silo's; its output goes to <see cref="SiloLaunch.LogPath"/>.
     /// </summary>
     public static ChildProcess StartSilo(SiloLaunch launch, TextWriter log)
     {
@@ -69,54 +63,34 @@ public static class LocalCluster
             ["MALLOC_ARENA_MAX"] = Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") ?? "2",
         };
         log.WriteLine($"starting the silo (log: {launch.LogPath})");
-        return ChildProcess.Start("dotnet", [siloDll], environment, launch.LogPath);
+        var logPath = Path.GetFullPath(launch.LogPath);
+        return ChildProcess.Start(Path.GetFileNameWithoutExtension(logPath), "dotnet", [siloDll], environment, Path.GetDirectoryName(logPath)!);
     }
 
-    public static async Task WaitReadyAsync(HttpClient http, Process silo)
+    /// <summary>Waits up to 2 minutes for the silo's <c>/health/ready</c>; a silo that exits or stays unready is one error line.</summary>
+    public static async Task WaitReadyAsync(HttpClient http, ChildProcess silo)
     {
-        ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(silo);
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromMinutes(2))
+        try
         {
-            if (silo.HasExited)
-            {
-                throw new AvgException(Invariant($"the silo exited with code {silo.ExitCode} before it was ready; see its log"));
-            }
-
-            try
-            {
-                using var response = await http.GetAsync(new Uri("/health/ready", UriKind.Relative)).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(200).ConfigureAwait(false);
+            await silo.WaitReadyAsync(http, TimeSpan.FromMinutes(2)).ConfigureAwait(false);
         }
-
-        throw new AvgException("the silo did not become ready within 2 minutes; see its log");
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            throw new AvgException(Invariant($"the silo did not become ready ({e.Message.Split('\n')[0]}); see its log {silo.LogPath}"), e);
+        }
     }
 
     /// <summary>SIGTERM, as Kubernetes stops a pod; killed if it has not exited within a minute.</summary>
     public static async Task StopAsync(ChildProcess silo)
     {
         ArgumentNullException.ThrowIfNull(silo);
-        if (!silo.Process.HasExited)
+        if (!silo.HasExited)
         {
-            _ = Process.Start("kill", ["-TERM", silo.Process.Id.ToString(CultureInfo.InvariantCulture)]);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            try
+            silo.Terminate();
+            if (await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false) is null)
             {
-                await silo.Process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                silo.Process.Kill(entireProcessTree: true);
+                silo.KillHard();
             }
         }
     }
@@ -144,7 +118,7 @@ public static class LocalCluster
     }
 
     /// <summary>Resident set and its peak (/proc/PID/status VmRSS and VmHWM), in bytes.</summary>
-    public static (long Rss, long Peak) Rss(Process process)
+    public static (long Rss, long Peak) Rss(ChildProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
         long Field(string name) => File.ReadLines(Invariant($"/proc/{process.Id}/status"))
@@ -155,7 +129,7 @@ public static class LocalCluster
     }
 
     /// <summary>User + system CPU seconds the process has used so far (/proc/PID/stat, clock ticks of 1/100 s).</summary>
-    public static double CpuSeconds(Process process)
+    public static double CpuSeconds(ChildProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
         var stat = File.ReadAllText(Invariant($"/proc/{process.Id}/stat"));

@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Testing;
 using Avg.Models.Pipeline;
 
 namespace Avg.Bench;
@@ -103,7 +104,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
 
         var ports = LoopbackPorts.Take(1 + (3 * _options.Silos));
         Directory.CreateDirectory(_options.Cache);
-        using var redis = LocalCluster.StartRedis(ports[0]);
+        using var redis = await LocalCluster.StartRedisAsync(ports[0], Path.GetFullPath(_options.Cache)).ConfigureAwait(false);
         var silos = new List<Silo>();
         using var stopSilos = new SiloSet(silos);
         for (var i = 0; i < _options.Silos; i++)
@@ -120,7 +121,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         foreach (var silo in silos)
         {
             using var probe = new HttpClient { BaseAddress = new Uri(Invariant($"http://127.0.0.1:{silo.HttpPort}")) };
-            await LocalCluster.WaitReadyAsync(probe, silo.Child.Process).ConfigureAwait(false);
+            await LocalCluster.WaitReadyAsync(probe, silo.Child).ConfigureAwait(false);
         }
 
         var redisBaseline = LocalCluster.RedisUsedMemory(ports[0]);
@@ -144,7 +145,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             var queriesDuring = (during.Single?.Count ?? 0) + (during.Concurrent?.Count ?? 0);
             var cpuPerImage = Math.Max(0, cpuIngest - (queriesDuring * cpuPerQuery)) / ingested;
             var redisBytes = LocalCluster.RedisUsedMemory(ports[0]) - redisBaseline;
-            var perSilo = silos.Select(s => (s.Roles, Memory: LocalCluster.Rss(s.Child.Process))).ToArray();
+            var perSilo = silos.Select(s => (s.Roles, Memory: LocalCluster.Rss(s.Child))).ToArray();
             var (rss, peak) = (perSilo.Sum(s => s.Memory.Rss), perSilo.Sum(s => s.Memory.Peak));
             var row = new JsonObject
             {
@@ -401,7 +402,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
-    private static double CpuSeconds(IEnumerable<Silo> silos) => silos.Sum(s => LocalCluster.CpuSeconds(s.Child.Process));
+    private static double CpuSeconds(IEnumerable<Silo> silos) => silos.Sum(s => LocalCluster.CpuSeconds(s.Child));
 
     private sealed record Silo(ChildProcess Child, string Roles, string LogPath, int HttpPort);
 

@@ -6,6 +6,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Avg.Cluster.Hosting;
+using Avg.Cluster.Testing;
 using Avg.Models.Pipeline;
 
 namespace Avg.Bench;
@@ -111,11 +112,11 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
 
         Directory.CreateDirectory(_options.Cache);
         var ports = LoopbackPorts.Take(4);
-        using var redis = LocalCluster.StartRedis(ports[0]);
+        using var redis = await LocalCluster.StartRedisAsync(ports[0], Path.GetFullPath(_options.Cache)).ConfigureAwait(false);
         var logPath = Path.GetFullPath(Path.Combine(_options.Cache, "soak-silo.log"));
         using var silo = LocalCluster.StartSilo(new SiloLaunch(_options.Bundle, ports, "model,partitions", Invariant($"soak-{ports[0]}"), logPath), log);
         using var http = new HttpClient { BaseAddress = new Uri(Invariant($"http://127.0.0.1:{ports[3]}")), Timeout = TimeSpan.FromSeconds(60) };
-        await LocalCluster.WaitReadyAsync(http, silo.Process).ConfigureAwait(false);
+        await LocalCluster.WaitReadyAsync(http, silo).ConfigureAwait(false);
 
         log.WriteLine(Invariant($"preloading {_options.Preload} images"));
         var preload = Stopwatch.StartNew();
@@ -161,7 +162,7 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
         while (_clock.Elapsed < duration)
         {
             await Task.Delay(TimeSpan.FromSeconds(_options.SampleSeconds)).ConfigureAwait(false);
-            var sample = await SampleAsync(http, silo.Process, previous).ConfigureAwait(false);
+            var sample = await SampleAsync(http, silo, previous).ConfigureAwait(false);
             previous = sample["t_s"]!.GetValue<double>();
             samples.Add(sample);
             log.WriteLine(Invariant($"[{TimeSpan.FromSeconds(previous):m\\:ss}] RSS {sample["rss_mb"]} MB, native {sample["native_mb"]} MB, heap {sample["managed_heap_mb"]} MB, tensors {sample["live_tensors"]}, search p99 {sample["p99_ms"]} ms ({sample["searches"]} searches), {Interlocked.Read(ref _ingestedRows) - _options.Preload} indexed, {Interlocked.Read(ref _deletedRows)} deleted, {Interlocked.Read(ref _failures)} failed"));
@@ -294,7 +295,7 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
         };
     }
 
-    private async Task<JsonObject> SampleAsync(HttpClient http, Process silo, double previous)
+    private async Task<JsonObject> SampleAsync(HttpClient http, ChildProcess silo, double previous)
     {
         var now = _clock.Elapsed.TotalSeconds;
         var metrics = await MetricsAsync(http).ConfigureAwait(false);
