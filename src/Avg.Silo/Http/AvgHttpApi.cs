@@ -230,8 +230,7 @@ public static partial class AvgHttpApi
         }
 
         var info = await bundles.GetAsync().ConfigureAwait(false);
-        var partition = await grains.GetGrain<IImageDirectoryGrain>(ImageDirectoryBuckets.Of(id), info.IndexVersion).Lookup(id).ConfigureAwait(false);
-        var image = partition < 0 ? null : await grains.GetGrain<IVokenTriePartitionGrain>(partition, info.IndexVersion).Find(id).ConfigureAwait(false);
+        var (_, image) = await ImageLookup.FindAsync(grains, info.IndexVersion, id).ConfigureAwait(false);
         return image is null
             ? NotFound(id)
             : Results.Ok(new ImageBody(image.Id, image.Vokens, image.Partition, image.Uri));

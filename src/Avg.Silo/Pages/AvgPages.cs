@@ -88,15 +88,13 @@ public static class AvgPages
         }
 
         var info = await bundles.GetAsync().ConfigureAwait(false);
-        var partition = await grains.GetGrain<IImageDirectoryGrain>(ImageDirectoryBuckets.Of(id), info.IndexVersion).Lookup(id).ConfigureAwait(false);
-        var grain = partition < 0 ? null : grains.GetGrain<IVokenTriePartitionGrain>(partition, info.IndexVersion);
-        var image = grain is null ? null : await grain.Find(id).ConfigureAwait(false);
-        if (image is null)
+        var (grain, image) = await ImageLookup.FindAsync(grains, info.IndexVersion, id).ConfigureAwait(false);
+        if (grain is null || image is null)
         {
             return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Image not found", detail: $"No image with id '{id}' is indexed.");
         }
 
-        var nearest = await grain!.Neighbours(id, count).ConfigureAwait(false);
+        var nearest = await grain.Neighbours(id, count).ConfigureAwait(false);
         return Results.Ok(new NeighboursBody(
             image.Id,
             image.Vokens,
