@@ -47,9 +47,12 @@ public sealed partial class VokenTriePartitionGrain(
     /// </summary>
     private bool _reportPending;
 
-    private int FirstVoken => (int)this.GetPrimaryKeyLong(out _);
+    internal int FirstVoken => (int)this.GetPrimaryKeyLong(out _);
 
-    private string IndexVersion
+    /// <summary>Images this partition holds now (the meter's partition gauge reads it after each call: Telemetry/GrainCallMetrics).</summary>
+    internal int ImageCount => _entries.Count;
+
+    internal string IndexVersion
     {
         get
         {
@@ -69,7 +72,6 @@ public sealed partial class VokenTriePartitionGrain(
             Log.Restored(logger, FirstVoken, _entries.Count, _revision, records);
         }
 
-        metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
         if (_entries.Count > 0)
         {
             // A record stored by a write whose answer was lost, or a report that failed before this activation, may
@@ -82,6 +84,7 @@ public sealed partial class VokenTriePartitionGrain(
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // The activation leaves this silo (no call follows to report it): another silo reports the partition from now on.
         metrics.RemovePartition(IndexVersion, FirstVoken);
         return Task.CompletedTask;
     }
@@ -269,7 +272,6 @@ public sealed partial class VokenTriePartitionGrain(
             Log.CompactionFailed(logger, FirstVoken, compactionFailure.Message);
         }
 
-        metrics.SetPartitionImages(IndexVersion, FirstVoken, _entries.Count);
         _reportPending = true;
         await ReportIfPendingAsync();
     }

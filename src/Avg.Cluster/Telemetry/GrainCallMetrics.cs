@@ -5,8 +5,9 @@ namespace Avg.Cluster.Telemetry;
 /// <summary>
 /// Records the product meter's per-call figures at the grain boundary (an incoming grain call filter), so grain bodies
 /// hold no telemetry: the duration of each successful <see cref="IQueryGrain.Search"/>, and the images of each
-/// successful <see cref="ITokenizationShardGrain.Ingest"/> by shard, partial answers, and the searches and batches
-/// cancelled because their caller went away. Other calls pass straight through.
+/// successful <see cref="ITokenizationShardGrain.Ingest"/> by shard, partial answers, the searches and batches
+/// cancelled because their caller went away, and after every call to a partition (the call that activates it, and each
+/// change) the images it holds. Other calls pass straight through.
 /// </summary>
 internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallFilter
 {
@@ -14,8 +15,22 @@ internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallF
     {
         IQueryGrain when context.InterfaceMethod.Name == nameof(IQueryGrain.Search) => TimeQuery(context),
         ITokenizationShardGrain shard when context.InterfaceMethod.Name == nameof(ITokenizationShardGrain.Ingest) => CountIngest(context, shard),
+        Grains.VokenTriePartitionGrain partition => ReportPartitionSize(context, partition),
         _ => context.Invoke(),
     };
+
+    private async Task ReportPartitionSize(IIncomingGrainCallContext context, Grains.VokenTriePartitionGrain partition)
+    {
+        try
+        {
+            await context.Invoke().ConfigureAwait(true);
+        }
+        finally
+        {
+            // On the grain's scheduler, between its turns: the count is one a change left whole.
+            metrics.SetPartitionImages(partition.IndexVersion, partition.FirstVoken, partition.ImageCount);
+        }
+    }
 
     private async Task TimeQuery(IIncomingGrainCallContext context)
     {
