@@ -20,9 +20,14 @@ public class TrainEvalCommandTests
         train.ExitCode.ShouldBe(0, train.Error);
         train.Output.ShouldContain("(avg) written to");
 
+        // N and M are not given: a later stage takes them from the --from bundle's tokenizer (8 × 2, not the defaults 64 × 4).
         var ablation = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("irgen"), "--stage", "generator", "--from", dir.File("b"),
-            "--irgen", "--codebook", "8", "--levels", "2", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
+            "--irgen", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", .. features]);
         ablation.ExitCode.ShouldBe(0, ablation.Error);
+        ablation.Error.ShouldContain("identifiers: 8 vokens × 2 levels, from");
+        var irgenConfig = JsonNode.Parse(File.ReadAllText(dir.File("irgen/config.json")))!.AsObject();
+        ((int)irgenConfig["CodebookSize"]!).ShouldBe(8);
+        ((int)irgenConfig["Levels"]!).ShouldBe(2);
 
         var eval = await CliRun.Of(["eval", "--bundle", dir.File("b"), dir.File("irgen"), "--data", dir.Path, "--split", "test", "--beam", "4",
             "--beam-sweep", "1,4", "--json", dir.File("eval.json"), "--device", "cpu", .. features]);

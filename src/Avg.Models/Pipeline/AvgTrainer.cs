@@ -186,6 +186,13 @@ public sealed class AvgTrainer
         {
             foreach (var file in BundleFiles.WithOptions(BundleFiles.Tokenizer)) CopyFrom(from!, partial, file);
             tokenizer = AlignedTokenizer.Load(Path.Combine(partial, BundleFiles.Tokenizer), device);
+            // N and M are the tokenizer's: the stages after it are trained on its identifiers, whatever the options say.
+            var (codebookSize, levels) = (tokenizer.Options.CodebookSize, tokenizer.Options.Levels);
+            if (codebookSize != options.CodebookSize || levels != options.Levels)
+            {
+                log(string.Create(CultureInfo.InvariantCulture, $"identifiers: {codebookSize} vokens × {levels} levels, from {fromBundle}'s tokenizer (the options said {options.CodebookSize} × {options.Levels})"));
+                options = options with { CodebookSize = codebookSize, Levels = levels };
+            }
         }
         tokenizer.eval();
         var vokens = options.BalancedVokens ? tokenizer.EncodeBalanced(imageVectors) : tokenizer.Encode(imageVectors);
