@@ -23,9 +23,9 @@ internal static class IngestRules
             list.Add(problem);
         }
 
-        if (items.Count > IngestLimits.MaxBatch)
+        if (IngestLimits.BatchProblem(items.Count) is { } batchProblem)
         {
-            Add("images", string.Create(CultureInfo.InvariantCulture, $"A batch holds at most {IngestLimits.MaxBatch} images, got {items.Count}; split it."));
+            Add("images", batchProblem);
         }
         else
         {
@@ -47,7 +47,7 @@ internal static class IngestRules
                 }
                 else if (!firstIndexOf.TryAdd(item.Id, i))
                 {
-                    Add(field + ".id", string.Create(CultureInfo.InvariantCulture, $"Duplicate id '{item.Id}' (also images[{firstIndexOf[item.Id]}]); each id may appear once per batch."));
+                    Add(field + ".id", IngestLimits.DuplicateIdProblem(item.Id, firstIndexOf[item.Id]));
                 }
 
                 if (IngestLimits.UriProblem(item.Uri) is { } uriProblem)

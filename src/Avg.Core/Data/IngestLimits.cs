@@ -16,6 +16,14 @@ public static class IngestLimits
 
     public const int MaxUriLength = 2048;
 
+    /// <summary>A batch of <paramref name="count"/> images: at most <see cref="MaxBatch"/>.</summary>
+    public static string? BatchProblem(int count) =>
+        count > MaxBatch ? string.Create(CultureInfo.InvariantCulture, $"A batch holds at most {MaxBatch} images, got {count}; split it.") : null;
+
+    /// <summary>What is wrong with <paramref name="id"/> appearing again in a batch, where images[<paramref name="first"/>] has it already.</summary>
+    public static string DuplicateIdProblem(string id, int first) =>
+        string.Create(CultureInfo.InvariantCulture, $"Duplicate id '{id}' (also images[{first}]); each id may appear once per batch.");
+
     /// <summary>An image id: 1 to 256 characters of valid Unicode, no '/', no control characters.</summary>
     public static string? IdProblem(string? id)
     {

@@ -75,9 +75,9 @@ public static class RequestValidation
             return (null, errors);
         }
 
-        if (images.Count > MaxBatch)
+        if (IngestLimits.BatchProblem(images.Count) is { } batchProblem)
         {
-            errors.Add("images", string.Create(CultureInfo.InvariantCulture, $"A batch holds at most {MaxBatch} images, got {images.Count}; split it."));
+            errors.Add("images", batchProblem);
             return (null, errors);
         }
 
@@ -100,7 +100,7 @@ public static class RequestValidation
             }
             else if (firstIndexOf.TryGetValue(image.Id!, out var first))
             {
-                errors.Add(field + ".id", string.Create(CultureInfo.InvariantCulture, $"Duplicate id '{image.Id}' (also images[{first}]); each id may appear once per batch."));
+                errors.Add(field + ".id", IngestLimits.DuplicateIdProblem(image.Id!, first));
             }
             else
             {
