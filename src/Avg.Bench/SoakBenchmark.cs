@@ -83,6 +83,7 @@ public sealed record SoakBenchmarkOptions
 public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWriter log)
 {
     private static readonly string[] MemorySeries = ["rss_mb", "native_mb", "managed_heap_mb", "managed_committed_mb", "live_tensors"];
+    private static readonly string[] FullCollectionSeries = ["gc_background_promoted_mb", "gc_full_blocking_promoted_mb"];
 
     private readonly SoakBenchmarkOptions _options = options.Validate();
     private readonly ConcurrentQueue<(double At, double Ms, bool Hit)> _searches = new();
@@ -165,7 +166,7 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
             var sample = await SampleAsync(http, silo, previous).ConfigureAwait(false);
             previous = sample["t_s"]!.GetValue<double>();
             samples.Add(sample);
-            log.WriteLine(Invariant($"[{TimeSpan.FromSeconds(previous):m\\:ss}] RSS {sample["rss_mb"]} MB, native {sample["native_mb"]} MB, heap {sample["managed_heap_mb"]} MB, tensors {sample["live_tensors"]}, search p99 {sample["p99_ms"]} ms ({sample["searches"]} searches), {Interlocked.Read(ref _ingestedRows) - _options.Preload} indexed, {Interlocked.Read(ref _deletedRows)} deleted, {Interlocked.Read(ref _failures)} failed"));
+            log.WriteLine(Invariant($"[{TimeSpan.FromSeconds(previous):m\\:ss}] RSS {sample["rss_mb"]} MB, native {sample["native_mb"]} MB, heap {sample["managed_heap_mb"]} MB, tensors {sample["live_tensors"]}, cache rows {sample["cache_live_rows"]} live + {sample["cache_unreachable_rows"]} unreachable, search p99 {sample["p99_ms"]} ms ({sample["searches"]} searches), {Interlocked.Read(ref _ingestedRows) - _options.Preload} indexed, {Interlocked.Read(ref _deletedRows)} deleted, {Interlocked.Read(ref _failures)} failed"));
         }
 
         await stop.CancelAsync().ConfigureAwait(false);
@@ -275,11 +276,18 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
         double Delta(string name) => gcLast[name]!.GetValue<double>() - gcFirst[name]!.GetValue<double>();
         var measuredSeconds = gcLast["t_s"]!.GetValue<double>() - gcFirst["t_s"]!.GetValue<double>();
         var p99Ratio = startLatency.Count > 0 && endLatency.Count > 0 ? endLatency.P99 / startLatency.P99 : double.NaN;
+        var liveSet = LiveSetAfterFullCollections(after);
         return new JsonObject
         {
             ["window_seconds"] = Math.Round(window, 1),
             ["memory"] = memory,
             ["memory_flat"] = flat,
+            ["live_set_after_full_gc"] = liveSet,
+            ["partition_cache_rows_end"] = new JsonObject
+            {
+                ["live"] = endSamples[^1]["cache_live_rows"]?.GetValue<double>(),
+                ["unreachable"] = endSamples[^1]["cache_unreachable_rows"]?.GetValue<double>(),
+            },
             ["search_start"] = LatencyJson(startLatency),
             ["search_end"] = LatencyJson(endLatency),
             ["search_after_warmup"] = LatencyJson(Latency(warm, double.MaxValue)),
@@ -292,6 +300,45 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
                 ["gen1"] = Delta("gc_gen1"),
                 ["gen2"] = Delta("gc_gen2"),
             },
+        };
+    }
+
+    /// <summary>
+    /// The managed set each full (generation-2) collection after warm-up kept alive: a leak raises it from one to the
+    /// next, while the heap samples also hold garbage awaiting the next full collection. Read from the samples in
+    /// which the generation-2 count rose, as the promoted bytes of the kind (background or blocking) that changed.
+    /// </summary>
+    private static JsonObject LiveSetAfterFullCollections(JsonObject[] after)
+    {
+        var points = new JsonArray();
+        var values = new List<double>();
+        for (var i = 1; i < after.Length; i++)
+        {
+            double Value(int at, string name) => after[at][name]?.GetValue<double>() ?? double.NaN;
+            if (!(Value(i, "gc_gen2") > Value(i - 1, "gc_gen2")))
+            {
+                continue;
+            }
+
+            var changed = FullCollectionSeries
+                .Where(name => Value(i, name) != Value(i - 1, name) && Value(i, name) > 0)
+                .Select(name => Value(i, name)).ToArray();
+            if (changed.Length == 0)
+            {
+                continue;
+            }
+
+            values.Add(changed.Max());
+            points.Add(new JsonObject { ["minute"] = Math.Round(after[i]["t_s"]!.GetValue<double>() / 60, 1), ["mb"] = changed.Max() });
+        }
+
+        return new JsonObject
+        {
+            ["collections"] = values.Count,
+            ["points"] = points,
+            ["first_mb"] = values.Count > 0 ? values[0] : null,
+            ["last_mb"] = values.Count > 0 ? values[^1] : null,
+            ["last_over_first"] = values.Count > 1 && values[0] > 0 ? Math.Round(values[^1] / values[0], 3) : null,
         };
     }
 
@@ -315,6 +362,11 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
             ["gc_gen0"] = Metric("avg_gc_collections_total", "{generation=\"0\"}"),
             ["gc_gen1"] = Metric("avg_gc_collections_total", "{generation=\"1\"}"),
             ["gc_gen2"] = Metric("avg_gc_collections_total", "{generation=\"2\"}"),
+            // What the last full collection of each kind kept alive: the live managed set at that moment.
+            ["gc_background_promoted_mb"] = Math.Round(Metric("avg_gc_last_promoted_bytes", "{kind=\"background\"}") / 1048576.0, 2),
+            ["gc_full_blocking_promoted_mb"] = Math.Round(Metric("avg_gc_last_promoted_bytes", "{kind=\"full_blocking\"}") / 1048576.0, 2),
+            ["cache_live_rows"] = Metric("avg_partition_cache_rows", "{state=\"live\"}"),
+            ["cache_unreachable_rows"] = Metric("avg_partition_cache_rows", "{state=\"unreachable\"}"),
             ["cpu_s"] = Math.Round(LocalCluster.CpuSeconds(silo), 2),
             ["searches"] = ms.Length,
             ["p50_ms"] = ms.Length > 0 ? Math.Round(LatencySummary.Percentile(ms, 50), 2) : null,
@@ -342,13 +394,13 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
             var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             if (fields.Length >= 2 && double.TryParse(fields[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
             {
-                // Of the labels only the GC generation is kept (the exporter may add otel_scope_* labels).
+                // Of the labels only the product's own (generation, kind, state) are kept: the exporter may add otel_scope_* ones.
                 var key = fields[0];
                 var brace = key.IndexOf('{', StringComparison.Ordinal);
                 if (brace > 0)
                 {
-                    var generation = GenerationLabel().Match(key);
-                    key = generation.Success ? Invariant($"{key[..brace]}{{generation=\"{generation.Groups[1].Value}\"}}") : key[..brace];
+                    var label = ProductLabel().Match(key);
+                    key = label.Success ? Invariant($"{key[..brace]}{{{label.Groups[1].Value}=\"{label.Groups[2].Value}\"}}") : key[..brace];
                 }
 
                 values[key] = values.TryGetValue(key, out var sum) ? sum + value : value;
@@ -458,8 +510,8 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
         return sxx > 0 ? valid.Sum(p => (p.X - mx) * (p.Y - my)) / sxx : 0;
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex("generation=\"(\\d+)\"")]
-    private static partial System.Text.RegularExpressions.Regex GenerationLabel();
+    [System.Text.RegularExpressions.GeneratedRegex("(generation|kind|state)=\"([^\"]*)\"")]
+    private static partial System.Text.RegularExpressions.Regex ProductLabel();
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -96,8 +96,10 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// Past 1,024 unreachable rows (more than the live ones) the rows are written anew, and a change applied to a copy
-    /// that is no longer the newest is applied to a rebuilt copy: the newer copy made from it keeps reading its own rows.
+    /// Past max(<see cref="CachedPartition.MinimumDeadRows"/>, live) unreachable rows the rows are written anew, so a
+    /// copy never holds more (the cache's memory under churn stays within about twice the live rows), and a change
+    /// applied to a copy that is no longer the newest is applied to a rebuilt copy: the newer copy made from it keeps
+    /// reading its own rows.
     /// </summary>
     [Fact]
     public void Cached_partition_compacts_its_rows_and_older_copies_stay_readable()
@@ -105,11 +107,17 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         var random = new Random(7);
         var model = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
         var copy = CachedPartition.From(null, Whole(model, revision: 0), Vocabulary);
+        var rewrites = 0;
         for (var step = 0; step < 600; step++)
         {
             // About 30 changes to a pool of 100 ids: thousands of rows replaced over the run.
+            var dead = copy.DeadRows;
             copy = CachedPartition.From(copy, RandomChange(random, model, step + 1, step, firstVoken: 2, pool: 100, maxChanges: 60), Vocabulary);
+            copy.DeadRows.ShouldBeLessThanOrEqualTo(Math.Max(CachedPartition.MinimumDeadRows, copy.Count), $"step {step}");
+            rewrites += copy.DeadRows < dead ? 1 : 0;
         }
+
+        rewrites.ShouldBeGreaterThan(50, "18,000 changes to at most 100 live images: a rewrite every few steps");
 
         Canonical(copy).ShouldBe(Canonical(CachedPartition.From(null, Whole(model, 600), Vocabulary)));
 

@@ -51,6 +51,9 @@ public class MetricsEndpointTests
         Sum(samples, "avg_model_batch_size_sum", ("kind", "ingest")).ShouldBeGreaterThanOrEqualTo(1);
         samples.Where(s => s.Name == "avg_model_batch_size_bucket").Select(s => s.Labels["le"]).Distinct().ShouldBe(
             AvgMetrics.BatchSizeBuckets.Select(b => b.ToString(CultureInfo.InvariantCulture)).Append("+Inf"));
+        // The query cache holds the partitions the searches reached, none of their rows replaced yet.
+        Sum(samples, "avg_partition_cache_rows", ("state", "live")).ShouldBeInRange(1, 24);
+        Sum(samples, "avg_partition_cache_rows", ("state", "unreachable")).ShouldBe(0);
         samples.ShouldContain(s => s.Name.StartsWith("orleans_", StringComparison.Ordinal), "Orleans' own meter is exported too");
 
         // Process memory and GC, what a soak watches.

@@ -16,8 +16,11 @@ namespace Avg.Cluster.Model;
 /// <see cref="CachedPartition"/> off the inference thread, in time proportional to the change. With a warm cache a
 /// query costs one grain call however many partitions it touches.
 /// </summary>
-public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, TimeSpan refreshInterval)
+public sealed class PartitionCache
 {
+    private readonly IGrainFactory _grains;
+    private readonly AvgMetrics _metrics;
+    private readonly TimeSpan _refreshInterval;
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), CachedPartition> _partitions = new();
     private readonly ConcurrentDictionary<(string Version, int FirstVoken, long Revision), Lazy<Task<CachedPartition>>> _inFlight = new();
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), SemaphoreSlim> _refreshing = new();
@@ -27,6 +30,16 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
     private long _wholeFetches;
     private long _hits;
     private long _staleReads;
+
+    /// <summary>A cache whose partitions count as fresh for <paramref name="refreshInterval"/> after a refresh (0: always refreshed when they changed).</summary>
+    public PartitionCache(IGrainFactory grains, AvgMetrics metrics, TimeSpan refreshInterval)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        _grains = grains;
+        _metrics = metrics;
+        _refreshInterval = refreshInterval;
+        metrics.ObservePartitionCacheWith(Rows);
+    }
 
     /// <summary>The cache of a silo: refresh interval from <see cref="AvgSiloOptions.RefreshMs"/>.</summary>
     [ActivatorUtilitiesConstructor]
@@ -52,6 +65,23 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
 
     /// <summary>Partition loads answered from the cache since start.</summary>
     public long Hits => Interlocked.Read(ref _hits);
+
+    /// <summary>
+    /// Rows the newest copy of each cached partition holds: live (reachable images) and unreachable (images changed or
+    /// removed since its rows were last written anew, at most max(<see cref="CachedPartition.MinimumDeadRows"/>, live)
+    /// a partition). The cache's memory is proportional to their sum.
+    /// </summary>
+    public (long Live, long Unreachable) Rows()
+    {
+        long live = 0, unreachable = 0;
+        foreach (var partition in _partitions.Values)
+        {
+            live += partition.Count;
+            unreachable += partition.DeadRows;
+        }
+
+        return (live, unreachable);
+    }
 
     /// <summary>One object per catalog version, so concurrent queries over the same catalog can share a forward pass.</summary>
     public CatalogSnapshot Intern(string indexVersion, CatalogSnapshot snapshot)
@@ -88,7 +118,7 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
         }));
         var task = lazy.Value;
         fetched = created;
-        if (cached is not null && !task.IsCompleted && Stopwatch.GetElapsedTime(cached.FetchedAt) < refreshInterval)
+        if (cached is not null && !task.IsCompleted && Stopwatch.GetElapsedTime(cached.FetchedAt) < _refreshInterval)
         {
             // Near-real-time: a copy refreshed within the interval answers now; the refresh goes on in the background.
             Interlocked.Increment(ref _staleReads);
@@ -135,8 +165,8 @@ public sealed class PartitionCache(IGrainFactory grains, AvgMetrics metrics, Tim
                 }
 
                 Interlocked.Increment(ref _fetches);
-                metrics.RecordPartitionFetch();
-                var grain = grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
+                _metrics.RecordPartitionFetch();
+                var grain = _grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
                 var changes = await grain.GetChanges(known?.Revision ?? -1).ConfigureAwait(false);
                 if (changes.IsWhole)
                 {

@@ -30,6 +30,7 @@ public sealed class AvgMetrics : IDisposable
     public const string GcLastPause = "avg.gc.last_pause";
     public const string GcLastPromoted = "avg.gc.last_promoted";
     public const string LiveTensors = "avg.torch.live_tensors";
+    public const string PartitionCacheRows = "avg.partition_cache.rows";
     public const string Cancelled = "avg.cancelled";
     public const string PartialQueries = "avg.query.partial";
 
@@ -51,6 +52,7 @@ public sealed class AvgMetrics : IDisposable
     private readonly Dictionary<(string IndexVersion, int Partition), long> _partitionImages = [];
     private readonly Lock _partitionsGate = new();
     private Func<long>? _liveTensors;
+    private Func<(long Live, long Unreachable)>? _cacheRows;
 
     public AvgMetrics()
     {
@@ -77,12 +79,17 @@ public sealed class AvgMetrics : IDisposable
         _meter.CreateObservableGauge(GcLastPromoted, () => ObserveLastCollection(gc => gc.PromotedBytes), "By",
             "Bytes the last collection of each kind kept alive (copied or marked): the work of its pause");
         _meter.CreateObservableGauge(LiveTensors, ObserveLiveTensors, "{tensor}", "TorchSharp tensors alive now, all threads (model silos only)");
+        _meter.CreateObservableGauge(PartitionCacheRows, ObserveCacheRows, "{row}",
+            "Rows of the partitions this silo's query cache holds: live images, and unreachable ones (changed or removed) awaiting a rewrite");
         _cancelled = _meter.CreateCounter<long>(Cancelled, "{request}", "Searches and ingest batches stopped on this silo because their caller went away");
         _partialQueries = _meter.CreateCounter<long>(PartialQueries, "{query}", "Searches answered without some partitions, or from older copies of them, because they did not answer in time");
     }
 
     /// <summary>Where the live tensor count comes from: the model host sets it on model silos (TorchSharp's own counter).</summary>
     public void ObserveLiveTensorsWith(Func<long> count) => _liveTensors = count;
+
+    /// <summary>Where the query cache's row counts come from: the silo's <see cref="Model.PartitionCache"/> sets it.</summary>
+    public void ObservePartitionCacheWith(Func<(long Live, long Unreachable)> rows) => _cacheRows = rows;
 
     /// <summary>Explicit boundaries for <see cref="QueryDuration"/> (seconds; OpenTelemetry's defaults suit milliseconds).</summary>
     public static IReadOnlyList<double> QueryDurationBuckets { get; } = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -166,6 +173,16 @@ public sealed class AvgMetrics : IDisposable
         if (_liveTensors is { } count)
         {
             yield return new Measurement<long>(count());
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveCacheRows()
+    {
+        if (_cacheRows is { } rows)
+        {
+            var (live, unreachable) = rows();
+            yield return new Measurement<long>(live, new KeyValuePair<string, object?>("state", "live"));
+            yield return new Measurement<long>(unreachable, new KeyValuePair<string, object?>("state", "unreachable"));
         }
     }
 
