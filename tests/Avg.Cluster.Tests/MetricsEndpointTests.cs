@@ -43,6 +43,10 @@ public class MetricsEndpointTests
         Sum(samples, "avg_partition_images").ShouldBe(24);
         Sum(samples, "avg_query_duration_seconds_count").ShouldBe(3);
         Sum(samples, "avg_query_duration_seconds_sum").ShouldBeGreaterThan(0);
+        // /v1/stats reads its window from the same measurement: the same searches, none counted twice.
+        var stats = System.Text.Json.Nodes.JsonNode.Parse(await silo.Http.GetStringAsync(new Uri("/v1/stats", UriKind.Relative)))!;
+        ((long)stats["queries"]!["count"]!).ShouldBe(3);
+        ((double)stats["queries"]!["p99Ms"]!).ShouldBeLessThanOrEqualTo(Sum(samples, "avg_query_duration_seconds_sum") * 1000, "one search's duration is at most the three's sum");
         samples.Where(s => s.Name == "avg_query_duration_seconds_bucket").Select(s => s.Labels["le"]).ShouldBe(
             AvgMetrics.QueryDurationBuckets.Select(b => b.ToString(CultureInfo.InvariantCulture)).Append("+Inf"));
         Sum(samples, "avg_beam_steps_total").ShouldBe(3 * TinyShapesBundle.Training.Levels, "one step per voken position per query");

@@ -131,7 +131,15 @@ public sealed class AvgMetrics : IDisposable
         }
     }
 
-    public void RecordQuery(TimeSpan elapsed) => _queryDuration.Record(elapsed.TotalSeconds);
+    /// <summary>The last searches of this silo, for /v1/stats: the same durations as <see cref="QueryDuration"/>.</summary>
+    public QueryLatencyWindow QueryWindow { get; } = new();
+
+    /// <summary>One search answered on this silo: into the exported histogram and the stats window.</summary>
+    public void RecordQuery(TimeSpan elapsed)
+    {
+        _queryDuration.Record(elapsed.TotalSeconds);
+        QueryWindow.RecordSearch(elapsed.TotalMilliseconds);
+    }
 
     public void RecordBeamSteps(long steps) => _beamSteps.Add(steps);
 

@@ -7,6 +7,7 @@ using Avg.Cluster;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
+using Avg.Cluster.Telemetry;
 using Avg.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -52,7 +53,6 @@ public static partial class AvgHttpApi
         services.AddExceptionHandler<AvgExceptionHandler>();
         services.AddAvgAccessControl(options);
         services.AddOpenApi();
-        services.AddSingleton<QueryLatencyWindow>();
         services.AddSingleton<BundleInfoSource>();
         services.AddSingleton<ShardRouter>();
         services.AddSingleton<InFlightRequests>();
@@ -130,7 +130,7 @@ public static partial class AvgHttpApi
         return Results.Ok(new { status = "ready" });
     }
 
-    private static async Task<IResult> Search(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency, IOptions<AvgSiloOptions> options)
+    private static async Task<IResult> Search(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, IOptions<AvgSiloOptions> options)
     {
         var clock = Stopwatch.StartNew();
         var (body, bodyError) = await ReadAsync<SearchRequestBody>(http).ConfigureAwait(false);
@@ -169,8 +169,8 @@ public static partial class AvgHttpApi
             }
         }
 
+        // The latency metrics are recorded at the grain boundary (Telemetry/GrainCallMetrics); this is the answer's own timing.
         var total = clock.Elapsed.TotalMilliseconds;
-        latency.RecordSearch(total);
         return Results.Ok(new Sdk.SearchResults(
             result.Items.Select(i => new Sdk.SearchResult(i.ImageId, i.Score, i.Vokens, i.Uri)).ToArray(),
             result.IndexVersion,
@@ -254,7 +254,7 @@ public static partial class AvgHttpApi
         return Results.NoContent();
     }
 
-    private static async Task<IResult> Stats(IGrainFactory grains, BundleInfoSource bundles, QueryLatencyWindow latency, IOptions<AvgSiloOptions> options, ISiloMetadataCache siloMetadata, ISiloStatusOracle membership)
+    private static async Task<IResult> Stats(IGrainFactory grains, BundleInfoSource bundles, AvgMetrics metrics, IOptions<AvgSiloOptions> options, ISiloMetadataCache siloMetadata, ISiloStatusOracle membership)
     {
         var info = await bundles.GetAsync().ConfigureAwait(false);
         var catalogTask = grains.GetGrain<IIndexCatalogGrain>(info.IndexVersion).GetSnapshot();
@@ -269,7 +269,7 @@ public static partial class AvgHttpApi
             info.IndexVersion,
             shards.Select(s => new Sdk.ShardStats(s.Shard, s.Images, s.ImagesPerSecond, s.RecentImagesPerSecond, s.History)).ToArray(),
             catalog.FirstVokens.Select((f, i) => new Sdk.PartitionLoad(f, catalog.ImageCounts[i], catalog.Queries[i])).ToArray(),
-            latency.Snapshot(),
+            metrics.QueryWindow.Snapshot() is var window ? new Sdk.QueryStats(window.Count, window.P50Ms, window.P99Ms, window.QueriesPerSecond) : null,
             hosts.Select(h =>
             {
                 var metadata = siloMetadata.GetSiloMetadata(h.Key).Metadata;

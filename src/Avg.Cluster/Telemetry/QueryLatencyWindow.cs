@@ -1,17 +1,19 @@
-using Avg.Client;
+namespace Avg.Cluster.Telemetry;
 
-namespace Avg.Silo.Http;
+/// <summary>The searches of one silo's latency window: how many since start, p50 and p99 over the window, recent rate.</summary>
+public readonly record struct QueryLatencySummary(long Count, double P50Ms, double P99Ms, double QueriesPerSecond);
 
 /// <summary>
-/// The silo-local latency window of HTTP searches behind the <c>queries</c> figures of /v1/stats. The exported
-/// metrics (docs/metrics.md) are <see cref="Avg.Cluster.Telemetry.AvgMetrics"/>.
+/// The silo-local window of the last 10,000 searches behind the <c>queries</c> figures of /v1/stats. Fed by
+/// <see cref="AvgMetrics.RecordQuery"/> with the same measurement as the exported histogram (the search grain call's
+/// duration, taken at the grain boundary), so a search's latency is measured once.
 /// </summary>
 public sealed class QueryLatencyWindow
 {
     private const int Window = 10_000;
     private static readonly TimeSpan RateWindow = TimeSpan.FromSeconds(10);
 
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly double[] _latencies = new double[Window];
     private readonly long[] _at = new long[Window];
     private long _count;
@@ -28,7 +30,7 @@ public sealed class QueryLatencyWindow
     }
 
     /// <summary>Count, p50, p99 over the last 10,000 queries, and queries/s over the last 10 seconds (this silo).</summary>
-    public QueryStats Snapshot()
+    public QueryLatencySummary Snapshot()
     {
         // Copied under the lock, sorted outside it: a search records in O(1) and never waits for a sort.
         double[] sorted;
@@ -44,7 +46,7 @@ public sealed class QueryLatencyWindow
 
         if (sorted.Length == 0)
         {
-            return new QueryStats(0, 0, 0, 0);
+            return new QueryLatencySummary(0, 0, 0, 0);
         }
 
         Array.Sort(sorted);
@@ -61,7 +63,7 @@ public sealed class QueryLatencyWindow
         }
 
         var span = Math.Max(1.0, (now - oldest) / 1000.0);
-        return new QueryStats(count, Percentile(sorted, 0.50), Percentile(sorted, 0.99), recent / span);
+        return new QueryLatencySummary(count, Percentile(sorted, 0.50), Percentile(sorted, 0.99), recent / span);
     }
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
