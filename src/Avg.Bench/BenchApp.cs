@@ -207,10 +207,11 @@ public static class BenchApp
         var searchClients = new Option<int>("--search-clients") { Description = "Concurrent search clients.", DefaultValueFactory = _ => d.SearchClients };
         var seed = new Option<int>("--seed") { Description = "Shapes-world seed of the indexed images and query captions.", DefaultValueFactory = _ => d.Seed };
         var cache = new Option<string>("--cache") { Description = "Folder for generated images, encoded vectors and the silo's log (reused).", DefaultValueFactory = _ => d.Cache };
+        var fullGc = new Option<double>("--full-gc-minutes") { Description = "After warm-up, ask the silo for a full blocking collection this often (through its diagnostics port, as dotnet-gcdump does) and record the managed set it kept alive (0: never).", DefaultValueFactory = _ => d.FullGcMinutes };
         var json = new Option<string?>("--json") { Description = "Also write the report to this file." };
         var chart = new Option<string?>("--chart") { Description = "Also draw memory, live tensors and search latency over time into this SVG file." };
         var command = new Command("soak", "A steady mixed load (ingest, delete, search) against one silo process with Redis: memory, GC, live tensors and latency over time, start against end.");
-        foreach (var option in new Option[] { bundle, minutes, warmup, sample, preload, ingestRate, ingestBatch, deleteRate, searchRate, searchClients, seed, cache, json, chart })
+        foreach (var option in new Option[] { bundle, minutes, warmup, sample, preload, ingestRate, ingestBatch, deleteRate, searchRate, searchClients, seed, cache, fullGc, json, chart })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -228,6 +229,7 @@ public static class BenchApp
                 SearchClients = parse.GetValue(searchClients),
                 Seed = parse.GetValue(seed),
                 Cache = parse.GetValue(cache)!,
+                FullGcMinutes = parse.GetValue(fullGc),
                 JsonPath = parse.GetValue(json),
                 ChartPath = parse.GetValue(chart),
             };

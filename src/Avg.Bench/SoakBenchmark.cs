@@ -45,12 +45,19 @@ public sealed record SoakBenchmarkOptions
 
     public string Cache { get; init; } = Path.Combine(".cache", "avg-bench");
 
+    /// <summary>
+    /// After warm-up, a full blocking collection is asked of the silo this often (0: never), and the managed set it kept
+    /// alive recorded: the one heap figure in which garbage awaiting the next full collection does not count.
+    /// </summary>
+    public double FullGcMinutes { get; init; } = 2;
+
     public string? JsonPath { get; init; }
 
     public string? ChartPath { get; init; }
 
     public SoakBenchmarkOptions Validate()
     {
+        if (FullGcMinutes < 0) throw new AvgException(Invariant($"--full-gc-minutes must be 0 (never) or more, got {FullGcMinutes}"));
         if (Minutes is <= 0 or > 24 * 60) throw new AvgException(Invariant($"--minutes must be above 0 and at most 1440, got {Minutes}"));
         if (WarmupMinutes < 0 || WarmupMinutes >= Minutes) throw new AvgException(Invariant($"--warmup-minutes must be at least 0 and below --minutes ({Minutes}), got {WarmupMinutes}"));
         if (SampleSeconds is < 1 or > 600) throw new AvgException(Invariant($"--sample-seconds must be between 1 and 600, got {SampleSeconds}"));
@@ -160,10 +167,19 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
 
         var samples = new JsonArray();
         var previous = 0.0;
+        var nextFullCollection = _options.WarmupMinutes * 60;
         while (_clock.Elapsed < duration)
         {
             await Task.Delay(TimeSpan.FromSeconds(_options.SampleSeconds)).ConfigureAwait(false);
+            double? liveMb = null;
+            if (_options.FullGcMinutes > 0 && _clock.Elapsed.TotalSeconds >= nextFullCollection)
+            {
+                liveMb = await FullCollectionAsync(http, silo).ConfigureAwait(false);
+                nextFullCollection += _options.FullGcMinutes * 60;
+            }
+
             var sample = await SampleAsync(http, silo, previous).ConfigureAwait(false);
+            sample["induced_full_gc_live_mb"] = liveMb;
             previous = sample["t_s"]!.GetValue<double>();
             samples.Add(sample);
             log.WriteLine(Invariant($"[{TimeSpan.FromSeconds(previous):m\\:ss}] RSS {sample["rss_mb"]} MB, native {sample["native_mb"]} MB, heap {sample["managed_heap_mb"]} MB, tensors {sample["live_tensors"]}, cache rows {sample["cache_live_rows"]} live + {sample["cache_unreachable_rows"]} unreachable, search p99 {sample["p99_ms"]} ms ({sample["searches"]} searches), {Interlocked.Read(ref _ingestedRows) - _options.Preload} indexed, {Interlocked.Read(ref _deletedRows)} deleted, {Interlocked.Read(ref _failures)} failed"));
@@ -234,6 +250,11 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
 
         var memory = new JsonObject();
         var flat = true;
+        // The managed set each induced full collection kept alive: when there are two or more, it is what judges the
+        // managed heap, whose samples also hold the older generations' garbage awaiting a full collection.
+        var live = after.Where(s => s["induced_full_gc_live_mb"] is not null)
+            .Select(s => (Minute: s["t_s"]!.GetValue<double>() / 60, Mb: s["induced_full_gc_live_mb"]!.GetValue<double>())).ToArray();
+        var judgeLiveSet = live.Length >= 2;
         foreach (var series in MemorySeries)
         {
             var start = Median(startSamples.Select(s => s[series]!.GetValue<double>()));
@@ -242,13 +263,34 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
             // Drift: what the fitted line adds over the measured window, against the start.
             var drift = start > 0 ? slopePerMinute * (after[^1]["t_s"]!.GetValue<double>() - after[0]["t_s"]!.GetValue<double>()) / 60 / start : 0;
             var isFlat = start <= 0 || (end / start <= 1.10 && drift <= 0.10);
-            flat &= isFlat;
+            var judged = !(judgeLiveSet && series == "managed_heap_mb");
+            flat &= isFlat || !judged;
             memory[series] = new JsonObject
             {
+                ["judged"] = judged,
                 ["start"] = Math.Round(start, 1),
                 ["end"] = Math.Round(end, 1),
                 ["end_over_start"] = start > 0 ? Math.Round(end / start, 3) : null,
                 ["slope_per_minute"] = Math.Round(slopePerMinute, 3),
+                ["drift_over_window"] = Math.Round(drift, 4),
+                ["flat"] = isFlat,
+            };
+        }
+
+        if (judgeLiveSet)
+        {
+            var slope = Slope(live.Select(l => (l.Minute, l.Mb)).ToArray());
+            var drift = slope * (live[^1].Minute - live[0].Minute) / live[0].Mb;
+            var isFlat = live[^1].Mb / live[0].Mb <= 1.10 && drift <= 0.10;
+            flat &= isFlat;
+            memory["managed_live_after_induced_full_gc_mb"] = new JsonObject
+            {
+                ["judged"] = true,
+                ["points"] = new JsonArray(live.Select(l => (JsonNode)new JsonObject { ["minute"] = Math.Round(l.Minute, 1), ["mb"] = l.Mb }).ToArray()),
+                ["start"] = live[0].Mb,
+                ["end"] = live[^1].Mb,
+                ["end_over_start"] = Math.Round(live[^1].Mb / live[0].Mb, 3),
+                ["slope_per_minute"] = Math.Round(slope, 3),
                 ["drift_over_window"] = Math.Round(drift, 4),
                 ["flat"] = isFlat,
             };
@@ -340,6 +382,48 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
             ["last_mb"] = values.Count > 0 ? values[^1] : null,
             ["last_over_first"] = values.Count > 1 && values[0] > 0 ? Math.Round(values[^1] / values[0], 3) : null,
         };
+    }
+
+    /// <summary>
+    /// Asks the silo for one full blocking collection, as dotnet-gcdump does (an EventPipe session on its diagnostics
+    /// port with the runtime's GCHeapCollect keyword), and answers what that collection kept alive (MB), read from
+    /// <c>avg_gc_last_promoted_bytes{kind="full_blocking"}</c> once the generation-2 count has moved; null when the
+    /// silo did not collect within 10 s (the report then says so).
+    /// </summary>
+    private async Task<double?> FullCollectionAsync(HttpClient http, ChildProcess silo)
+    {
+        const long GcKeyword = 0x1, GcHeapCollectKeyword = 0x800000;
+        var before = await MetricsAsync(http).ConfigureAwait(false);
+        var collections = before.GetValueOrDefault("avg_gc_collections_total{generation=\"2\"}");
+        try
+        {
+            var client = new Microsoft.Diagnostics.NETCore.Client.DiagnosticsClient(silo.Id);
+            using var session = client.StartEventPipeSession(
+                new Microsoft.Diagnostics.NETCore.Client.EventPipeProvider("Microsoft-Windows-DotNETRuntime", System.Diagnostics.Tracing.EventLevel.Informational, GcKeyword | GcHeapCollectKeyword),
+                requestRundown: false);
+            var drain = session.EventStream.CopyToAsync(Stream.Null);
+            var waited = Stopwatch.StartNew();
+            while (waited.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(250).ConfigureAwait(false);
+                var after = await MetricsAsync(http).ConfigureAwait(false);
+                if (after.GetValueOrDefault("avg_gc_collections_total{generation=\"2\"}") > collections)
+                {
+                    await session.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                    await drain.ConfigureAwait(false);
+                    return Math.Round(after.GetValueOrDefault("avg_gc_last_promoted_bytes{kind=\"full_blocking\"}") / 1048576.0, 2);
+                }
+            }
+
+            await session.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await drain.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Microsoft.Diagnostics.NETCore.Client.DiagnosticsClientException or IOException or UnauthorizedAccessException or TimeoutException)
+        {
+            log.WriteLine($"could not ask the silo for a full collection ({e.Message})");
+        }
+
+        return null;
     }
 
     private async Task<JsonObject> SampleAsync(HttpClient http, ChildProcess silo, double previous)
