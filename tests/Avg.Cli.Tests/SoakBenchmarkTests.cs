@@ -16,7 +16,7 @@ public class SoakBenchmarkTests
         var options = new SoakBenchmarkOptions
         {
             Bundle = bundle, Minutes = 0.5, WarmupMinutes = 0.1, SampleSeconds = 3, Preload = 200, IngestRate = 40, IngestBatch = 20,
-            DeleteRate = 40, SearchRate = 10, SearchClients = 2, Cache = dir.File("cache"), ChartPath = dir.File("soak.svg"),
+            DeleteRate = 40, SearchRate = 10, SearchClients = 2, Cache = dir.File("cache"), ChartPath = dir.File("soak.svg"), FullGcMinutes = 0.1,
         };
         var log = new StringWriter();
 
@@ -47,7 +47,14 @@ public class SoakBenchmarkTests
 
         samples.Select(s => s["indexed"]!.GetValue<long>()).ShouldBeInOrder(SortDirection.Ascending);
         samples.Select(s => s["gc_pause_s"]!.GetValue<double>()).ShouldBeInOrder(SortDirection.Ascending);
+        // Full collections asked of the silo every 6 s after warm-up: each answered with the managed set it kept alive.
+        var induced = samples.Where(s => s["induced_full_gc_live_mb"] is not null).Select(s => s["induced_full_gc_live_mb"]!.GetValue<double>()).ToArray();
+        induced.Length.ShouldBeGreaterThanOrEqualTo(3, log.ToString());
+        induced.ShouldAllBe(mb => mb > 1 && mb < 2000);
+        samples.ShouldAllBe(s => s["cache_live_rows"]!.GetValue<double>() >= 0);
         var summary = report["summary"]!;
+        summary["memory"]!["managed_live_after_induced_full_gc_mb"]!["judged"]!.GetValue<bool>().ShouldBeTrue();
+        summary["memory"]!["managed_heap_mb"]!["judged"]!.GetValue<bool>().ShouldBeFalse("the live set judges the managed heap");
         summary["memory"]!["rss_mb"]!["start"]!.GetValue<double>().ShouldBeGreaterThan(50);
         summary["search_after_warmup"]!["p99_ms"]!.GetValue<double>().ShouldBeGreaterThanOrEqualTo(summary["search_after_warmup"]!["p50_ms"]!.GetValue<double>());
         var svg = await File.ReadAllTextAsync(options.ChartPath!);
@@ -73,6 +80,23 @@ public class SoakBenchmarkTests
         growing["memory"]!["rss_mb"]!["flat"]!.GetValue<bool>().ShouldBeFalse();
         growing["memory"]!["rss_mb"]!["slope_per_minute"]!.GetValue<double>().ShouldBe(10, 0.01);
         growing["memory"]!["native_mb"]!["flat"]!.GetValue<bool>().ShouldBeTrue();
+
+        // A heap whose samples grow (garbage awaiting a full collection) is flat when what full collections keep does not
+        // grow, and not when that grows too.
+        JsonArray WithLive(Func<double, double> heap, Func<double, double> live) => new(Enumerable.Range(1, 60).Select(i =>
+        {
+            var sample = Sample(i * 10.0, 400);
+            sample["managed_heap_mb"] = heap(i * 10.0);
+            sample["induced_full_gc_live_mb"] = i % 12 == 0 ? live(i * 10.0) : null;
+            return (JsonNode)sample;
+        }).ToArray());
+        var garbage = SoakBenchmark.Summary(WithLive(t => 100 + (t / 12), _ => 90), searches, options, 600);
+        garbage["memory"]!["managed_heap_mb"]!["flat"]!.GetValue<bool>().ShouldBeFalse();
+        garbage["memory"]!["managed_live_after_induced_full_gc_mb"]!["end_over_start"]!.GetValue<double>().ShouldBe(1);
+        garbage["memory_flat"]!.GetValue<bool>().ShouldBeTrue(garbage.ToJsonString());
+        var leak = SoakBenchmark.Summary(WithLive(t => 100 + (t / 12), t => 90 + (t / 12)), searches, options, 600);
+        leak["memory"]!["managed_live_after_induced_full_gc_mb"]!["flat"]!.GetValue<bool>().ShouldBeFalse();
+        leak["memory_flat"]!.GetValue<bool>().ShouldBeFalse();
     }
 
     private static JsonObject Sample(double seconds, double rss) => new()
