@@ -433,6 +433,11 @@ internal sealed class QueryLoad : IAsyncDisposable
         return load;
     }
 
+    /// <summary>Failed searches by HTTP status ("no_answer" when none came).</summary>
+    private static JsonObject FailedByStatus(IEnumerable<(double At, int Status, bool Partial, double Ms)> answers) =>
+        new(answers.Where(a => a.Status is < 200 or >= 300).GroupBy(a => a.Status).OrderBy(g => g.Key)
+            .Select(g => KeyValuePair.Create(g.Key == 0 ? "no_answer" : g.Key.ToString(CultureInfo.InvariantCulture), (JsonNode?)g.Count())));
+
     /// <summary>First answered search after <paramref name="after"/> (s) that was not partial.</summary>
     public double? FirstCompleteAnswerAfter(double after) =>
         _answers.Where(a => a.At > after && a.Status is >= 200 and < 300 && !a.Partial).Select(a => (double?)a.At).Min();
@@ -453,8 +458,8 @@ internal sealed class QueryLoad : IAsyncDisposable
             ["answered_after_fault"] = after.Count(a => a.Status is >= 200 and < 300),
             ["attempted_during_fault"] = during.Length,
             ["answered_during_fault"] = during.Count(a => a.Status is >= 200 and < 300),
-            ["failed_by_status"] = new JsonObject(after.Where(a => a.Status is < 200 or >= 300).GroupBy(a => a.Status).OrderBy(g => g.Key)
-                .Select(g => KeyValuePair.Create(g.Key == 0 ? "no_answer" : g.Key.ToString(CultureInfo.InvariantCulture), (JsonNode?)g.Count()))),
+            ["failed_by_status"] = FailedByStatus(after),
+            ["failed_before_fault_by_status"] = FailedByStatus(all.Where(a => a.At <= faultAt)),
             ["first_answer_after_fault_s"] = firstAnswered is { } f ? Math.Round(f - faultAt, 2) : null,
             ["p50_ms_after_fault"] = latencies.Length == 0 ? null : Math.Round(latencies[latencies.Length / 2], 1),
             ["p99_ms_after_fault"] = latencies.Length == 0 ? null : Math.Round(latencies[Math.Min(latencies.Length - 1, (int)Math.Ceiling(0.99 * latencies.Length) - 1)], 1),
