@@ -90,7 +90,6 @@ public sealed record SoakBenchmarkOptions
 public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWriter log)
 {
     private static readonly string[] MemorySeries = ["rss_mb", "native_mb", "managed_heap_mb", "managed_committed_mb", "live_tensors"];
-    private static readonly string[] FullCollectionSeries = ["gc_background_promoted_mb", "gc_full_blocking_promoted_mb"];
 
     private readonly SoakBenchmarkOptions _options = options.Validate();
     private readonly ConcurrentQueue<(double At, double Ms, bool Hit)> _searches = new();
@@ -318,13 +317,11 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
         double Delta(string name) => gcLast[name]!.GetValue<double>() - gcFirst[name]!.GetValue<double>();
         var measuredSeconds = gcLast["t_s"]!.GetValue<double>() - gcFirst["t_s"]!.GetValue<double>();
         var p99Ratio = startLatency.Count > 0 && endLatency.Count > 0 ? endLatency.P99 / startLatency.P99 : double.NaN;
-        var liveSet = LiveSetAfterFullCollections(after);
         return new JsonObject
         {
             ["window_seconds"] = Math.Round(window, 1),
             ["memory"] = memory,
             ["memory_flat"] = flat,
-            ["live_set_after_full_gc"] = liveSet,
             ["partition_cache_rows_end"] = new JsonObject
             {
                 ["live"] = endSamples[^1]["cache_live_rows"]?.GetValue<double>(),
@@ -342,45 +339,6 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
                 ["gen1"] = Delta("gc_gen1"),
                 ["gen2"] = Delta("gc_gen2"),
             },
-        };
-    }
-
-    /// <summary>
-    /// The managed set each full (generation-2) collection after warm-up kept alive: a leak raises it from one to the
-    /// next, while the heap samples also hold garbage awaiting the next full collection. Read from the samples in
-    /// which the generation-2 count rose, as the promoted bytes of the kind (background or blocking) that changed.
-    /// </summary>
-    private static JsonObject LiveSetAfterFullCollections(JsonObject[] after)
-    {
-        var points = new JsonArray();
-        var values = new List<double>();
-        for (var i = 1; i < after.Length; i++)
-        {
-            double Value(int at, string name) => after[at][name]?.GetValue<double>() ?? double.NaN;
-            if (!(Value(i, "gc_gen2") > Value(i - 1, "gc_gen2")))
-            {
-                continue;
-            }
-
-            var changed = FullCollectionSeries
-                .Where(name => Value(i, name) != Value(i - 1, name) && Value(i, name) > 0)
-                .Select(name => Value(i, name)).ToArray();
-            if (changed.Length == 0)
-            {
-                continue;
-            }
-
-            values.Add(changed.Max());
-            points.Add(new JsonObject { ["minute"] = Math.Round(after[i]["t_s"]!.GetValue<double>() / 60, 1), ["mb"] = changed.Max() });
-        }
-
-        return new JsonObject
-        {
-            ["collections"] = values.Count,
-            ["points"] = points,
-            ["first_mb"] = values.Count > 0 ? values[0] : null,
-            ["last_mb"] = values.Count > 0 ? values[^1] : null,
-            ["last_over_first"] = values.Count > 1 && values[0] > 0 ? Math.Round(values[^1] / values[0], 3) : null,
         };
     }
 
@@ -446,9 +404,6 @@ public sealed partial class SoakBenchmark(SoakBenchmarkOptions options, TextWrit
             ["gc_gen0"] = Metric("avg_gc_collections_total", "{generation=\"0\"}"),
             ["gc_gen1"] = Metric("avg_gc_collections_total", "{generation=\"1\"}"),
             ["gc_gen2"] = Metric("avg_gc_collections_total", "{generation=\"2\"}"),
-            // What the last full collection of each kind kept alive: the live managed set at that moment.
-            ["gc_background_promoted_mb"] = Math.Round(Metric("avg_gc_last_promoted_bytes", "{kind=\"background\"}") / 1048576.0, 2),
-            ["gc_full_blocking_promoted_mb"] = Math.Round(Metric("avg_gc_last_promoted_bytes", "{kind=\"full_blocking\"}") / 1048576.0, 2),
             ["cache_live_rows"] = Metric("avg_partition_cache_rows", "{state=\"live\"}"),
             ["cache_unreachable_rows"] = Metric("avg_partition_cache_rows", "{state=\"unreachable\"}"),
             ["cpu_s"] = Math.Round(LocalCluster.CpuSeconds(silo), 2),

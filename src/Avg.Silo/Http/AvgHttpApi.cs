@@ -263,13 +263,14 @@ public static partial class AvgHttpApi
         var shards = await shardsTask.ConfigureAwait(false);
         // This silo's view of the membership, not the table in Redis: stats answer while Redis is away.
         var hosts = membership.GetApproximateSiloStatuses(onlyActive: true).OrderBy(h => h.Key.ToString(), StringComparer.Ordinal).ToArray();
+        var window = metrics.QueryWindow.Snapshot();
         return Results.Ok(new Sdk.IndexStats(
             catalog.Images,
             catalog.FirstVokens.Length,
             info.IndexVersion,
             shards.Select(s => new Sdk.ShardStats(s.Shard, s.Images, s.ImagesPerSecond, s.RecentImagesPerSecond, s.History)).ToArray(),
             catalog.FirstVokens.Select((f, i) => new Sdk.PartitionLoad(f, catalog.ImageCounts[i], catalog.Queries[i])).ToArray(),
-            metrics.QueryWindow.Snapshot() is var window ? new Sdk.QueryStats(window.Count, window.P50Ms, window.P99Ms, window.QueriesPerSecond) : null,
+            new Sdk.QueryStats(window.Count, window.P50Ms, window.P99Ms, window.QueriesPerSecond),
             hosts.Select(h =>
             {
                 var metadata = siloMetadata.GetSiloMetadata(h.Key).Metadata;
