@@ -79,8 +79,21 @@ public interface IImageDirectoryGrain : IGrainWithIntegerCompoundKey
 /// <summary>Turns image batches into voken sequences on its silo's model host and routes them to partitions (key: shard).</summary>
 public interface ITokenizationShardGrain : IGrainWithIntegerKey
 {
-    /// <summary>Tokenizes and indexes a batch; cancelled (its caller went away), it stops before its next step.</summary>
+    /// <summary>
+    /// Tokenizes and indexes a batch (<see cref="Tokenize"/> then <see cref="Write"/>); a refused batch throws
+    /// <c>InvalidRequestException</c> naming every field and indexes nothing. Cancelled (its caller went away), it
+    /// stops before its next step.
+    /// </summary>
     Task<IndexedImage[]> Ingest(IngestItem[] items, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The first half of <see cref="Ingest"/>: checks the batch's rules, decodes its image files and runs the model,
+    /// writing nothing, so a caller that splits one batch over several shards writes only when every part is accepted.
+    /// </summary>
+    Task<TokenizedBatch> Tokenize(IngestItem[] items, CancellationToken cancellationToken = default);
+
+    /// <summary>The second half of <see cref="Ingest"/>: indexes images <see cref="Tokenize"/> returned.</summary>
+    Task Write(IndexedImage[] images, CancellationToken cancellationToken = default);
 
     [AlwaysInterleave]
     Task<ShardStats> GetStats();

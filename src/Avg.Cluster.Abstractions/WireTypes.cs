@@ -28,7 +28,9 @@ public sealed class BundleInfo
     [Id(7)] public int FineLevels { get; init; }
 }
 
-/// <summary>One image to index: its id, exactly one of decoded pixels or a feature vector, and an optional URI.</summary>
+/// <summary>
+/// One image to index: its id, exactly one of an image file's bytes, decoded pixels or a feature vector, and an optional URI.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed class IngestItem
 {
@@ -41,6 +43,27 @@ public sealed class IngestItem
     [Id(2)] public float[]? Features { get; init; }
 
     [Id(3)] public string? Uri { get; init; }
+
+    /// <summary>
+    /// An image file's bytes (PNG, JPEG), or null: the tokenization shard decodes them on its model silo, so a batch
+    /// travels encoded (docs/design.md §2.4).
+    /// </summary>
+    [Id(4)] public byte[]? Image { get; init; }
+}
+
+/// <summary>
+/// A batch tokenized but not yet indexed (<see cref="ITokenizationShardGrain.Tokenize"/>): its images with their
+/// vokens, or, when any item was refused, what is wrong with each (field → problems, indices within the batch sent).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed class TokenizedBatch
+{
+    /// <summary>The items' vokens, in the order sent; empty when <see cref="Problems"/> is not.</summary>
+    [Id(0)] public IndexedImage[] Images { get; init; } = [];
+
+    [Id(1)] public Dictionary<string, string[]> Problems { get; init; } = [];
+
+    public bool Refused => Problems.Count > 0;
 }
 
 /// <summary>An indexed image: id, voken sequence (its identifier; the first voken names its partition) and URI.</summary>

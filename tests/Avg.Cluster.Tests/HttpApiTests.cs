@@ -131,6 +131,36 @@ public class HttpApiTests(ApiSiloFixture fixture) : IClassFixture<ApiSiloFixture
     }
 
     [Fact]
+    public async Task A_batch_split_over_the_shards_with_one_truncated_image_in_the_last_part_indexes_nothing()
+    {
+        // Two images per shard: the shards decode their parts, and the bad file is in the last part, so the other
+        // shards accept theirs; the batch is refused whole all the same.
+        var shards = fixture.Silo.Options.Shards;
+        shards.ShouldBeGreaterThan(1);
+        var file = File.ReadAllBytes(fixture.Dataset.ImagePath(fixture.Dataset.Images[2]));
+        var count = 2 * shards;
+        var images = Enumerable.Range(0, count).Select(i => new
+        {
+            id = "whole-" + i.ToString(CultureInfo.InvariantCulture),
+            imageBase64 = Convert.ToBase64String(i < count - 1 ? file : file[..(file.Length / 2)]),
+        }).ToArray();
+
+        var problem = await ShouldBeProblem(await Http.PostAsJsonAsync("/v1/images", new { images }), HttpStatusCode.BadRequest);
+
+        problem["errors"]!.AsObject().Select(e => e.Key).ShouldBe([$"images[{count - 1}].imageBase64"], problem.ToJsonString());
+        ((string)problem["errors"]![$"images[{count - 1}].imageBase64"]![0]!).ShouldContain("ends early");
+        ((string)problem["title"]!).ShouldContain("nothing was indexed");
+        foreach (var image in images)
+        {
+            (await Http.GetAsync(new Uri("/v1/images/" + image.id, UriKind.Relative))).StatusCode.ShouldBe(HttpStatusCode.NotFound, image.id);
+        }
+
+        var accepted = await Http.PostAsJsonAsync("/v1/images", new { images = images[..^1] });
+        accepted.StatusCode.ShouldBe(HttpStatusCode.OK, await accepted.Content.ReadAsStringAsync());
+        (await Http.GetAsync(new Uri("/v1/images/whole-0", UriKind.Relative))).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Images_are_added_replaced_read_and_deleted_by_id()
     {
         var png = Convert.ToBase64String(File.ReadAllBytes(fixture.Dataset.ImagePath(fixture.Dataset.Images[1])));

@@ -1,34 +1,77 @@
 using System.Diagnostics;
+using System.Globalization;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
 using Avg.Cluster.Telemetry;
+using Avg.Data;
 
 namespace Avg.Cluster.Grains;
 
 /// <summary>
-/// One ingest shard (key: shard number), on a model silo: runs encoder + quantizer for its batches on the silo's
-/// model host, records each image in the directory, and routes (id, vokens) to the partition of the first voken,
-/// removing an image that moved from its old partition. Counts images and busy time for images/s.
+/// One ingest shard (key: shard number), on a model silo: decodes its batches' image files and runs encoder + quantizer
+/// on the silo's model host (<see cref="Tokenize"/>), then records each image in the directory and routes (id, vokens)
+/// to the partition of the first voken, removing an image that moved from its old partition (<see cref="Write"/>).
+/// Counts images and busy time for images/s.
 /// </summary>
 [ModelSiloPlacementFilter]
-public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut, AvgMetrics metrics) : Grain, ITokenizationShardGrain
+public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut, LowPriorityWork lowPriority, AvgMetrics metrics) : Grain, ITokenizationShardGrain
 {
     private long _images;
     private double _busySeconds;
 
     public async Task<IndexedImage[]> Ingest(IngestItem[] items, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(items);
-        var clock = Stopwatch.StartNew();
-        var info = await host.Ready;
-        IngestRules.Enforce(items, info);
         // A caller that goes away cancels the rest of the batch (sending it again completes it). The meter's ingest and
         // cancellation counts are kept at the grain boundary (Telemetry/GrainCallMetrics).
-        var indexed = await TokenizeAsync(items, info, cancellationToken);
-        await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(indexed, info.IndexVersion, info.CodebookSize, cancellationToken);
-        _images += items.Length;
-        _busySeconds += clock.Elapsed.TotalSeconds;
-        return indexed;
+        var tokenized = await Tokenize(items, cancellationToken);
+        IngestRules.Enforce(tokenized.Problems);
+        await Write(tokenized.Images, cancellationToken);
+        return tokenized.Images;
+    }
+
+    public async Task<TokenizedBatch> Tokenize(IngestItem[] items, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var info = await host.Ready;
+            if (IngestRules.Problems(items, info) is { Count: > 0 } problems)
+            {
+                return new TokenizedBatch { Problems = problems };
+            }
+
+            // Decoding is linear in the batch and CPU-bound: on the silo's low-priority thread, like the rest of ingest's
+            // CPU work, and for every image before any model work, so one bad file refuses the batch whole.
+            var (decoded, decodeProblems) = await lowPriority.RunAsync(() => Decode(items, info.ImageSize));
+            if (decodeProblems.Count > 0)
+            {
+                return new TokenizedBatch { Problems = decodeProblems };
+            }
+
+            return new TokenizedBatch { Images = await TokenizeAsync(decoded, info, cancellationToken) };
+        }
+        finally
+        {
+            _busySeconds += clock.Elapsed.TotalSeconds;
+        }
+    }
+
+    public async Task Write(IndexedImage[] images, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var info = await host.Ready;
+            IngestRules.Enforce(IngestRules.Problems(images, info));
+            await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(images, info.IndexVersion, info.CodebookSize, cancellationToken);
+            _images += images.Length;
+        }
+        finally
+        {
+            _busySeconds += clock.Elapsed.TotalSeconds;
+        }
     }
 
     public Task<ShardStats> GetStats() => Task.FromResult(new ShardStats
@@ -40,6 +83,35 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
         History = metrics.ShardHistory((int)this.GetPrimaryKeyLong()),
         Silo = RuntimeIdentity,
     });
+
+    /// <summary>The items with every image file decoded to pixels at the bundle's size, or what is wrong with each file that is not an image.</summary>
+    private static (IngestItem[] Items, Dictionary<string, string[]> Problems) Decode(IngestItem[] items, int size)
+    {
+        var problems = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var decoded = new IngestItem[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            var item = items[i];
+            if (item.Image is not { } file)
+            {
+                decoded[i] = item;
+                continue;
+            }
+
+            var pixels = new byte[ImageDecoder.BytesPerImage(size)];
+            try
+            {
+                ImageDecoder.Decode(file, size, pixels, "image");
+                decoded[i] = new IngestItem { Id = item.Id, Pixels = pixels, Uri = item.Uri };
+            }
+            catch (DataFormatException e)
+            {
+                problems[IngestRules.Field(i) + ".image"] = [string.Create(CultureInfo.InvariantCulture, $"{file.Length} bytes that do not decode as an image ({e.Message}); send PNG or JPEG.")];
+            }
+        }
+
+        return (decoded, problems);
+    }
 
     private async Task<IndexedImage[]> TokenizeAsync(IngestItem[] items, BundleInfo info, CancellationToken cancellationToken)
     {

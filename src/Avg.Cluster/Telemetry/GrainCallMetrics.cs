@@ -5,7 +5,7 @@ namespace Avg.Cluster.Telemetry;
 /// <summary>
 /// Records the product meter's per-call figures at the grain boundary (an incoming grain call filter), so grain bodies
 /// hold no telemetry: the duration of each successful <see cref="IQueryGrain.Search"/>, and the images of each
-/// successful <see cref="ITokenizationShardGrain.Ingest"/> by shard, partial answers, the searches and batches
+/// successful <see cref="ITokenizationShardGrain.Ingest"/> or <see cref="ITokenizationShardGrain.Write"/> by shard, partial answers, the searches and batches
 /// cancelled because their caller went away, and after every call to a partition (the call that activates it, and each
 /// change) the images it holds. Other calls pass straight through.
 /// </summary>
@@ -14,7 +14,8 @@ internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallF
     public Task Invoke(IIncomingGrainCallContext context) => context.Grain switch
     {
         IQueryGrain when context.InterfaceMethod.Name == nameof(IQueryGrain.Search) => TimeQuery(context),
-        ITokenizationShardGrain shard when context.InterfaceMethod.Name == nameof(ITokenizationShardGrain.Ingest) => CountIngest(context, shard),
+        ITokenizationShardGrain shard when context.InterfaceMethod.Name is nameof(ITokenizationShardGrain.Ingest)
+            or nameof(ITokenizationShardGrain.Tokenize) or nameof(ITokenizationShardGrain.Write) => CountIngest(context, shard),
         Grains.VokenTriePartitionGrain partition => ReportPartitionSize(context, partition),
         _ => context.Invoke(),
     };
@@ -65,6 +66,16 @@ internal sealed class GrainCallMetrics(AvgMetrics metrics) : IIncomingGrainCallF
             throw;
         }
 
-        metrics.RecordIngest((int)shard.GetPrimaryKeyLong(), ((IngestItem[])context.Request.GetArgument(0)!).Length);
+        // Images count when they are indexed: by Ingest, or by the Write after a Tokenize.
+        var indexed = context.Request.GetArgument(0) switch
+        {
+            IngestItem[] items when context.InterfaceMethod.Name == nameof(ITokenizationShardGrain.Ingest) => items.Length,
+            IndexedImage[] images => images.Length,
+            _ => 0,
+        };
+        if (indexed > 0)
+        {
+            metrics.RecordIngest((int)shard.GetPrimaryKeyLong(), indexed);
+        }
     }
 }

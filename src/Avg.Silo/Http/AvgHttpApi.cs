@@ -181,6 +181,8 @@ public static partial class AvgHttpApi
             result.StaleCatalog));
     }
 
+    private const string NothingIndexed = "The ingest batch is not valid; nothing was indexed";
+
     private static async Task<IResult> Ingest(HttpContext http, IGrainFactory grains, BundleInfoSource bundles, ShardRouter router, LowPriorityWork lowPriority)
     {
         var clock = Stopwatch.StartNew();
@@ -196,11 +198,11 @@ public static partial class AvgHttpApi
             return conflict;
         }
 
-        // Checking every value (and decoding images) is linear in the batch: at ingest priority too.
+        // Checking every value is linear in the batch: at ingest priority too.
         var (items, errors) = await lowPriority.RunAsync(() => RequestValidation.Ingest(body, info)).ConfigureAwait(false);
         if (items is null)
         {
-            return Results.ValidationProblem(errors, title: "The ingest batch is not valid; nothing was indexed");
+            return Results.ValidationProblem(errors, title: NothingIndexed);
         }
 
         IndexedImage[] indexed;
@@ -213,6 +215,11 @@ public static partial class AvgHttpApi
             catch (OperationCanceledException) when (client.Token.IsCancellationRequested)
             {
                 return ClientGone(http);
+            }
+            catch (BatchRefusedException refused)
+            {
+                // A shard refused its part (an image file that does not decode): nothing of the batch was written.
+                return Results.ValidationProblem(new Dictionary<string, string[]>(refused.Errors), title: NothingIndexed);
             }
         }
 
@@ -490,7 +497,12 @@ public sealed class ShardRouter(IOptions<AvgSiloOptions> options)
 {
     private int _next = -1;
 
-    /// <summary>Indexes the batch; <paramref name="cancellationToken"/> (the client going away) stops the shards' work.</summary>
+    /// <summary>
+    /// Indexes the batch over the shards in two steps: every shard tokenizes its part (rules, decoding, model), and only
+    /// when all accept theirs does each write it, so a bad image anywhere refuses the whole batch
+    /// (<see cref="BatchRefusedException"/>, fields named as in the request) and nothing is indexed.
+    /// <paramref name="cancellationToken"/> (the client going away) stops the shards' work.
+    /// </summary>
     public async Task<IndexedImage[]> IngestAsync(IGrainFactory grains, IngestItem[] items, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(grains);
@@ -498,7 +510,38 @@ public sealed class ShardRouter(IOptions<AvgSiloOptions> options)
         var shards = options.Value.Shards;
         var chunk = (items.Length + shards - 1) / shards;
         var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)shards);
-        var calls = items.Chunk(chunk).Select((part, j) => grains.GetGrain<ITokenizationShardGrain>((start + j) % shards).Ingest(part, cancellationToken));
-        return (await Task.WhenAll(calls).ConfigureAwait(false)).SelectMany(r => r).ToArray();
+        var parts = items.Chunk(chunk).Select((part, j) => (Shard: grains.GetGrain<ITokenizationShardGrain>((start + j) % shards), Items: part)).ToArray();
+        var tokenized = await Task.WhenAll(parts.Select(p => p.Shard.Tokenize(p.Items, cancellationToken))).ConfigureAwait(false);
+        if (tokenized.Any(t => t.Refused))
+        {
+            throw new BatchRefusedException(tokenized.SelectMany((t, j) => t.Problems.Select(p => (Field: RequestField(p.Key, j * chunk), Problems: p.Value)))
+                .ToDictionary(p => p.Field, p => p.Problems, StringComparer.Ordinal));
+        }
+
+        await Task.WhenAll(parts.Select((p, j) => p.Shard.Write(tokenized[j].Images, cancellationToken))).ConfigureAwait(false);
+        return tokenized.SelectMany(t => t.Images).ToArray();
     }
+
+    /// <summary>A shard's field (images[i] within its part, its own names) as the request names it.</summary>
+    private static string RequestField(string shardField, int offset)
+    {
+        const string Prefix = "images[";
+        var close = shardField.IndexOf(']', StringComparison.Ordinal);
+        if (!shardField.StartsWith(Prefix, StringComparison.Ordinal) || close < 0
+            || !int.TryParse(shardField.AsSpan(Prefix.Length, close - Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+        {
+            return shardField;
+        }
+
+        var rest = shardField[(close + 1)..];
+        return string.Create(CultureInfo.InvariantCulture, $"images[{index + offset}]{(rest == ".image" ? ".imageBase64" : rest)}");
+    }
+}
+
+/// <summary>A tokenization shard refused its part of an ingest batch; nothing of the batch was indexed.</summary>
+public sealed class BatchRefusedException(IReadOnlyDictionary<string, string[]> errors)
+    : Exception("The ingest batch was refused: " + string.Join(" ", errors.Take(5).Select(e => $"{e.Key}: {e.Value[0]}")))
+{
+    /// <summary>What is wrong with each field, named as in the request.</summary>
+    public IReadOnlyDictionary<string, string[]> Errors { get; } = errors;
 }

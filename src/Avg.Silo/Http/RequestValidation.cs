@@ -63,7 +63,10 @@ public static class RequestValidation
         return errors;
     }
 
-    /// <summary>Checks ids, payloads and sizes, and decodes images to the bundle's pixels (so a bad image fails the whole batch before any is indexed).</summary>
+    /// <summary>
+    /// Checks ids, payloads and sizes, and reads images' base64 to their files' bytes; the tokenization shards decode the
+    /// files, and <see cref="ShardRouter"/> indexes nothing unless every shard accepts its part.
+    /// </summary>
     public static (IngestItem[]? Items, Errors Errors) Ingest(IngestRequestBody? body, BundleInfo bundle)
     {
         ArgumentNullException.ThrowIfNull(bundle);
@@ -141,14 +144,15 @@ public static class RequestValidation
                 continue;
             }
 
-            var pixels = Decode(image.ImageBase64!, bundle.ImageSize, out var problem);
-            if (pixels is null)
+            // The file's bytes travel to the tokenization shard, which decodes them where the model runs (ShardRouter).
+            var file = FromBase64(image.ImageBase64!, out var problem);
+            if (file is null)
             {
                 errors.Add(field + ".imageBase64", problem!);
                 continue;
             }
 
-            items[i] = new IngestItem { Id = image.Id ?? "", Pixels = pixels, Uri = image.Uri };
+            items[i] = new IngestItem { Id = image.Id ?? "", Image = file, Uri = image.Uri };
         }
 
         return errors.Count > 0 ? (null, errors) : (items, errors);
@@ -157,7 +161,7 @@ public static class RequestValidation
     /// <summary>Null when the id is usable, else what is wrong with it.</summary>
     public static string? CheckId(string? id) => IngestLimits.IdProblem(id);
 
-    private static byte[]? Decode(string base64, int size, out string? problem)
+    private static byte[]? FromBase64(string base64, out string? problem)
     {
         var bytes = new byte[(base64.Length * 3 / 4) + 3];
         if (!Convert.TryFromBase64String(base64, bytes, out var written) || written == 0)
@@ -166,18 +170,7 @@ public static class RequestValidation
             return null;
         }
 
-        var pixels = new byte[ImageDecoder.BytesPerImage(size)];
-        try
-        {
-            ImageDecoder.Decode(bytes.AsSpan(0, written), size, pixels, "image");
-        }
-        catch (DataFormatException e)
-        {
-            problem = string.Create(CultureInfo.InvariantCulture, $"{written} bytes that do not decode as an image ({e.Message}); send PNG or JPEG.");
-            return null;
-        }
-
         problem = null;
-        return pixels;
+        return bytes.AsSpan(0, written).ToArray();
     }
 }

@@ -57,6 +57,9 @@ public class GrainLimitTests(BadInputSiloFixture fixture)
     [InlineData("both features and pixels", "images[0]")]
     [InlineData("a NaN feature", "images[0].features")]
     [InlineData("pixels of the wrong size", "images[0].pixels")]
+    [InlineData("an image file that is not an image", "images[1].image")]
+    [InlineData("an empty image file", "images[0].image")]
+    [InlineData("an image file and features", "images[0]")]
     [InlineData("1001 images", "images")]
     public async Task A_shard_caller_breaking_an_ingest_rule_is_refused_naming_the_field_and_nothing_is_indexed(string breach, string field)
     {
@@ -77,6 +80,9 @@ public class GrainLimitTests(BadInputSiloFixture fixture)
             "both features and pixels" => [new IngestItem { Id = "grain-both", Features = Features(), Pixels = new byte[3 * info.ImageSize * info.ImageSize] }],
             "a NaN feature" => [new IngestItem { Id = "grain-nan", Features = [float.NaN, .. Features()[1..]] }],
             "pixels of the wrong size" => [new IngestItem { Id = "grain-pixels", Pixels = new byte[7] }],
+            "an image file that is not an image" => [Good("grain-fine"), new IngestItem { Id = "grain-junk", Image = "not an image"u8.ToArray() }],
+            "an empty image file" => [new IngestItem { Id = "grain-empty", Image = [] }],
+            "an image file and features" => [new IngestItem { Id = "grain-file-and-features", Features = Features(), Image = [1, 2, 3] }],
             "1001 images" => Enumerable.Range(0, 1001).Select(i => Good("grain-many-" + i)).ToArray(),
             _ => throw new ArgumentOutOfRangeException(nameof(breach)),
         };
@@ -87,6 +93,32 @@ public class GrainLimitTests(BadInputSiloFixture fixture)
         refused.Errors.Keys.ShouldContain(field);
         Avg.Silo.Http.ServiceFailure.Classify(refused).Status.ShouldBe(400);
         (await grains.GetGrain<IIndexCatalogGrain>(info.IndexVersion).GetSnapshot()).Version.ShouldBe(before.Version);
+    }
+
+    [Fact]
+    public async Task Tokenize_writes_nothing_and_Write_refuses_identifiers_outside_the_bundles_shape()
+    {
+        var grains = fixture.Silo.App.Services.GetRequiredService<IGrainFactory>();
+        var info = await grains.GetGrain<IQueryGrain>(0).GetBundleInfo();
+        var catalog = grains.GetGrain<IIndexCatalogGrain>(info.IndexVersion);
+        var shard = grains.GetGrain<ITokenizationShardGrain>(0);
+        var before = await catalog.GetSnapshot();
+
+        var batch = await shard.Tokenize([new IngestItem { Id = "two-step", Features = Enumerable.Repeat(0.25f, info.FeatureWidth).ToArray() }]);
+
+        batch.Refused.ShouldBeFalse();
+        var image = batch.Images.ShouldHaveSingleItem();
+        image.Vokens.Length.ShouldBe(info.Levels);
+        (await catalog.GetSnapshot()).Version.ShouldBe(before.Version, "Tokenize writes nothing");
+
+        var outOfRange = new IndexedImage { Id = "two-step-bad", Vokens = [.. image.Vokens[..^1], info.CodebookSize], Fine = image.Fine };
+        var shortFine = new IndexedImage { Id = "two-step-fine", Vokens = image.Vokens, Fine = [.. image.Fine, 0] };
+        var refused = await Should.ThrowAsync<InvalidRequestException>(() => shard.Write([outOfRange, shortFine]));
+        refused.Errors.Keys.ShouldBe(["images[0].vokens", "images[1].fine"], ignoreOrder: true);
+        (await catalog.GetSnapshot()).Version.ShouldBe(before.Version);
+
+        await shard.Write(batch.Images);
+        (await catalog.GetSnapshot()).Version.ShouldBeGreaterThan(before.Version);
     }
 
     [Fact]
