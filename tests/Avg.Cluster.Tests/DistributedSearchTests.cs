@@ -177,4 +177,22 @@ public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<Th
         after.Uris.ShouldBe(before.Uris);
         (await partition.Find(member.Id))!.Vokens.ShouldBe(member.Vokens);
     }
+
+    [Fact]
+    public async Task A_shard_called_from_a_client_decodes_image_files_as_the_pixels_path_did_and_a_refused_part_carries_its_problems()
+    {
+        var shard = fixture.Grains.GetGrain<ITokenizationShardGrain>(1);
+        var image = fixture.Dataset.Images.First(i => i.Split == Split.Test);
+        var expected = fixture.Indexed.Single(i => i.Id == image.Index.ToString(CultureInfo.InvariantCulture));
+
+        var accepted = await shard.Tokenize([new IngestItem { Id = "file-" + expected.Id, Image = File.ReadAllBytes(fixture.Dataset.ImagePath(image)) }]);
+        var refused = await shard.Tokenize([new IngestItem { Id = "junk", Image = "not an image"u8.ToArray() }]);
+
+        accepted.Refused.ShouldBeFalse();
+        accepted.Images.ShouldHaveSingleItem().Vokens.ShouldBe(expected.Vokens);
+        accepted.Images[0].Fine.ShouldBe(expected.Fine);
+        refused.Images.ShouldBeEmpty();
+        refused.Problems.Keys.ShouldBe(["images[0].image"]);
+        refused.Problems["images[0].image"].ShouldHaveSingleItem().ShouldContain("do not decode as an image");
+    }
 }

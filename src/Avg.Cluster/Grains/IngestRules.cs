@@ -152,6 +152,7 @@ internal static class IngestRules
             list.Add(problem);
         }
 
-        public Dictionary<string, string[]> ToDictionary() => _problems.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal);
+        // The default comparer (ordinal for strings): these dictionaries cross silos in TokenizedBatch.
+        public Dictionary<string, string[]> ToDictionary() => _problems.ToDictionary(e => e.Key, e => e.Value.ToArray());
     }
 }

@@ -87,7 +87,7 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
     /// <summary>The items with every image file decoded to pixels at the bundle's size, or what is wrong with each file that is not an image.</summary>
     private static (IngestItem[] Items, Dictionary<string, string[]> Problems) Decode(IngestItem[] items, int size)
     {
-        var problems = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var problems = new Dictionary<string, string[]>(); // the default comparer (ordinal): it crosses silos
         var decoded = new IngestItem[items.Length];
         for (var i = 0; i < items.Length; i++)
         {
