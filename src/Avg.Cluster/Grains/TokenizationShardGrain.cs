@@ -25,7 +25,8 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
         // cancellation counts are kept at the grain boundary (Telemetry/GrainCallMetrics).
         var tokenized = await Tokenize(items, cancellationToken);
         IngestRules.Enforce(tokenized.Problems);
-        await Write(tokenized.Images, cancellationToken);
+        // Tokenize's own output: its identifiers' shape needs no second check.
+        await WriteAsync(tokenized.Images, await host.Ready, cancellationToken);
         return tokenized.Images;
     }
 
@@ -43,10 +44,15 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
 
             // Decoding is linear in the batch and CPU-bound: on the silo's low-priority thread, like the rest of ingest's
             // CPU work, and for every image before any model work, so one bad file refuses the batch whole.
-            var (decoded, decodeProblems) = await lowPriority.RunAsync(() => Decode(items, info.ImageSize));
-            if (decodeProblems.Count > 0)
+            // Batches of features or pixels have nothing to decode and do not queue behind that thread's other work.
+            var decoded = items;
+            if (items.Any(item => item.Image is not null))
             {
-                return new TokenizedBatch { Problems = decodeProblems };
+                (decoded, var decodeProblems) = await lowPriority.RunAsync(() => Decode(items, info.ImageSize));
+                if (decodeProblems.Count > 0)
+                {
+                    return new TokenizedBatch { Problems = decodeProblems };
+                }
             }
 
             return new TokenizedBatch { Images = await TokenizeAsync(decoded, info, cancellationToken) };
@@ -60,11 +66,16 @@ public sealed class TokenizationShardGrain(IModelHost host, IngestFanOut fanOut,
     public async Task Write(IndexedImage[] images, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
+        var info = await host.Ready;
+        IngestRules.Enforce(IngestRules.Problems(images, info));
+        await WriteAsync(images, info, cancellationToken);
+    }
+
+    private async Task WriteAsync(IndexedImage[] images, BundleInfo info, CancellationToken cancellationToken)
+    {
         var clock = Stopwatch.StartNew();
         try
         {
-            var info = await host.Ready;
-            IngestRules.Enforce(IngestRules.Problems(images, info));
             await new IngestBatchWriter(GrainFactory, fanOut).WriteAsync(images, info.IndexVersion, info.CodebookSize, cancellationToken);
             _images += images.Length;
         }
