@@ -1,5 +1,6 @@
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
+using Avg.Cluster.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Avg.Cluster.Inference;
@@ -16,10 +17,37 @@ public static class AvgModelSiloExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(options);
-        silo.Services.AddSingleton<ModelHost>();
+        silo.Services.AddSingleton(services => Metered(ActivatorUtilities.CreateInstance<ModelHost>(services), services.GetRequiredService<AvgMetrics>()));
         silo.Services.AddSingleton<IModelHost>(sp => sp.GetRequiredService<ModelHost>());
         silo.Services.AddHostedService(sp => sp.GetRequiredService<ModelHost>());
         return silo.AddAvgCluster(options, UsesGpu(options));
+    }
+
+    /// <summary>
+    /// The meter listens to the host from outside (docs/metrics.md): model batch sizes and beam steps from each forward
+    /// pass, and, once the bundle is loaded, TorchSharp's count of tensors created less disposed over all threads (what
+    /// a leak would raise).
+    /// </summary>
+    internal static ModelHost Metered(ModelHost host, AvgMetrics metrics)
+    {
+        host.BatchRan += batch =>
+        {
+            metrics.RecordModelBatch(batch.Work == ModelWork.Search ? AvgMetrics.QueryBatch : AvgMetrics.IngestBatch, batch.Requests);
+            if (batch.Work == ModelWork.Search)
+            {
+                metrics.RecordBeamSteps(batch.BeamSteps);
+            }
+        };
+        if (host.Enabled)
+        {
+            host.Ready.ContinueWith(
+                _ => metrics.ObserveLiveTensorsWith(static () => TorchSharp.torch.Tensor.TotalCount),
+                CancellationToken.None,
+                TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+
+        return host;
     }
 
     /// <summary>Whether the model host will run on CUDA (decides the silo's <c>gpu</c> metadata).</summary>

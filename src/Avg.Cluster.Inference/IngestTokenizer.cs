@@ -1,5 +1,4 @@
 using Avg.Cluster.Model;
-using Avg.Cluster.Telemetry;
 using Avg.Models.Encoders;
 using Avg.Models.Pipeline;
 
@@ -10,10 +9,11 @@ namespace Avg.Cluster.Inference;
 /// image batches, their identifiers and fine codes handed back to each batch's caller. Each image's array is copied
 /// once, into the model's input.
 /// </summary>
-internal sealed class IngestTokenizer(AvgModel model, AvgMetrics metrics)
+/// <param name="model">The silo's model.</param>
+/// <param name="ran">Told the number of jobs of each pass that succeeded, before their callers are answered.</param>
+internal sealed class IngestTokenizer(AvgModel model, Action<int> ran)
 {
     private readonly AvgModel _model = model;
-    private readonly AvgMetrics _metrics = metrics;
 
     public void Run(TokenizeJob[] batch)
     {
@@ -42,7 +42,7 @@ internal sealed class IngestTokenizer(AvgModel model, AvgMetrics metrics)
             var fine = _model.FineCodes(vectors, vokens);
             var levels = _model.Fine?.Levels ?? 0;
 
-            _metrics.RecordModelBatch(AvgMetrics.IngestBatch, jobs.Length);
+            ran(jobs.Length);
             var identifierLength = _model.Tokenizer.Options.Levels;
             var at = 0;
             foreach (var job in jobs)

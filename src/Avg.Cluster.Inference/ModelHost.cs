@@ -25,7 +25,6 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
     private readonly AvgSiloOptions _options;
     private readonly PartitionCache _cache;
     private readonly ILogger<ModelHost> _logger;
-    private readonly AvgMetrics _metrics;
     private readonly InferenceQueue<SearchJob> _searches;
     private readonly InferenceQueue<TokenizeJob> _ingest;
     private readonly TaskCompletionSource<BundleInfo> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -38,10 +37,9 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
     private long _forwardBatches;
     private long _searchCount;
 
-    public ModelHost(IOptions<AvgSiloOptions> options, PartitionCache cache, AvgMetrics metrics, ILogger<ModelHost> logger)
+    public ModelHost(IOptions<AvgSiloOptions> options, PartitionCache cache, ILogger<ModelHost> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _metrics = metrics;
         _options = options.Value;
         _cache = cache;
         _logger = logger;
@@ -56,6 +54,13 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
     public Task<BundleInfo> Ready => Enabled ? _ready.Task : Task.FromException<BundleInfo>(AbsentModelHost.NotAModelSilo(_options.Roles));
 
     public bool IsReady => _ready.Task.IsCompletedSuccessfully;
+
+    /// <summary>
+    /// Raised on the model's thread after each forward pass that answered its requests: searches (with their beam-search
+    /// steps) or ingest batches. The silo's meter listens (<see cref="AvgModelSiloExtensions.AddAvgModelSilo"/>), so the
+    /// host itself holds no telemetry. A listener must return at once.
+    /// </summary>
+    public event Action<ModelBatchRun>? BatchRan;
 
     /// <summary>Generator batches run (each may hold several queries) and queries answered.</summary>
     public (long Batches, long Searches) SearchCounters => (Interlocked.Read(ref _forwardBatches), Interlocked.Read(ref _searchCount));
@@ -133,10 +138,8 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
         {
             var clock = Stopwatch.StartNew();
             _model = AvgModel.Load(_options.Bundle!, _options.Device, _options.EffectiveThreads);
-            // TorchSharp counts tensors created less disposed, over all threads: what a leak would raise.
-            _metrics.ObserveLiveTensorsWith(static () => TorchSharp.torch.Tensor.TotalCount);
             _executor = new SearchExecutor(_model);
-            _tokenizer = new IngestTokenizer(_model, _metrics);
+            _tokenizer = new IngestTokenizer(_model, jobs => BatchRan?.Invoke(new ModelBatchRun(ModelWork.Ingest, jobs, 0)));
             var preset = SearchPresets.Parse(_options.Preset, "Avg__Preset");
             _prior = _model.SearchPrior(_options.PriorWeight, preset);
             if (_options.PriorWeight is null && preset.PriorWeight() > 0 && _model.VokenPriorUnavailable is { } noPrior)
@@ -227,8 +230,7 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
             var options = first.Options with { K = k, Prior = _prior, CollisionWeight = _collisionWeight };
             StepCountingScorer? steps = null;
             var hits = _executor!.Search(view, options, jobs.Select(j => j.Query).ToArray(), source, scorer => steps = new StepCountingScorer(scorer));
-            _metrics.RecordModelBatch(AvgMetrics.QueryBatch, jobs.Length);
-            _metrics.RecordBeamSteps(steps?.Steps ?? 0);
+            BatchRan?.Invoke(new ModelBatchRun(ModelWork.Search, jobs.Length, steps?.Steps ?? 0));
             var elapsed = clock.Elapsed.TotalMilliseconds;
             Interlocked.Increment(ref _forwardBatches);
             Interlocked.Add(ref _searchCount, jobs.Length);

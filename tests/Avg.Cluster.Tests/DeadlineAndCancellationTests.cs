@@ -109,11 +109,9 @@ public sealed class DeadlineAndCancellationTests : IAsyncLifetime
 
         // Every partition hung and none held (a model host with a cache of its own): an error by the deadline, not a hang.
         await HangAsync(_catalog.FirstVokens);
-        using var metrics = new AvgMetrics();
         using var fresh = new ModelHost(
             Microsoft.Extensions.Options.Options.Create(new AvgSiloOptions { Bundle = TinyShapesBundle.Ensure(), Device = "cpu", Threads = 1, QueryTimeoutMs = TimeoutMs }),
-            new PartitionCache(_cluster.Client, metrics),
-            metrics,
+            new PartitionCache(_cluster.Client),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<ModelHost>.Instance);
         await fresh.StartAsync(CancellationToken.None);
         await fresh.Ready;

@@ -192,7 +192,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
             var random = new Random(100 + seed);
             var firstVoken = seed % Vocabulary;
             var grain = _cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, Version + seed);
-            var cache = new PartitionCache(_cluster.Client, new AvgMetrics());
+            var cache = new PartitionCache(_cluster.Client);
             var model = new Dictionary<string, (int[] Vokens, string? Uri, byte[] Fine)>(StringComparer.Ordinal);
             for (var step = 0; step < 25; step++)
             {
@@ -270,8 +270,8 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         var version = Version + "-refresh";
         var grain = _cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
         await grain.Upsert([new IndexedImage { Id = "1", Vokens = [firstVoken, 0, 0] }], Vocabulary);
-        var nearRealTime = new PartitionCache(_cluster.Client, new AvgMetrics(), TimeSpan.FromMinutes(10));
-        var fresh = new PartitionCache(_cluster.Client, new AvgMetrics());
+        var nearRealTime = new PartitionCache(_cluster.Client, TimeSpan.FromMinutes(10));
+        var fresh = new PartitionCache(_cluster.Client);
         var first = (await grain.GetInfo()).Revision;
         (await nearRealTime.GetAsync(version, firstVoken, first, Vocabulary, out _)).Count.ShouldBe(1);
         (await fresh.GetAsync(version, firstVoken, first, Vocabulary, out _)).Count.ShouldBe(1);

@@ -111,7 +111,7 @@ public sealed class IngestAtomicityTests : IAsyncLifetime
     {
         var expected = new Dictionary<string, int[]>(StringComparer.Ordinal);
         await WriteAsync(expected, [Image("a", 4, 0, 1)]);
-        var cache = new PartitionCache(_cluster.Client, new AvgMetrics());
+        var cache = new PartitionCache(_cluster.Client);
         var held = await cache.GetAsync(Version, 4, (await Partition(4).GetInfo()).Revision, Vocabulary, out _);
         held.ToRun().Ids.ShouldBe(["a"]);
 

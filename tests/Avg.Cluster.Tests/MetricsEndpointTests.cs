@@ -4,6 +4,7 @@ using Avg.Cluster.Telemetry;
 using Avg.Cluster.Tests.Support;
 using Avg.Data;
 using Avg.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Avg.Cluster.Tests;
 
@@ -74,6 +75,35 @@ public class MetricsEndpointTests
         // One process: the embedded silo shares this test's count. A background thread (a model host still winding down
         // from an earlier test) may create or free tensors while the scrape runs, so the count read around it bounds it.
         tensors.ShouldBeInRange(Math.Min(tensorsBefore, tensorsAfter), Math.Max(tensorsBefore, tensorsAfter), "the live count at the scrape");
+
+        // A partition whose activation leaves the silo leaves the gauge (Telemetry/PartitionActivationMetrics), the others
+        // stay; called again, it is back with its count.
+        var partitions = samples.Where(s => s.Name == "avg_partition_images").ToDictionary(s => s.Labels["partition"], s => s.Value);
+        var leaving = partitions.MaxBy(p => p.Value);
+        var version = (await silo.App.Services.GetRequiredService<Avg.Cluster.Model.IModelHost>().Ready).IndexVersion;
+        var grain = silo.App.Services.GetRequiredService<IGrainFactory>().GetGrain<IVokenTriePartitionGrain>(int.Parse(leaving.Key, CultureInfo.InvariantCulture), version);
+        await grain.Cast<Orleans.Core.Internal.IGrainManagementExtension>().DeactivateOnIdle();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        Dictionary<string, double> after;
+        do
+        {
+            await Task.Delay(100);
+            after = PrometheusText.Parse(await silo.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative)))
+                .Where(s => s.Name == "avg_partition_images").ToDictionary(s => s.Labels["partition"], s => s.Value);
+        }
+        while (after.ContainsKey(leaving.Key) && DateTime.UtcNow < deadline);
+        after.ShouldBe(partitions.Where(p => p.Key != leaving.Key).ToDictionary(), ignoreOrder: true);
+        (await grain.GetInfo()).Images.ShouldBe((int)leaving.Value);
+        deadline = DateTime.UtcNow.AddSeconds(20);
+        do
+        {
+            // The exporter may answer from its last scrape for a moment.
+            await Task.Delay(100);
+            after = PrometheusText.Parse(await silo.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative)))
+                .Where(s => s.Name == "avg_partition_images").ToDictionary(s => s.Labels["partition"], s => s.Value);
+        }
+        while (!after.ContainsKey(leaving.Key) && DateTime.UtcNow < deadline);
+        after.ShouldBe(partitions, ignoreOrder: true);
     }
 
     private static double Sum(IEnumerable<PrometheusText.Sample> samples, string name, params (string Key, string Value)[] labels) =>

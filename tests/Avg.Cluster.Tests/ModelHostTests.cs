@@ -18,11 +18,9 @@ public class ModelHostTests
     public async Task A_search_submitted_while_a_large_ingest_batch_is_tokenized_completes_before_it()
     {
         var bundle = TinyShapesBundle.Ensure();
-        using var metrics = new AvgMetrics();
         using var host = new ModelHost(
             Options.Create(new AvgSiloOptions { Bundle = bundle, Device = "cpu", Threads = 1 }),
-            new PartitionCache(null!, metrics),
-            metrics,
+            new PartitionCache(null!),
             NullLogger<ModelHost>.Instance);
         await host.StartAsync(CancellationToken.None);
         var info = await host.Ready;

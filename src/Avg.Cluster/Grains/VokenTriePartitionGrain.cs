@@ -2,7 +2,6 @@ using Avg.Cluster.Hosting;
 using Avg.Cluster.Model;
 using Avg.Cluster.Placement;
 using Avg.Cluster.Storage;
-using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -21,7 +20,6 @@ public sealed partial class VokenTriePartitionGrain(
     IIndexLogStore store,
     LowPriorityWork lowPriority,
     IOptions<AvgSiloOptions> options,
-    AvgMetrics metrics,
     ILogger<VokenTriePartitionGrain> logger) : Grain, IVokenTriePartitionGrain
 {
     /// <summary>Changed ids the change list keeps at least, however small the partition (<see cref="GetChanges"/>).</summary>
@@ -49,7 +47,7 @@ public sealed partial class VokenTriePartitionGrain(
 
     internal int FirstVoken => (int)this.GetPrimaryKeyLong(out _);
 
-    /// <summary>Images this partition holds now (the meter's partition gauge reads it after each call: Telemetry/GrainCallMetrics).</summary>
+    /// <summary>Images this partition holds now (the meter's partition gauge reads it after each call, Telemetry/GrainCallMetrics, and drops it on deactivation, Telemetry/PartitionActivationMetrics).</summary>
     internal int ImageCount => _entries.Count;
 
     internal string IndexVersion
@@ -80,13 +78,6 @@ public sealed partial class VokenTriePartitionGrain(
             _reportPending = true;
             this.RegisterGrainTimer(ReportIfPendingAsync, new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
         }
-    }
-
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        // The activation leaves this silo (no call follows to report it): another silo reports the partition from now on.
-        metrics.RemovePartition(IndexVersion, FirstVoken);
-        return Task.CompletedTask;
     }
 
     public async Task<int> Upsert(IndexedImage[] images, int codebookSize, CancellationToken cancellationToken = default)

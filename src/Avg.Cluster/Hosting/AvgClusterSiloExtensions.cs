@@ -33,7 +33,13 @@ public static class AvgClusterSiloExtensions
 
         silo.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         silo.Services.TryAddSingleton<AvgMetrics>();
-        silo.Services.TryAddSingleton<PartitionCache>();
+        silo.Services.TryAddSingleton(services =>
+        {
+            // Telemetry from outside: the meter reads the cache's counts when it is collected.
+            var cache = ActivatorUtilities.CreateInstance<PartitionCache>(services);
+            services.GetRequiredService<AvgMetrics>().ObservePartitionCache(cache);
+            return cache;
+        });
         // Redis hosts register theirs first (Avg.Silo); without one, the logs live in grains, in memory.
         silo.Services.TryAddSingleton<IIndexLogStore, GrainIndexLogStore>();
         silo.Services.TryAddSingleton<IModelHost, AbsentModelHost>();
@@ -44,6 +50,7 @@ public static class AvgClusterSiloExtensions
         silo.Services.AddHostedService<QueryLoadReporter>();
         silo.Services.AddSiloRolePlacementFilters();
         silo.AddIncomingGrainCallFilter<GrainCallMetrics>();
+        silo.Services.AddSingleton<IConfigureGrainContextProvider, PartitionActivationMetrics>();
         // The product's own exceptions (and the Redis client's) keep their type and message across silos, so the
         // HTTP layer answers a storage outage on another silo with 503 as it does a local one.
         silo.Services.Configure<ExceptionSerializationOptions>(exceptions =>

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Avg.Cluster.Grains;
 using Avg.Cluster.Hosting;
-using Avg.Cluster.Telemetry;
 using Avg.Retrieval;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -19,7 +18,6 @@ namespace Avg.Cluster.Model;
 public sealed class PartitionCache
 {
     private readonly IGrainFactory _grains;
-    private readonly AvgMetrics _metrics;
     private readonly TimeSpan _refreshInterval;
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), CachedPartition> _partitions = new();
     private readonly ConcurrentDictionary<(string Version, int FirstVoken, long Revision), Lazy<Task<CachedPartition>>> _inFlight = new();
@@ -32,32 +30,29 @@ public sealed class PartitionCache
     private long _staleReads;
 
     /// <summary>A cache whose partitions count as fresh for <paramref name="refreshInterval"/> after a refresh (0: always refreshed when they changed).</summary>
-    public PartitionCache(IGrainFactory grains, AvgMetrics metrics, TimeSpan refreshInterval)
+    public PartitionCache(IGrainFactory grains, TimeSpan refreshInterval)
     {
-        ArgumentNullException.ThrowIfNull(metrics);
         _grains = grains;
-        _metrics = metrics;
         _refreshInterval = refreshInterval;
-        metrics.ObservePartitionCacheWith(Rows);
     }
 
     /// <summary>The cache of a silo: refresh interval from <see cref="AvgSiloOptions.RefreshMs"/>.</summary>
     [ActivatorUtilitiesConstructor]
-    public PartitionCache(IGrainFactory grains, AvgMetrics metrics, IOptions<AvgSiloOptions> options)
-        : this(grains, metrics, TimeSpan.FromMilliseconds(options?.Value.RefreshMs ?? 0))
+    public PartitionCache(IGrainFactory grains, IOptions<AvgSiloOptions> options)
+        : this(grains, TimeSpan.FromMilliseconds(options?.Value.RefreshMs ?? 0))
     {
     }
 
     /// <summary>A cache that always refreshes a partition that changed before a query reads it.</summary>
-    public PartitionCache(IGrainFactory grains, AvgMetrics metrics)
-        : this(grains, metrics, TimeSpan.Zero)
+    public PartitionCache(IGrainFactory grains)
+        : this(grains, TimeSpan.Zero)
     {
     }
 
     /// <summary>Queries that read a partition older than the catalog's while its refresh ran in the background.</summary>
     public long StaleReads => Interlocked.Read(ref _staleReads);
 
-    /// <summary>Partition refreshes (grain calls) since start: deltas and whole fetches.</summary>
+    /// <summary>Partition refreshes (grain calls) since start: deltas and whole fetches (the meter's fan-out counter reads it).</summary>
     public long Fetches => Interlocked.Read(ref _fetches);
 
     /// <summary>Refreshes that had to take the whole partition (nothing held, or too far behind).</summary>
@@ -165,7 +160,6 @@ public sealed class PartitionCache
                 }
 
                 Interlocked.Increment(ref _fetches);
-                _metrics.RecordPartitionFetch();
                 var grain = _grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
                 var changes = await grain.GetChanges(known?.Revision ?? -1).ConfigureAwait(false);
                 if (changes.IsWhole)

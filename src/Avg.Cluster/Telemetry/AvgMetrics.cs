@@ -44,7 +44,6 @@ public sealed class AvgMetrics : IDisposable
     private readonly Counter<long> _ingestImages;
     private readonly Histogram<double> _queryDuration;
     private readonly Counter<long> _beamSteps;
-    private readonly Counter<long> _fanOutCalls;
     private readonly Histogram<long> _modelBatchSize;
     private readonly Counter<long> _cancelled;
     private readonly Counter<long> _partialQueries;
@@ -52,7 +51,7 @@ public sealed class AvgMetrics : IDisposable
     private readonly Dictionary<(string IndexVersion, int Partition), long> _partitionImages = [];
     private readonly Lock _partitionsGate = new();
     private Func<long>? _liveTensors;
-    private Func<(long Live, long Unreachable)>? _cacheRows;
+    private Model.PartitionCache? _cache;
 
     public AvgMetrics()
     {
@@ -61,7 +60,7 @@ public sealed class AvgMetrics : IDisposable
         _meter.CreateObservableGauge(PartitionImages, ObservePartitions, description: "Images held by each trie partition activated on this silo");
         _queryDuration = _meter.CreateHistogram<double>(QueryDuration, "s", "Wall time of one search, generator and fan-out included");
         _beamSteps = _meter.CreateCounter<long>(BeamSteps, "{step}", "Constrained beam search steps (one per voken position per query)");
-        _fanOutCalls = _meter.CreateCounter<long>(FanOutCalls, "{call}", "Partition fetches and refreshes (grain calls) a query silo made to partition grains");
+        _meter.CreateObservableCounter(FanOutCalls, ObserveCacheFetches, "{call}", "Partition fetches and refreshes (grain calls) a query silo made to partition grains");
         _modelBatchSize = _meter.CreateHistogram<long>(ModelBatchSize, description: "Requests merged into one forward pass by the model host's batcher");
 
         // Memory and GC of the silo process, for soak runs and capacity alarms (docs/metrics.md, "Process memory").
@@ -88,8 +87,8 @@ public sealed class AvgMetrics : IDisposable
     /// <summary>Where the live tensor count comes from: the model host sets it on model silos (TorchSharp's own counter).</summary>
     public void ObserveLiveTensorsWith(Func<long> count) => _liveTensors = count;
 
-    /// <summary>Where the query cache's row counts come from: the silo's <see cref="Model.PartitionCache"/> sets it.</summary>
-    public void ObservePartitionCacheWith(Func<(long Live, long Unreachable)> rows) => _cacheRows = rows;
+    /// <summary>The query cache whose rows and fetches the meter reports: the silo's one <see cref="Model.PartitionCache"/>, set where the silo's services are put together.</summary>
+    public void ObservePartitionCache(Model.PartitionCache cache) => _cache = cache;
 
     /// <summary>Explicit boundaries for <see cref="QueryDuration"/> (seconds; OpenTelemetry's defaults suit milliseconds).</summary>
     public static IReadOnlyList<double> QueryDurationBuckets { get; } = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -143,8 +142,6 @@ public sealed class AvgMetrics : IDisposable
 
     public void RecordBeamSteps(long steps) => _beamSteps.Add(steps);
 
-    public void RecordPartitionFetch() => _fanOutCalls.Add(1);
-
     /// <summary>One forward pass of the model host merged <paramref name="requests"/> requests of <paramref name="kind"/>.</summary>
     public void RecordModelBatch(string kind, int requests) => _modelBatchSize.Record(requests, new KeyValuePair<string, object?>("kind", kind));
 
@@ -184,11 +181,19 @@ public sealed class AvgMetrics : IDisposable
         }
     }
 
+    private IEnumerable<Measurement<long>> ObserveCacheFetches()
+    {
+        if (_cache is { } cache)
+        {
+            yield return new Measurement<long>(cache.Fetches);
+        }
+    }
+
     private IEnumerable<Measurement<long>> ObserveCacheRows()
     {
-        if (_cacheRows is { } rows)
+        if (_cache is { } cache)
         {
-            var (live, unreachable) = rows();
+            var (live, unreachable) = cache.Rows();
             yield return new Measurement<long>(live, new KeyValuePair<string, object?>("state", "live"));
             yield return new Measurement<long>(unreachable, new KeyValuePair<string, object?>("state", "unreachable"));
         }

@@ -45,7 +45,7 @@ public sealed class DualEncoderOptions
 }
 
 /// <summary>How <see cref="DualEncoderTrainer"/> trains; defaults sized for 20K images in minutes per epoch on CPU.</summary>
-public sealed class DualEncoderTrainingOptions
+public sealed class DualEncoderTrainingOptions : IStageTrainingOptions
 {
     public int Epochs { get; init; } = 10;
 

@@ -7,45 +7,40 @@ namespace Avg.Models.Encoders;
 /// Trains a <see cref="DualEncoder"/> with symmetric InfoNCE: each step takes a batch of distinct images, one
 /// random caption of each, and uses the other pairs of the batch as negatives. AdamW with cosine decay.
 /// </summary>
-public sealed class DualEncoderTrainer
+public sealed class DualEncoderTrainer : StageTrainer<DualEncoder, DualEncoderTrainingOptions>
 {
     /// <summary>Stage name in <see cref="TrainingProgress"/>.</summary>
     public const string Stage = "dual-encoder";
 
-    private readonly DualEncoder model;
-    private readonly DualEncoderTrainingOptions options;
 
     public DualEncoderTrainer(DualEncoder model, DualEncoderTrainingOptions? options = null)
+        : base(model, options)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        this.model = model;
-        this.options = options ?? new DualEncoderTrainingOptions();
-        this.options.Validate();
     }
 
     public TrainingReport Train(ImageData images, CaptionData captions, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(captions);
-        if (captions.MaxLength != model.Options.MaxTextLength)
-            throw new ArgumentException($"Captions have {captions.MaxLength} ids per row but the model expects {model.Options.MaxTextLength}.", nameof(captions));
+        if (captions.MaxLength != Model.Options.MaxTextLength)
+            throw new ArgumentException($"Captions have {captions.MaxLength} ids per row but the model expects {Model.Options.MaxTextLength}.", nameof(captions));
         var captionsOf = captions.CaptionsByImage(images.Count);
-        var pixels = new byte[Math.Min(options.BatchSize, images.Count) * images.ImageBytes];
-        var ids = new long[Math.Min(options.BatchSize, images.Count) * captions.MaxLength];
-        return ContrastiveTraining.Train(model, captionsOf, options, Stage, (batch, chosen, random) =>
+        var pixels = new byte[Math.Min(Options.BatchSize, images.Count) * images.ImageBytes];
+        var ids = new long[Math.Min(Options.BatchSize, images.Count) * captions.MaxLength];
+        return ContrastiveTraining.Train(Model, captionsOf, Options, Stage, (batch, chosen, random) =>
         {
             images.Loader(batch, pixels.AsSpan(0, batch.Length * images.ImageBytes));
             for (var k = 0; k < batch.Length; k++)
                 for (var t = 0; t < captions.MaxLength; t++) ids[k * captions.MaxLength + t] = captions.Ids[chosen[k] * captions.MaxLength + t];
-            var x = Augment(ImageBatches.ToFloat(pixels, batch.Length, images, model.Device), random);
-            return model.call(x, torch.tensor(ids.AsSpan(0, batch.Length * captions.MaxLength).ToArray(), [batch.Length, captions.MaxLength], device: model.Device));
+            var x = Augment(ImageBatches.ToFloat(pixels, batch.Length, images, Model.Device), random);
+            return Model.call(x, torch.tensor(ids.AsSpan(0, batch.Length * captions.MaxLength).ToArray(), [batch.Length, captions.MaxLength], device: Model.Device));
         }, progress, cancellationToken);
     }
 
     /// <summary>One random translation per batch (reflect padding keeps the border statistics); cheap on CPU.</summary>
     private Tensor Augment(Tensor x, Random random)
     {
-        var shift = options.MaxShift;
+        var shift = Options.MaxShift;
         if (shift == 0) return x;
         var (height, width) = (x.shape[2], x.shape[3]);
         if (shift >= height || shift >= width) return x;

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Avg.Models.Generation;
 
 /// <summary>Training settings for the generator (paper §3.2 and §4.2: lr 1e-3).</summary>
-public sealed record GeneratorTrainingOptions
+public sealed record GeneratorTrainingOptions : IStageTrainingOptions
 {
     public int Epochs { get; init; } = 12;
 
@@ -84,7 +84,7 @@ public sealed record GeneratorTrainingOptions
 /// caption, the positive swapped in when missing (eq. 8–9). A sequence's score is its sum of step log-probabilities,
 /// normalised as <see cref="GeneratorTrainingOptions.DiscriminativeNormalization"/> says.
 /// </summary>
-public sealed class GeneratorTrainer
+public sealed class GeneratorTrainer : StageTrainer<TokenToVokenGenerator, GeneratorTrainingOptions>
 {
     /// <summary>Stage name in progress reports.</summary>
     public const string Stage = "generator";
@@ -93,16 +93,11 @@ public sealed class GeneratorTrainer
     /// image), "distill" and "dis" (L_dis, over the steps and epochs that had it); a term that did not run is absent.</summary>
     public Dictionary<string, List<double>> EpochTermLosses { get; } = new(StringComparer.Ordinal);
 
-    private readonly TokenToVokenGenerator model;
-    private readonly GeneratorTrainingOptions options;
     private readonly Device device;
 
     public GeneratorTrainer(TokenToVokenGenerator model, GeneratorTrainingOptions? options = null)
+        : base(model, options)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        this.model = model;
-        this.options = options ?? new GeneratorTrainingOptions();
-        this.options.Validate();
         device = model.parameters().First().device;
     }
 
@@ -121,25 +116,25 @@ public sealed class GeneratorTrainer
         ArgumentNullException.ThrowIfNull(imageVokens);
         ArgumentNullException.ThrowIfNull(trie);
         var captions = captionImage.Length;
-        var length = model.Options.Levels;
-        var vokens = model.Options.CodebookSize;
-        var distill = options.DistillWeight > 0;
+        var length = Model.Options.Levels;
+        var vokens = Model.Options.CodebookSize;
+        var distill = Options.DistillWeight > 0;
         if (distill && teacherTargets?.Length != (long)captions * length * vokens)
-            throw new ArgumentException($"a distill weight of {options.DistillWeight} needs teacher targets of {captions} × {length} × {vokens} values.", nameof(teacherTargets));
-        var softDis = options.NeedsTeacherRanking;
+            throw new ArgumentException($"a distill weight of {Options.DistillWeight} needs teacher targets of {captions} × {length} × {vokens} values.", nameof(teacherTargets));
+        var softDis = Options.NeedsTeacherRanking;
         if (softDis && (ranking is null || ranking.Captions != captions || ranking.Images != imageVokens.Length / length))
-            throw new ArgumentException($"a dis teacher weight of {options.DiscriminativeTeacherWeight} needs the two-tower ranking of these {captions} captions and {imageVokens.Length / length} images.", nameof(ranking));
+            throw new ArgumentException($"a dis teacher weight of {Options.DiscriminativeTeacherWeight} needs the two-tower ranking of these {captions} captions and {imageVokens.Length / length} images.", nameof(ranking));
         var textLength = captionIds.Length / captions;
-        var stepsPerEpoch = Math.Max(1, captions / options.BatchSize);
-        var totalSteps = stepsPerEpoch * options.Epochs;
-        var warmup = Math.Max(1, (int)(totalSteps * options.WarmupFraction));
-        var disFrom = (int)(totalSteps * options.DiscriminativeStartFraction);
-        var random = new Random(options.Seed);
-        torch.manual_seed(options.Seed);
+        var stepsPerEpoch = Math.Max(1, captions / Options.BatchSize);
+        var totalSteps = stepsPerEpoch * Options.Epochs;
+        var warmup = Math.Max(1, (int)(totalSteps * Options.WarmupFraction));
+        var disFrom = (int)(totalSteps * Options.DiscriminativeStartFraction);
+        var random = new Random(Options.Seed);
+        torch.manual_seed(Options.Seed);
 
-        var optimizer = optim.AdamW(model.parameters(), lr: options.LearningRate, weight_decay: options.WeightDecay);
-        var search = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = options.DiscriminativeBeam, K = options.DiscriminativeBeam * 4, Normalization = options.DiscriminativeNormalization }.Validate());
-        using var scorer = new GeneratorScorer(model);
+        var optimizer = optim.AdamW(Model.parameters(), lr: Options.LearningRate, weight_decay: Options.WeightDecay);
+        var search = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = Options.DiscriminativeBeam, K = Options.DiscriminativeBeam * 4, Normalization = Options.DiscriminativeNormalization }.Validate());
+        using var scorer = new GeneratorScorer(Model);
         var clock = Stopwatch.StartNew();
         EpochTermLosses.Clear();
         double firstEpoch = 0, lastEpoch = 0;
@@ -152,14 +147,14 @@ public sealed class GeneratorTrainer
                 if (captionIds[(c * textLength) + j] != 0) lengths[c] = j + 1;
         }
 
-        var batchIds = new long[options.BatchSize * textLength];
-        var batchTargets = new long[options.BatchSize * length];
-        var batchSoft = distill ? new float[options.BatchSize * length * vokens] : [];
+        var batchIds = new long[Options.BatchSize * textLength];
+        var batchTargets = new long[Options.BatchSize * length];
+        var batchSoft = distill ? new float[Options.BatchSize * length * vokens] : [];
 
-        for (var epoch = 0; epoch < options.Epochs; epoch++)
+        for (var epoch = 0; epoch < Options.Epochs; epoch++)
         {
             random.Shuffle(order);
-            if (options.LengthPoolBatches > 1) order = LengthBuckets.Order(order, lengths, options.BatchSize, options.LengthPoolBatches, random);
+            if (Options.LengthPoolBatches > 1) order = LengthBuckets.Order(order, lengths, Options.BatchSize, Options.LengthPoolBatches, random);
             double epochLoss = 0;
             var termSums = new Dictionary<string, (double Sum, int Steps)>(StringComparer.Ordinal);
             void AddTerm(string name, Tensor value)
@@ -170,7 +165,7 @@ public sealed class GeneratorTrainer
             for (var b = 0; b < stepsPerEpoch; b++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var batch = order.AsSpan(b * options.BatchSize, options.BatchSize);
+                var batch = order.AsSpan(b * Options.BatchSize, Options.BatchSize);
                 for (var i = 0; i < batch.Length; i++)
                 {
                     for (var j = 0; j < textLength; j++) batchIds[(i * textLength) + j] = captionIds[(batch[i] * textLength) + j];
@@ -180,24 +175,24 @@ public sealed class GeneratorTrainer
                 SetLearningRate(optimizer, step, totalSteps, warmup);
 
                 using var scope = NewDisposeScope();
-                var useDis = options.Discriminative && step >= disFrom;
+                var useDis = Options.Discriminative && step >= disFrom;
                 int[]? disCandidates = null;
                 int[]? disPositive = null;
                 float[]? disTargets = null;
-                var disQueries = Math.Min(options.DiscriminativeQueries, batch.Length);
+                var disQueries = Math.Min(Options.DiscriminativeQueries, batch.Length);
                 if (useDis)
                 {
-                    model.eval();
+                    Model.eval();
                     (disCandidates, disPositive) = FindCandidates(search, scorer, batchIds.AsSpan(0, disQueries * textLength), batchTargets.AsSpan(0, disQueries * length), disQueries, random);
                     if (softDis) disTargets = CandidateTargets(ranking!, trie, batch[..disQueries], disCandidates, disPositive);
                 }
-                model.train();
+                Model.train();
                 optimizer.zero_grad();
                 var ids = tensor(batchIds, [batch.Length, textLength], device: device);
                 var targets = tensor(batchTargets, [batch.Length, length], device: device);
-                var (memory, mask) = model.Encode(ids);
-                var cache = model.PrepareCache(memory, mask);
-                var logits = model.DecodeLogits(targets.narrow(1, 0, length - 1), cache);
+                var (memory, mask) = Model.Encode(ids);
+                var cache = Model.PrepareCache(memory, mask);
+                var logits = Model.DecodeLogits(targets.narrow(1, 0, length - 1), cache);
                 var flat = logits.reshape(-1, vokens);
                 var loss = nn.functional.cross_entropy(flat, targets.reshape(-1));
                 AddTerm("gen", loss);
@@ -206,16 +201,16 @@ public sealed class GeneratorTrainer
                     var soft = tensor(batchSoft, [batch.Length * length, vokens], device: device);
                     var softLoss = -(soft * nn.functional.log_softmax(flat, 1)).sum(1).mean();
                     AddTerm("distill", softLoss);
-                    loss = ((1 - options.DistillWeight) * loss) + (options.DistillWeight * softLoss);
+                    loss = ((1 - Options.DistillWeight) * loss) + (Options.DistillWeight * softLoss);
                 }
                 if (useDis)
                 {
                     var disLoss = DiscriminativeLoss(cache, disCandidates!, disPositive!, disTargets, disQueries, trie);
                     AddTerm("dis", disLoss);
-                    loss = loss + (options.DiscriminativeWeight * disLoss);
+                    loss = loss + (Options.DiscriminativeWeight * disLoss);
                 }
                 loss.backward();
-                nn.utils.clip_grad_norm_(model.parameters(), options.GradientClip);
+                nn.utils.clip_grad_norm_(Model.parameters(), Options.GradientClip);
                 optimizer.step();
                 var value = loss.item<float>();
                 epochLoss += value;
@@ -231,8 +226,8 @@ public sealed class GeneratorTrainer
             if (epoch == 0) firstEpoch = epochLoss;
             lastEpoch = epochLoss;
         }
-        model.eval();
-        return new TrainingReport(step, firstEpoch, lastEpoch, clock.Elapsed, (double)step * options.BatchSize / clock.Elapsed.TotalSeconds);
+        Model.eval();
+        return new TrainingReport(step, firstEpoch, lastEpoch, clock.Elapsed, (double)step * Options.BatchSize / clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -242,8 +237,8 @@ public sealed class GeneratorTrainer
     private (int[] Candidates, int[] Positive) FindCandidates(ConstrainedBeamSearch search, GeneratorScorer scorer,
         ReadOnlySpan<long> textIds, ReadOnlySpan<long> targets, int queries, Random random)
     {
-        var length = model.Options.Levels;
-        var beam = options.DiscriminativeBeam;
+        var length = Model.Options.Levels;
+        var beam = Options.DiscriminativeBeam;
         var ids = new int[textIds.Length];
         for (var i = 0; i < ids.Length; i++) ids[i] = (int)textIds[i];
         scorer.Prepare(ids, queries);
@@ -284,9 +279,9 @@ public sealed class GeneratorTrainer
     /// </summary>
     private float[] CandidateTargets(TwoTowerRanking ranking, VokenTrie trie, ReadOnlySpan<int> captions, int[] candidates, int[] positive)
     {
-        var length = model.Options.Levels;
-        var beam = options.DiscriminativeBeam;
-        var mu = options.DiscriminativeTeacherWeight;
+        var length = Model.Options.Levels;
+        var beam = Options.DiscriminativeBeam;
+        var mu = Options.DiscriminativeTeacherWeight;
         var targets = new float[captions.Length * beam];
         var logMass = new double[beam];
         for (var q = 0; q < captions.Length; q++)
@@ -311,14 +306,14 @@ public sealed class GeneratorTrainer
     /// <paramref name="softTargets"/> (queries × b), the cross-entropy against them instead.</summary>
     private Tensor DiscriminativeLoss(CrossAttentionCache cache, int[] candidates, int[] positive, float[]? softTargets, int queries, VokenTrie trie)
     {
-        var length = model.Options.Levels;
-        var vokens = model.Options.CodebookSize;
-        var beam = options.DiscriminativeBeam;
+        var length = Model.Options.Levels;
+        var vokens = Model.Options.CodebookSize;
+        var beam = Options.DiscriminativeBeam;
         var rowsCount = queries * beam;
         var valid = new bool[rowsCount];
         var sequences = new long[rowsCount * length];
         // The allowed-voken mask is only needed to renormalise; full-vocabulary scores use the logits as they are.
-        var allowed = options.DiscriminativeNormalization == StepNormalization.AllowedVokens ? new bool[rowsCount * length * vokens] : null;
+        var allowed = Options.DiscriminativeNormalization == StepNormalization.AllowedVokens ? new bool[rowsCount * length * vokens] : null;
         var rows = new long[rowsCount];
         for (var r = 0; r < rowsCount; r++)
         {
@@ -342,7 +337,7 @@ public sealed class GeneratorTrainer
             }
         }
         var seq = tensor(sequences, [rowsCount, length], device: device);
-        var logits = model.DecodeLogits(seq.narrow(1, 0, length - 1), cache, tensor(rows, device: device));
+        var logits = Model.DecodeLogits(seq.narrow(1, 0, length - 1), cache, tensor(rows, device: device));
         var logProbs = allowed is null
             ? nn.functional.log_softmax(logits, -1)
             : nn.functional.log_softmax(logits.masked_fill(tensor(allowed, [rowsCount, length, vokens], device: device).logical_not(), float.NegativeInfinity), -1);
@@ -361,8 +356,8 @@ public sealed class GeneratorTrainer
     private void SetLearningRate(optim.Optimizer optimizer, int step, int totalSteps, int warmup)
     {
         var lr = step < warmup
-            ? options.LearningRate * (step + 1) / warmup
-            : options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, totalSteps - warmup)));
+            ? Options.LearningRate * (step + 1) / warmup
+            : Options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, totalSteps - warmup)));
         foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
     }
 }

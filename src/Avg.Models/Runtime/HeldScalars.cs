@@ -17,6 +17,18 @@ namespace Avg.Models.Runtime;
 /// </remarks>
 internal static class HeldScalars
 {
+    /// <summary>
+    /// <paramref name="operation"/> of <paramref name="value"/>, which is disposed after it returns: held alive until
+    /// then, so the finalizer cannot delete the native scalar while LibTorch reads it.
+    /// </summary>
+    private static Tensor Held(Scalar value, Func<Scalar, Tensor> operation)
+    {
+        using (value)
+        {
+            return operation(value);
+        }
+    }
+
     /// <summary><paramref name="left"/> + <paramref name="right"/> (alpha 1).</summary>
     public static Tensor Plus(this Tensor left, Tensor right)
     {
@@ -31,71 +43,27 @@ internal static class HeldScalars
         return left.add(value, one);
     }
 
-    public static Tensor Minus(this Tensor left, double right)
-    {
-        using var value = right.ToScalar();
-        return left.sub(value);
-    }
+    public static Tensor Minus(this Tensor left, double right) => Held(right.ToScalar(), left.sub);
 
-    public static Tensor Times(this Tensor left, int right)
-    {
-        using var value = right.ToScalar();
-        return left.mul(value);
-    }
+    public static Tensor Times(this Tensor left, int right) => Held(right.ToScalar(), left.mul);
 
-    public static Tensor Times(this Tensor left, double right)
-    {
-        using var value = right.ToScalar();
-        return left.mul(value);
-    }
+    public static Tensor Times(this Tensor left, double right) => Held(right.ToScalar(), left.mul);
 
-    public static Tensor DividedBy(this Tensor left, int right)
-    {
-        using var value = right.ToScalar();
-        return left.div(value);
-    }
+    public static Tensor DividedBy(this Tensor left, int right) => Held(right.ToScalar(), value => left.div(value));
 
-    public static Tensor DividedBy(this Tensor left, double right)
-    {
-        using var value = right.ToScalar();
-        return left.div(value);
-    }
+    public static Tensor DividedBy(this Tensor left, double right) => Held(right.ToScalar(), value => left.div(value));
 
-    public static Tensor Pow(this Tensor tensor, int exponent)
-    {
-        using var value = exponent.ToScalar();
-        return tensor.pow(value);
-    }
+    public static Tensor Pow(this Tensor tensor, int exponent) => Held(exponent.ToScalar(), tensor.pow);
 
-    public static Tensor ClampMin(this Tensor tensor, int min)
-    {
-        using var value = min.ToScalar();
-        return tensor.clamp_min(value);
-    }
+    public static Tensor ClampMin(this Tensor tensor, int min) => Held(min.ToScalar(), tensor.clamp_min);
 
-    public static Tensor ClampMax(this Tensor tensor, double max)
-    {
-        using var value = max.ToScalar();
-        return tensor.clamp_max(value);
-    }
+    public static Tensor ClampMax(this Tensor tensor, double max) => Held(max.ToScalar(), tensor.clamp_max);
 
-    public static Tensor Eq(this Tensor tensor, int other)
-    {
-        using var value = other.ToScalar();
-        return tensor.eq(value);
-    }
+    public static Tensor Eq(this Tensor tensor, int other) => Held(other.ToScalar(), tensor.eq);
 
-    public static Tensor Ne(this Tensor tensor, int other)
-    {
-        using var value = other.ToScalar();
-        return tensor.ne(value);
-    }
+    public static Tensor Ne(this Tensor tensor, int other) => Held(other.ToScalar(), tensor.ne);
 
-    public static Tensor MaskedFill(this Tensor tensor, Tensor mask, double fill)
-    {
-        using var value = fill.ToScalar();
-        return tensor.masked_fill(mask, value);
-    }
+    public static Tensor MaskedFill(this Tensor tensor, Tensor mask, double fill) => Held(fill.ToScalar(), value => tensor.masked_fill(mask, value));
 
     /// <summary>In place: adds the rows of <paramref name="source"/> at <paramref name="index"/> along <paramref name="dim"/> (alpha 1).</summary>
     public static Tensor IndexAddInPlace(this Tensor tensor, long dim, Tensor index, Tensor source)
@@ -117,15 +85,7 @@ internal static class HeldScalars
     }
 
     /// <summary>A rows × columns tensor of <paramref name="fill"/>, of <paramref name="dtype"/> (default: torch's default float type).</summary>
-    public static Tensor Full(long rows, long columns, double fill, Device device, ScalarType? dtype = null)
-    {
-        using var value = fill.ToScalar();
-        return torch.full(rows, columns, value, dtype, device);
-    }
+    public static Tensor Full(long rows, long columns, double fill, Device device, ScalarType? dtype = null) => Held(fill.ToScalar(), value => torch.full(rows, columns, value, dtype, device));
 
-    public static Tensor Full(long rows, long columns, int fill, Device device, ScalarType? dtype = null)
-    {
-        using var value = fill.ToScalar();
-        return torch.full(rows, columns, value, dtype, device);
-    }
+    public static Tensor Full(long rows, long columns, int fill, Device device, ScalarType? dtype = null) => Held(fill.ToScalar(), value => torch.full(rows, columns, value, dtype, device));
 }

@@ -26,7 +26,7 @@ public sealed class AlignedTokenizerOptions
 }
 
 /// <summary>How <see cref="AlignedTokenizerTrainer"/> trains; loss weights of L = recon + β·commit + γ·codebook + λ·align.</summary>
-public sealed class AlignedTokenizerTrainingOptions
+public sealed class AlignedTokenizerTrainingOptions : IStageTrainingOptions
 {
     public int Epochs { get; init; } = 20;
 

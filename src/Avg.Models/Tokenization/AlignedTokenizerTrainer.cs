@@ -9,22 +9,17 @@ namespace Avg.Models.Tokenization;
 /// + γ Σ_d ||sg(z) − ẑ^(d)||² + λ ||v̂_i − v_t||², where v_t is a random caption of the image, drawn anew each step.
 /// The codebook starts from level-by-level k-means on residuals; dead codes are re-seeded after each epoch.
 /// </summary>
-public sealed class AlignedTokenizerTrainer
+public sealed class AlignedTokenizerTrainer : StageTrainer<AlignedTokenizer, AlignedTokenizerTrainingOptions>
 {
     /// <summary>Stage name in <see cref="TrainingProgress"/>.</summary>
     public const string Stage = "tokenizer";
 
     private const int ReseedSample = 4096;
 
-    private readonly AlignedTokenizer tokenizer;
-    private readonly AlignedTokenizerTrainingOptions options;
 
     public AlignedTokenizerTrainer(AlignedTokenizer tokenizer, AlignedTokenizerTrainingOptions? options = null)
+        : base(tokenizer, options)
     {
-        ArgumentNullException.ThrowIfNull(tokenizer);
-        this.tokenizer = tokenizer;
-        this.options = options ?? new AlignedTokenizerTrainingOptions();
-        this.options.Validate();
     }
 
     /// <summary>Codes re-seeded over the run (all epochs), for reports.</summary>
@@ -36,30 +31,30 @@ public sealed class AlignedTokenizerTrainer
     public TrainingReport Train(float[] imageVectors, float[] captionVectors, int[] captionImage, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(captionImage);
-        var dim = tokenizer.Options.InputDim;
-        var count = tokenizer.RowCount(imageVectors);
-        if (tokenizer.RowCount(captionVectors) != captionImage.Length)
+        var dim = Model.Options.InputDim;
+        var count = Model.RowCount(imageVectors);
+        if (Model.RowCount(captionVectors) != captionImage.Length)
             throw new ArgumentException($"captionVectors holds {captionVectors.Length / dim} rows but captionImage has {captionImage.Length} entries.", nameof(captionImage));
         if (count == 0) throw new ArgumentException("No image vectors to train on.", nameof(imageVectors));
         var captionsOf = CaptionsByImage(captionImage, count);
-        var random = new Random(options.Seed);
-        torch.manual_seed(options.Seed);
+        var random = new Random(Options.Seed);
+        torch.manual_seed(Options.Seed);
 
-        using var images = torch.tensor(imageVectors, [count, dim], device: tokenizer.Device);
-        using var texts = captionImage.Length == 0 ? images.alias() : torch.tensor(captionVectors, [captionImage.Length, dim], device: tokenizer.Device);
-        if (options.KMeansInit) InitialiseCodebook(images, random);
+        using var images = torch.tensor(imageVectors, [count, dim], device: Model.Device);
+        using var texts = captionImage.Length == 0 ? images.alias() : torch.tensor(captionVectors, [captionImage.Length, dim], device: Model.Device);
+        if (Options.KMeansInit) InitialiseCodebook(images, random);
 
-        var batchSize = Math.Min(options.BatchSize, count);
+        var batchSize = Math.Min(Options.BatchSize, count);
         var batchesPerEpoch = (count + batchSize - 1) / batchSize;
-        var totalSteps = batchesPerEpoch * options.Epochs;
-        var optimizer = torch.optim.AdamW(tokenizer.parameters(), options.LearningRate, weight_decay: 0);
+        var totalSteps = batchesPerEpoch * Options.Epochs;
+        var optimizer = torch.optim.AdamW(Model.parameters(), Options.LearningRate, weight_decay: 0);
         var order = Enumerable.Range(0, count).ToArray();
-        var usage = new long[tokenizer.Options.CodebookSize];
+        var usage = new long[Model.Options.CodebookSize];
         var stopwatch = Stopwatch.StartNew();
         double firstEpochLoss = 0, epochLoss = 0;
         var step = 0;
-        tokenizer.train();
-        for (var epoch = 0; epoch < options.Epochs; epoch++)
+        Model.train();
+        for (var epoch = 0; epoch < Options.Epochs; epoch++)
         {
             random.Shuffle(order);
             Array.Clear(usage);
@@ -75,9 +70,9 @@ public sealed class AlignedTokenizerTrainer
                 progress?.Report(new TrainingProgress(Stage, epoch, step, totalSteps, loss));
             }
             if (epoch == 0) firstEpochLoss = epochLoss;
-            if (options.ReseedDeadCodes && epoch < options.Epochs - 1) CodesReseeded += ReseedDeadCodes(usage, images, random);
+            if (Options.ReseedDeadCodes && epoch < Options.Epochs - 1) CodesReseeded += ReseedDeadCodes(usage, images, random);
         }
-        tokenizer.eval();
+        Model.eval();
         var elapsed = stopwatch.Elapsed;
         return new TrainingReport(step, firstEpochLoss, epochLoss, elapsed, step * (double)batchSize / Math.Max(elapsed.TotalSeconds, 1e-9));
     }
@@ -90,7 +85,7 @@ public sealed class AlignedTokenizerTrainer
         var hasCaption = torch.tensor(captionRows.Select(c => c >= 0).ToArray(), device: images.device).unsqueeze(1);
         var target = torch.where(hasCaption, texts.index_select(0, torch.tensor(captionRows.Select(c => Math.Max(c, 0)).ToArray(), device: images.device)), v);
         optimizer.zero_grad();
-        var output = tokenizer.call(v);
+        var output = Model.call(v);
         var loss = Loss(v, target, output);
         loss.backward();
         optimizer.step();
@@ -105,10 +100,10 @@ public sealed class AlignedTokenizerTrainer
         var loss = SquaredDistance(v, output.Reconstruction);
         foreach (var partial in output.PartialSums)
         {
-            loss = loss + options.CommitWeight * SquaredDistance(z, partial.detach());
-            loss = loss + options.CodebookWeight * SquaredDistance(z.detach(), partial);
+            loss = loss + Options.CommitWeight * SquaredDistance(z, partial.detach());
+            loss = loss + Options.CodebookWeight * SquaredDistance(z.detach(), partial);
         }
-        return options.AlignWeight > 0 ? loss + options.AlignWeight * SquaredDistance(output.Reconstruction, textTarget) : loss;
+        return Options.AlignWeight > 0 ? loss + Options.AlignWeight * SquaredDistance(output.Reconstruction, textTarget) : loss;
     }
 
     private static Tensor SquaredDistance(Tensor a, Tensor b) => (a - b).pow(2).sum(1).mean();
@@ -124,15 +119,15 @@ public sealed class AlignedTokenizerTrainer
         var count = (int)images.shape[0];
         var sample = Enumerable.Range(0, count).ToArray();
         random.Shuffle(sample);
-        var rows = torch.tensor(sample.Take(options.KMeansSample).Select(i => (long)i).ToArray(), device: images.device);
-        var residual = tokenizer.Latent(images.index_select(0, rows));
-        var (size, levels) = (tokenizer.Options.CodebookSize, tokenizer.Options.Levels);
+        var rows = torch.tensor(sample.Take(Options.KMeansSample).Select(i => (long)i).ToArray(), device: images.device);
+        var residual = Model.Latent(images.index_select(0, rows));
+        var (size, levels) = (Model.Options.CodebookSize, Model.Options.Levels);
         var start = 0;
         for (var level = 0; level < levels; level++)
         {
             var slice = size / levels + (level < size % levels ? 1 : 0);
-            var centroids = KMeans.Fit(residual, slice, options.KMeansIterations, random);
-            tokenizer.CodebookParameter.narrow(0, start, slice).copy_(centroids);
+            var centroids = KMeans.Fit(residual, slice, Options.KMeansIterations, random);
+            Model.CodebookParameter.narrow(0, start, slice).copy_(centroids);
             residual = residual - centroids.index_select(0, KMeans.Nearest(residual, centroids));
             start += slice;
         }
@@ -147,9 +142,9 @@ public sealed class AlignedTokenizerTrainer
         using var noGrad = torch.no_grad();
         var count = (int)images.shape[0];
         var rows = torch.tensor(Enumerable.Range(0, Math.Min(count, ReseedSample)).Select(_ => (long)random.Next(count)).ToArray(), device: images.device);
-        var pool = torch.cat(tokenizer.Quantize(tokenizer.Latent(images.index_select(0, rows))).Residuals.ToArray(), 0);
+        var pool = torch.cat(Model.Quantize(Model.Latent(images.index_select(0, rows))).Residuals.ToArray(), 0);
         var picks = torch.tensor(dead.Select(_ => (long)random.Next((int)pool.shape[0])).ToArray(), device: images.device);
-        tokenizer.CodebookParameter.index_copy_(0, torch.tensor(dead, device: images.device), pool.index_select(0, picks));
+        Model.CodebookParameter.index_copy_(0, torch.tensor(dead, device: images.device), pool.index_select(0, picks));
         return dead.Length;
     }
 
