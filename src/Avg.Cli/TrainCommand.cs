@@ -33,6 +33,7 @@ internal static class TrainCommand
         var generatorLr = new Option<double>("--generator-lr") { Description = "Generator peak learning rate (warm-up, then cosine decay).", DefaultValueFactory = _ => d.GeneratorLearningRate };
         var lengthPool = new Option<int>("--length-pool") { Description = "Generator batches of similar-length captions: sort within pools of this many batches (1 = plain shuffled batches).", DefaultValueFactory = _ => d.GeneratorLengthPool };
         var generatorDropout = new Option<double>("--generator-dropout") { Description = "Dropout in the generator.", DefaultValueFactory = _ => d.GeneratorDropout };
+        var textVector = new Option<bool>("--generator-text-vector") { Description = "The generator also reads the query's two-tower text vector (one more memory position): words its own vocabulary never saw still count." };
         var noAlign = new Option<bool>("--no-align") { Description = "Ablation: train the tokenizer without L_align." };
         var noVokenEmbedding = new Option<bool>("--no-voken-embedding") { Description = "Ablation: random voken embeddings instead of the codebook copy." };
         var noDiscriminative = new Option<bool>("--no-discriminative") { Description = "Ablation: train the generator with L_gen only." };
@@ -53,7 +54,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, imageRoot, output, stage, from, preset, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, textVector, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
         {
             command.Options.Add(option);
         }
@@ -87,6 +88,7 @@ internal static class TrainCommand
                 GeneratorDropout = parse.GetValue(generatorDropout),
                 Align = !(parse.GetValue(noAlign) || isIrgen),
                 VokenEmbedding = !parse.GetValue(noVokenEmbedding),
+                GeneratorTextVector = parse.GetValue(textVector),
                 Discriminative = !(parse.GetValue(noDiscriminative) || isIrgen),
                 TextWarmStart = !parse.GetValue(noWarmStart),
                 BalancedVokens = parse.GetValue(balancedVokens),

@@ -30,6 +30,12 @@ public sealed record GeneratorOptions
 
     public int MaxTextLength { get; init; } = 32;
 
+    /// <summary>
+    /// Width of the query's text vector the decoder reads beside the encoded tokens (docs/design.md §1.3, "The query
+    /// vector slot"): the two-tower text embedding v_t, one more memory position. 0, the paper's generator: tokens only.
+    /// </summary>
+    public int TextVectorWidth { get; init; }
+
     public double Dropout { get; init; } = 0.1;
 
     /// <summary>Output head shares the voken embedding matrix (T5-style tying), so copied codebook vectors also shape the logits.</summary>
@@ -41,6 +47,7 @@ public sealed record GeneratorOptions
         if (CodebookSize < 2) throw new ArgumentException($"CodebookSize must be at least 2, got {CodebookSize}.");
         if (Levels < 1) throw new ArgumentException($"Levels must be at least 1, got {Levels}.");
         if (Dim % Heads != 0) throw new ArgumentException($"Dim ({Dim}) must be a multiple of Heads ({Heads}).");
+        if (TextVectorWidth < 0) throw new ArgumentException($"TextVectorWidth must be 0 (off) or a vector width, got {TextVectorWidth}.");
         if (Dropout is < 0 or >= 1) throw new ArgumentException($"Dropout must be in [0, 1), got {Dropout}.");
     }
 }

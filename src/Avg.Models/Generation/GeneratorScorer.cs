@@ -27,8 +27,14 @@ public sealed class GeneratorScorer : IVokenStepScorer, IDisposable
 
     public int CodebookSize => model.Options.CodebookSize;
 
-    /// <summary>Encodes the queries' text ids (count × maxLength, 0 = padding) for the next search.</summary>
-    public void Prepare(ReadOnlySpan<int> textIds, int count)
+    /// <summary>Whether <see cref="Prepare"/> needs the queries' text vectors (<see cref="TokenToVokenGenerator.ReadsTextVector"/>).</summary>
+    public bool NeedsTextVectors => model.ReadsTextVector;
+
+    /// <summary>
+    /// Encodes the queries' text ids (count × maxLength, 0 = padding) for the next search, with their text vectors
+    /// (count × <see cref="GeneratorOptions.TextVectorWidth"/>) when the generator reads them.
+    /// </summary>
+    public void Prepare(ReadOnlySpan<int> textIds, int count, float[]? textVectors = null)
     {
         ReleaseCache();
         if (count == 0) return;
@@ -36,7 +42,8 @@ public sealed class GeneratorScorer : IVokenStepScorer, IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var ids = tensor(ToLong(textIds), [count, length], dtype: int64, device: device);
-        var (memory, mask) = model.Encode(ids);
+        var vectors = model.ReadsTextVector && textVectors is not null ? tensor(textVectors, [count, textVectors.Length / count], device: device) : null;
+        var (memory, mask) = model.Encode(ids, vectors);
         var prepared = model.PrepareCache(memory, mask);
         foreach (var t in prepared.Keys.Concat(prepared.Values).Append(prepared.Mask)) t.MoveToOuterDisposeScope();
         cache = prepared;

@@ -106,10 +106,12 @@ public sealed class GeneratorTrainer : StageTrainer<TokenToVokenGenerator, Gener
     /// sequences of their images (<paramref name="imageVokens"/>: images × M); <paramref name="trie"/> indexes those sequences.
     /// <paramref name="teacherTargets"/> (captions × M × N, from <see cref="TeacherTargets"/>) is needed when the
     /// distill weight is above 0, and <paramref name="ranking"/> (captions and train images) when the dis teacher weight is.
+    /// <paramref name="captionVectors"/> (captions × <see cref="GeneratorOptions.TextVectorWidth"/>, the two-tower text
+    /// embeddings) is needed when the generator reads the query's text vector.
     /// </summary>
     public TrainingReport Train(int[] captionIds, int[] captionImage, int[] imageVokens, VokenTrie trie,
-        float[]? teacherTargets = null, TwoTowerRanking? ranking = null, IProgress<TrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        float[]? teacherTargets = null, TwoTowerRanking? ranking = null, float[]? captionVectors = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(captionIds);
         ArgumentNullException.ThrowIfNull(captionImage);
@@ -124,6 +126,9 @@ public sealed class GeneratorTrainer : StageTrainer<TokenToVokenGenerator, Gener
         var softDis = Options.NeedsTeacherRanking;
         if (softDis && (ranking is null || ranking.Captions != captions || ranking.Images != imageVokens.Length / length))
             throw new ArgumentException($"a dis teacher weight of {Options.DiscriminativeTeacherWeight} needs the two-tower ranking of these {captions} captions and {imageVokens.Length / length} images.", nameof(ranking));
+        var vectorWidth = Model.ReadsTextVector ? Model.Options.TextVectorWidth : 0;
+        if (vectorWidth > 0 && captionVectors?.Length != (long)captions * vectorWidth)
+            throw new ArgumentException($"this generator reads the query's text vector: give {captions} × {vectorWidth} caption vectors.", nameof(captionVectors));
         var textLength = captionIds.Length / captions;
         var stepsPerEpoch = Math.Max(1, captions / Options.BatchSize);
         var totalSteps = stepsPerEpoch * Options.Epochs;
@@ -150,6 +155,7 @@ public sealed class GeneratorTrainer : StageTrainer<TokenToVokenGenerator, Gener
         var batchIds = new long[Options.BatchSize * textLength];
         var batchTargets = new long[Options.BatchSize * length];
         var batchSoft = distill ? new float[Options.BatchSize * length * vokens] : [];
+        var batchVectors = new float[Options.BatchSize * vectorWidth];
 
         for (var epoch = 0; epoch < Options.Epochs; epoch++)
         {
@@ -171,6 +177,7 @@ public sealed class GeneratorTrainer : StageTrainer<TokenToVokenGenerator, Gener
                     for (var j = 0; j < textLength; j++) batchIds[(i * textLength) + j] = captionIds[(batch[i] * textLength) + j];
                     for (var j = 0; j < length; j++) batchTargets[(i * length) + j] = imageVokens[(captionImage[batch[i]] * length) + j];
                     if (distill) teacherTargets.AsSpan(batch[i] * length * vokens, length * vokens).CopyTo(batchSoft.AsSpan(i * length * vokens));
+                    if (vectorWidth > 0) captionVectors.AsSpan(batch[i] * vectorWidth, vectorWidth).CopyTo(batchVectors.AsSpan(i * vectorWidth));
                 }
                 SetLearningRate(optimizer, step, totalSteps, warmup);
 
@@ -183,14 +190,16 @@ public sealed class GeneratorTrainer : StageTrainer<TokenToVokenGenerator, Gener
                 if (useDis)
                 {
                     Model.eval();
-                    (disCandidates, disPositive) = FindCandidates(search, scorer, batchIds.AsSpan(0, disQueries * textLength), batchTargets.AsSpan(0, disQueries * length), disQueries, random);
+                    (disCandidates, disPositive) = FindCandidates(search, scorer, batchIds.AsSpan(0, disQueries * textLength), batchTargets.AsSpan(0, disQueries * length),
+                        vectorWidth > 0 ? batchVectors[..(disQueries * vectorWidth)] : null, disQueries, random);
                     if (softDis) disTargets = CandidateTargets(ranking!, trie, batch[..disQueries], disCandidates, disPositive);
                 }
                 Model.train();
                 optimizer.zero_grad();
                 var ids = tensor(batchIds, [batch.Length, textLength], device: device);
                 var targets = tensor(batchTargets, [batch.Length, length], device: device);
-                var (memory, mask) = Model.Encode(ids);
+                var vectors = vectorWidth > 0 ? tensor(batchVectors, [batch.Length, vectorWidth], device: device) : null;
+                var (memory, mask) = Model.Encode(ids, vectors);
                 var cache = Model.PrepareCache(memory, mask);
                 var logits = Model.DecodeLogits(targets.narrow(1, 0, length - 1), cache);
                 var flat = logits.reshape(-1, vokens);
@@ -235,13 +244,13 @@ public sealed class GeneratorTrainer : StageTrainer<TokenToVokenGenerator, Gener
     /// sits among them — swapped in at a random slot when the search missed it.
     /// </summary>
     private (int[] Candidates, int[] Positive) FindCandidates(ConstrainedBeamSearch search, GeneratorScorer scorer,
-        ReadOnlySpan<long> textIds, ReadOnlySpan<long> targets, int queries, Random random)
+        ReadOnlySpan<long> textIds, ReadOnlySpan<long> targets, float[]? textVectors, int queries, Random random)
     {
         var length = Model.Options.Levels;
         var beam = Options.DiscriminativeBeam;
         var ids = new int[textIds.Length];
         for (var i = 0; i < ids.Length; i++) ids[i] = (int)textIds[i];
-        scorer.Prepare(ids, queries);
+        scorer.Prepare(ids, queries, textVectors);
         var hits = search.Search(scorer, queries);
         var candidates = new int[queries * beam * length];
         Array.Fill(candidates, -1);

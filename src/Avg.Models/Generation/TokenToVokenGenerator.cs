@@ -22,6 +22,8 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
     private readonly ModuleList<DecoderLayer> decoder;
     private readonly RmsNorm encoderNorm, decoderNorm;
     private readonly Linear? head;
+    private readonly Linear? textVector;
+    private readonly RmsNorm? textVectorNorm;
     private readonly Dropout drop;
 
     public TokenToVokenGenerator(GeneratorOptions options) : base(nameof(TokenToVokenGenerator))
@@ -38,6 +40,11 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         encoderNorm = new RmsNorm(options.Dim);
         decoderNorm = new RmsNorm(options.Dim);
         head = options.TiedHead ? null : nn.Linear(options.Dim, options.CodebookSize, hasBias: false);
+        if (options.TextVectorWidth > 0)
+        {
+            textVector = nn.Linear(options.TextVectorWidth, options.Dim);
+            textVectorNorm = new RmsNorm(options.Dim);
+        }
         drop = nn.Dropout(options.Dropout);
         RegisterComponents();
         using (no_grad())
@@ -138,12 +145,17 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         return copied;
     }
 
+    /// <summary>Whether the decoder reads the query's text vector too (<see cref="GeneratorOptions.TextVectorWidth"/>): then <see cref="Encode"/> needs it.</summary>
+    public bool ReadsTextVector => textVector is not null;
+
     /// <summary>
     /// Encodes text ids (B × L, 0 = padding) into memory (B × L' × D) and its additive padding mask (B × 1 × 1 × L').
     /// Trailing columns that are padding in every row are cut first (L' ≤ L): the mask already hides them, so the
-    /// result is the same and the encoder does not pay for them.
+    /// result is the same and the encoder does not pay for them. A generator that reads the query's text vector
+    /// (<paramref name="textVectors"/>, B × <see cref="GeneratorOptions.TextVectorWidth"/>) puts it, projected and
+    /// normalised, in front of the encoded tokens as one more memory position the decoder attends to.
     /// </summary>
-    public (Tensor Memory, Tensor Mask) Encode(Tensor textIds)
+    public (Tensor Memory, Tensor Mask) Encode(Tensor textIds, Tensor? textVectors = null)
     {
         ArgumentNullException.ThrowIfNull(textIds);
         var used = textIds.Ne(0).any(0).nonzero();
@@ -154,7 +166,13 @@ public sealed class TokenToVokenGenerator : nn.Module<Tensor, Tensor, Tensor>
         var x = drop.call(textEmbedding.call(textIds).Plus(textPositions.call(positions)));
         var mask = textIds.Eq(0).to(float32).Times(MaskedOut).unsqueeze(1).unsqueeze(1);
         foreach (var layer in encoder) x = layer.call(x, mask);
-        return (encoderNorm.call(x), mask);
+        x = encoderNorm.call(x);
+        if (textVector is null) return (x, mask);
+        if (textVectors is null || textVectors.shape[0] != textIds.shape[0] || textVectors.shape[1] != Options.TextVectorWidth)
+            throw new ArgumentException($"This generator reads each query's text vector ({Options.TextVectorWidth} values) beside its tokens: give {textIds.shape[0]} of them.", nameof(textVectors));
+        var slot = textVectorNorm!.call(textVector.call(textVectors.to(x.device))).unsqueeze(1);
+        var open = zeros(textIds.shape[0], 1, 1, 1, dtype: float32, device: mask.device);
+        return (cat([slot, x], 1), cat([open, mask], 3));
     }
 
     /// <summary>Per-layer cross-attention keys and values of encoded text: computed once per query (the KV cache).</summary>

@@ -229,6 +229,7 @@ public sealed class AvgTrainer
             DecoderLayers = options.GeneratorDecoderLayers ?? options.GeneratorLayers,
             MaxTextLength = vocabulary.MaxLength,
             Dropout = options.GeneratorDropout,
+            TextVectorWidth = options.GeneratorTextVector ? width : 0,
         });
         generator.to(device);
         if (options.VokenEmbedding) generator.CopyCodebook(tokenizer.Codebook, tokenizer.Options.InputDim, options.Seed);
@@ -268,7 +269,8 @@ public sealed class AvgTrainer
         var ranking = generatorOptions.NeedsTeacherRanking
             ? new TwoTowerRanking(captionVectors, imageVectors, width, options.DistillTemperature)
             : null;
-        var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, teacher, ranking, progress, cancellationToken));
+        var generatorReport = Timed("generator", () => generatorTrainer.Train(captionIds, captionImage.ToArray(), vokens, trie, teacher, ranking,
+            options.GeneratorTextVector ? captionVectors : null, progress, cancellationToken));
         var terms = string.Join(", ", generatorTrainer.EpochTermLosses.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Key} {t.Value[0]:F3} → {t.Value[^1]:F3}")));
         log(string.Create(CultureInfo.InvariantCulture, $"generator: loss {generatorReport.FirstEpochLoss:F3} → {generatorReport.FinalLoss:F3} ({terms}), {generatorReport.ExamplesPerSecond:F0} captions/s"));
         generator.Save(Path.Combine(partial, BundleFiles.Generator));

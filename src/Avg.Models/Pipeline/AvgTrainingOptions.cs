@@ -91,6 +91,13 @@ public sealed record AvgTrainingOptions
     public bool VokenEmbedding { get; init; } = true;
 
     /// <summary>
+    /// The generator's decoder reads the query's two-tower text vector v_t beside its tokens (docs/design.md §1.3,
+    /// "The query vector slot"): what the text encoder knows of words the generator's own vocabulary never saw.
+    /// Needs a text encoder in the bundle (built-in or pretrained); off in the paper's generator.
+    /// </summary>
+    public bool GeneratorTextVector { get; init; }
+
+    /// <summary>
     /// Start the generator's text embeddings and encoder layers from the dual encoder's text tower (same vocabulary):
     /// the stand-in for the paper's pretrained T5. Only with the built-in encoder; docs/training.md has the measured effect.
     /// </summary>
@@ -163,6 +170,7 @@ public sealed record AvgTrainingOptions
         if (DistillWeight is < 0 or > 1) throw new AvgException($"--distill must be between 0 and 1, got {DistillWeight}");
         if (DiscriminativeTeacherWeight is < 0 or > 1) throw new AvgException($"--dis-teacher must be between 0 and 1, got {DiscriminativeTeacherWeight}");
         if (DistillTemperature <= 0) throw new AvgException($"--distill-temperature must be above 0, got {DistillTemperature}");
+        if (GeneratorTextVector && ImageFeatures is not null) throw new AvgException("--generator-text-vector needs a text encoder in the bundle; a bundle trained on --image-features/--caption-features has none");
         if (GeneratorDropout is < 0 or >= 1) throw new AvgException($"--generator-dropout must be in [0, 1), got {GeneratorDropout}");
         if (GeneratorLengthPool < 1) throw new AvgException($"--length-pool must be at least 1, got {GeneratorLengthPool}");
         if (GeneratorLayers < 1 || GeneratorDecoderLayers is < 1) throw new AvgException("generator layers must be at least 1");

@@ -37,14 +37,16 @@ public sealed class SearchExecutor : IDisposable
         ArgumentNullException.ThrowIfNull(queries);
         if (queries.Count == 0) return [];
         var search = SearchOver(trie, options);
-        _scorer.Prepare(_model.Vocabulary.EncodeMany(queries), queries.Count);
+        // The queries' two-tower text vectors, once: the generator may read them, the collision ranking does.
+        var textVectors = _scorer.NeedsTextVectors || options.CollisionWeight is not null ? _model.EncodeTexts(queries) : null;
+        _scorer.Prepare(_model.Vocabulary.EncodeMany(queries), queries.Count, textVectors);
         var hits = search.Search(observe?.Invoke(_scorer) ?? _scorer, queries.Count);
         if (options.CollisionWeight is not { } weight) return hits;
 
         // Second score within collisions: the leaves' images ranked by the query's similarity to their fine codes.
         var codes = fineCodes ?? throw new AvgException("collision ranking needs the index's fine codes");
         var ranker = _ranker ??= _model.CreateCollisionRanker();
-        ranker.Prepare(_model.EncodeTexts(queries));
+        ranker.Prepare(textVectors!);
         for (var q = 0; q < hits.Length; q++) hits[q] = ranker.Rank(q, hits[q], codes, weight, options.K);
         return hits;
     }
@@ -60,7 +62,7 @@ public sealed class SearchExecutor : IDisposable
         ArgumentNullException.ThrowIfNull(queries);
         if (queries.Count == 0) return [];
         CheckIndex(_model, trie);
-        _scorer.Prepare(_model.Vocabulary.EncodeMany(queries), queries.Count);
+        _scorer.Prepare(_model.Vocabulary.EncodeMany(queries), queries.Count, _scorer.NeedsTextVectors ? _model.EncodeTexts(queries) : null);
         return ExhaustiveSearch.Search(trie, _scorer, queries.Count, options.K, options.Normalization, options.Prior);
     }
 

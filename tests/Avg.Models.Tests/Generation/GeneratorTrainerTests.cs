@@ -91,6 +91,61 @@ public class GeneratorTrainerTests
         soft.ShouldBeGreaterThan(hard + 0.5, $"log p(next image) − log p(own image): one-hot {hard:F2}, teacher {soft:F2}");
     }
 
+    [Fact]
+    public void A_generator_that_reads_the_text_vector_tells_apart_captions_with_the_same_tokens()
+    {
+        // Every caption has the same tokens; only its text vector (one-hot of its image) tells its image. The paper's
+        // generator can answer one image for all twelve; one that reads the vector finds each caption's own.
+        var sameTokens = Enumerable.Range(0, 12).SelectMany(_ => new[] { 3, 10, 15 }).ToArray();
+        var vectors = CaptionImage.SelectMany(i => Enumerable.Range(0, 6).Select(j => j == i ? 1f : 0f)).ToArray();
+        var trie = VokenTrie.Build(Enumerable.Range(0, 6).Select(i => (long)i).ToArray(), ImageVokens, 2, 6);
+
+        int OwnImageFirst(int vectorWidth)
+        {
+            torch.manual_seed(3);
+            using var model = new TokenToVokenGenerator(Small with { TextVectorWidth = vectorWidth });
+            var trainer = new GeneratorTrainer(model, new GeneratorTrainingOptions { Epochs = 40, BatchSize = 6, LearningRate = 1e-2, Discriminative = false });
+            trainer.Train(sameTokens, CaptionImage, ImageVokens, trie, captionVectors: vectorWidth > 0 ? vectors : null);
+            using var scorer = new GeneratorScorer(model);
+            scorer.NeedsTextVectors.ShouldBe(vectorWidth > 0);
+            scorer.Prepare(sameTokens, 12, vectorWidth > 0 ? vectors : null);
+            var hits = new ConstrainedBeamSearch(trie, new SearchOptions { Beam = 6, K = 1 }.Validate()).Search(scorer, 12);
+            return Enumerable.Range(0, 12).Count(c => hits[c][0].ImageId == CaptionImage[c]);
+        }
+
+        OwnImageFirst(0).ShouldBeLessThanOrEqualTo(2, "tokens alone: one answer for every caption");
+        OwnImageFirst(6).ShouldBe(12);
+    }
+
+    [Fact]
+    public void A_generator_that_reads_the_text_vector_refuses_queries_without_it_and_round_trips()
+    {
+        torch.manual_seed(5);
+        using var model = new TokenToVokenGenerator(Small with { TextVectorWidth = 4 });
+        using var ids = torch.tensor(new long[] { 3, 10, 0, 4, 0, 0 }, [2, 3]);
+        Should.Throw<ArgumentException>(() => model.Encode(ids)).Message.ShouldContain("text vector");
+        using var vectors = torch.tensor(new float[] { 1, 0, 0, 0, 0, 1, 0, 0 }, [2, 4]);
+        var (memory, mask) = model.Encode(ids, vectors);
+        memory.shape.ShouldBe([2, 3, 32], "the vector's position, then the two token columns in use");
+        mask[0, 0, 0, 0].item<float>().ShouldBe(0f, "the vector's position is never masked");
+        mask[1, 0, 0, 2].item<float>().ShouldBeLessThan(-1e8f, "padding stays masked");
+
+        var path = Path.Combine(Path.GetTempPath(), $"generator-{Guid.NewGuid():N}.bin");
+        try
+        {
+            model.Save(path);
+            using var loaded = TokenToVokenGenerator.Load(path);
+            loaded.Options.TextVectorWidth.ShouldBe(4);
+            var (again, _) = loaded.Encode(ids, vectors);
+            again.allclose(memory).ShouldBeTrue();
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(path + ".json");
+        }
+    }
+
     /// <summary>Mean over captions of the generator's log-probability of its image's sequence, or of the next image's.</summary>
     private static double SequenceLogProbability(TokenToVokenGenerator model, bool next)
     {

@@ -58,6 +58,16 @@ public sealed class PretrainedBundleTests
         Math.Sqrt(text.Sum(v => (double)v * v)).ShouldBe(1, 1e-4);
         model.Dispose();
 
+        // The generator stage again, reading the query's text vector (MiniLM through the heads): it loads and searches.
+        var withVector = new AvgTrainer(Tiny with { GeneratorTextVector = true }).Train(dataset, dir.File("bundle-text-vector"), TrainingStage.Generator, bundle.Directory);
+        using (var reading = AvgModel.Load(withVector.Directory, "cpu", threads: 2))
+        {
+            reading.Generator.Options.TextVectorWidth.ShouldBe(32, "the heads' embedding width");
+            AvgModel.ReadConfig(withVector.PathOf(BundleFiles.Config)).Training!.GeneratorTextVector.ShouldBeTrue();
+            using var readingSearcher = reading.CreateSearcher(trie, new SearchOptions { Beam = 4, K = 3 });
+            readingSearcher.Search([train[0].Captions[0], train[1].Captions[0]]).ShouldAllBe(hits => hits.Count > 0);
+        }
+
         // A bundle that names other backbones is refused, with what to do.
         AvgModel.WriteConfig(bundle.PathOf(BundleFiles.Config), config with { Backbones = config.Backbones! with { ImageSha256 = new string('0', 64) } });
         Avg.Models.Bundles.ModelBundle.Seal(bundle.Directory);
