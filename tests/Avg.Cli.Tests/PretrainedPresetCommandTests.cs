@@ -1,0 +1,54 @@
+using System.Text.Json.Nodes;
+using Avg.Tests.Support;
+
+namespace Avg.Cli.Tests;
+
+/// <summary>
+/// The default preset's generator for the pretrained encoder reads the query's text vector and distils the two-tower
+/// ranking (docs/training.md, "The default recipe with the pretrained encoder"); the paper preset and given flags do not.
+/// </summary>
+[Trait(TestCategory.Name, TestCategory.Integration)]
+public class PretrainedPresetCommandTests
+{
+    private static readonly string[] Tiny =
+    [
+        "--encoder", "pretrained", "--encoder-epochs", "1", "--codebook", "4", "--levels", "2", "--fine-levels", "0",
+        "--tokenizer-epochs", "1", "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", "--threads", "1",
+    ];
+
+    [Fact]
+    public async Task The_pretrained_default_reads_the_text_vector_and_distils_unless_the_paper_preset_or_a_flag_says_otherwise()
+    {
+        using var dir = new TempDirectory();
+        TinyDataset.Write(dir.Path, images: 8);
+
+        var byDefault = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("d"), .. Tiny]);
+        byDefault.ExitCode.ShouldBe(0, byDefault.Error);
+        Settings(dir.File("d")).ShouldBe((true, 0.5, 256), "the heads' embedding width is the slot's");
+
+        var paper = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("p"), "--preset", "paper", .. Tiny]);
+        paper.ExitCode.ShouldBe(0, paper.Error);
+        Settings(dir.File("p")).ShouldBe((false, 0.0, 0));
+
+        var given = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("g"), "--generator-text-vector", "false", "--distill", "0.3", .. Tiny]);
+        given.ExitCode.ShouldBe(0, given.Error);
+        Settings(dir.File("g")).ShouldBe((false, 0.3, 0));
+
+        // The generator stage alone, from a pretrained bundle: the encoder kind is the bundle's, so the same default.
+        var stage = await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("s"), "--stage", "generator", "--from", dir.File("p"),
+            "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", "--threads", "1");
+        stage.ExitCode.ShouldBe(0, stage.Error);
+        Settings(dir.File("s")).ShouldBe((true, 0.5, 256));
+
+        var eval = await CliRun.Of("eval", "--bundle", dir.File("d"), "--data", dir.Path, "--split", "test", "--beam", "4", "--device", "cpu", "--json", dir.File("d.json"));
+        eval.ExitCode.ShouldBe(0, eval.Error);
+    }
+
+    /// <summary>What the bundle records: the text vector and distillation flags of its training, and its generator's slot width.</summary>
+    private static (bool TextVector, double Distill, int SlotWidth) Settings(string bundle)
+    {
+        var training = JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, "config.json")))!["Training"]!;
+        var generator = JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, "generator.bin.json")))!;
+        return ((bool)training["GeneratorTextVector"]!, (double)training["DistillWeight"]!, (int)(generator["TextVectorWidth"] ?? 0));
+    }
+}
