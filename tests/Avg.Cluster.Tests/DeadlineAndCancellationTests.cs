@@ -175,12 +175,13 @@ public sealed class DeadlineAndCancellationTests : IAsyncLifetime
     /// <summary>The partitions' activations hang from now on (their stored reads are held), and the active ones are deactivated.</summary>
     private async Task HangAsync(int[] firstVokens)
     {
+        // Reads held first: a call still queued for a partition (an earlier search's refresh) that reactivates it right
+        // after its deactivation must hang too, not find its records.
+        var keys = firstVokens.Select(f => IndexLogKeys.Partition(_version, f)).ToHashSet(StringComparer.Ordinal);
+        _store.HoldReads(keys.Contains);
         foreach (var firstVoken in firstVokens)
         {
             await _cluster.DeactivateAsync(_cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, _version));
         }
-
-        var keys = firstVokens.Select(f => IndexLogKeys.Partition(_version, f)).ToHashSet(StringComparer.Ordinal);
-        _store.HoldReads(keys.Contains);
     }
 }
