@@ -101,7 +101,7 @@ internal static class TrainCommand
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
             };
-            if (!paper && !isIrgen && UsesPretrainedEncoder(options.Encoder, parse.GetValue(stage), parse.GetValue(from)))
+            if (!paper && !isIrgen && AvgTrainer.UsesPretrainedEncoder(options.Encoder, parse.GetValue(stage), parse.GetValue(from)))
             {
                 // The default preset's generator for the pretrained encoder (measured best on the icon set's val split,
                 // docs/training.md "The default recipe with the pretrained encoder"): it reads the query's text vector and
@@ -126,18 +126,6 @@ internal static class TrainCommand
 
     /// <summary>λ of two-tower distillation in the default preset with the pretrained encoder.</summary>
     internal const double PretrainedDistillWeight = 0.5;
-
-    /// <summary>Whether the stages trained use the pretrained encoder: the flag for a whole run, else the bundle the run continues.</summary>
-    private static bool UsesPretrainedEncoder(EncoderKind encoder, TrainingStage stage, string? from)
-    {
-        if (stage is TrainingStage.All or TrainingStage.Encoder || from is null)
-        {
-            return encoder == EncoderKind.Pretrained;
-        }
-
-        var config = Path.Combine(from, BundleFiles.Config);
-        return File.Exists(config) && AvgModel.ReadConfig(config).UsesPretrained;
-    }
 
     /// <summary>Trains with progress and prints where the time went; shared with `avg demo`.</summary>
     internal static async Task<string> TrainAsync(CliContext context, KarpathyDataset dataset, AvgTrainingOptions options, string outDir,

@@ -40,6 +40,21 @@ public sealed class AvgTrainer
     public Dictionary<string, double> StageSeconds { get; } = new(StringComparer.Ordinal);
 
     /// <summary>
+    /// Whether the stages a run trains use the pretrained encoder: <paramref name="encoder"/> for a run that trains the
+    /// encoder, else the kind of the bundle it continues (<paramref name="fromBundle"/>).
+    /// </summary>
+    public static bool UsesPretrainedEncoder(EncoderKind encoder, TrainingStage stage, string? fromBundle)
+    {
+        if (stage is TrainingStage.All or TrainingStage.Encoder || fromBundle is null)
+        {
+            return encoder == EncoderKind.Pretrained;
+        }
+
+        var config = Path.Combine(fromBundle, BundleFiles.Config);
+        return File.Exists(config) && AvgModel.ReadConfig(config).UsesPretrained;
+    }
+
+    /// <summary>
     /// Runs <paramref name="stage"/> (or all) and writes the bundle to <paramref name="outDirectory"/>. A single stage
     /// takes the stages before it from <paramref name="fromBundle"/>.
     /// </summary>
@@ -110,9 +125,7 @@ public sealed class AvgTrainer
         TextTowerLayers? textLayers = null;
         var useFeatures = options.ImageFeatures is not null;
         // Later stages keep the encoder kind of the bundle they continue.
-        var pretrained = !useFeatures && (stage is TrainingStage.All or TrainingStage.Encoder
-            ? options.Encoder == EncoderKind.Pretrained
-            : AvgModel.ReadConfig(from!.PathOf(BundleFiles.Config)).UsesPretrained);
+        var pretrained = !useFeatures && UsesPretrainedEncoder(options.Encoder, stage, fromBundle);
         backbones = null;
         if (useFeatures)
         {
