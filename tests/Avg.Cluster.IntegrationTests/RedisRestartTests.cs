@@ -28,7 +28,7 @@ public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
         var total = Stopwatch.StartNew();
         var bundle = TinyShapesBundle.Ensure();
         var dataset = TinyShapesBundle.Dataset();
-        var ports = LoopbackPorts.Take(10);
+        var ports = LoopbackPorts.Take(7);
         var redisPort = ports[0];
         var redis = await ChildProcess.StartRedisAsync(redisPort, _logs.Path, _aof.Path);
         _processes.Add(redis);
@@ -106,8 +106,11 @@ public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
             (await silo.WaitForExitAsync(TimeSpan.FromSeconds(30))).ShouldBe(0, silo.Tail());
         }
 
-        StartSilo("silo-fresh", bundle, redisPort, clusterId, ports[7], ports[8], ports[9]);
-        using var reader = new AcknowledgedIngest([ports[9]], TimeSpan.Zero);
+        // Its ports are taken now, not at the start: a port free a minute ago may since be another connection's
+        // ephemeral source port, and the silo would then fail to bind.
+        var freshPorts = LoopbackPorts.Take(3);
+        StartSilo("silo-fresh", bundle, redisPort, clusterId, freshPorts[0], freshPorts[1], freshPorts[2]);
+        using var reader = new AcknowledgedIngest([freshPorts[2]], TimeSpan.Zero);
         var fresh = reader.Clients[0];
         await fresh.WaitUntilReadyAsync(TimeSpan.FromSeconds(60));
         (await IndexCheck.MismatchAsync(fresh, ingest.Acknowledged)).ShouldBeNull("a fresh silo finds every acknowledged image in Redis");
@@ -118,7 +121,7 @@ public sealed class RedisRestartTests(ITestOutputHelper output) : IDisposable
     {
         foreach (var process in _processes.Where(p => p.Name.StartsWith("silo", StringComparison.Ordinal)))
         {
-            output.WriteLine($"--- {process.Name} (last lines) ---\n{process.Tail(10)}");
+            output.WriteLine($"--- {process.Name} (last lines) ---\n{process.Tail(40)}");
         }
 
         foreach (var process in Enumerable.Reverse(_processes))
