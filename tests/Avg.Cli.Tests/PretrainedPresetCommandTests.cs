@@ -25,38 +25,36 @@ public class PretrainedPresetCommandTests
 
         var byDefault = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("d"), .. Tiny]);
         byDefault.ExitCode.ShouldBe(0, byDefault.Error);
-        Settings(dir.File("d")).ShouldBe((true, 0.5, 256), "the heads' embedding width is the slot's");
-        FineLevels(dir.File("d")).ShouldBe(8);
+        Settings(dir.File("d")).ShouldBe((true, 0.5, 256, 8), "the heads' embedding width is the slot's");
 
         var paper = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("p"), "--preset", "paper", .. Tiny]);
         paper.ExitCode.ShouldBe(0, paper.Error);
-        Settings(dir.File("p")).ShouldBe((false, 0.0, 0));
-        FineLevels(dir.File("p")).ShouldBe(0);
+        Settings(dir.File("p")).ShouldBe((false, 0.0, 0, 0));
 
         var given = await CliRun.Of(["train", "--data", dir.Path, "--out", dir.File("g"), "--generator-text-vector", "false", "--distill", "0.3", "--fine-levels", "2", .. Tiny]);
         given.ExitCode.ShouldBe(0, given.Error);
-        Settings(dir.File("g")).ShouldBe((false, 0.3, 0));
-        FineLevels(dir.File("g")).ShouldBe(2);
+        Settings(dir.File("g")).ShouldBe((false, 0.3, 0, 2));
 
         // The generator stage alone, from a pretrained bundle: the encoder kind is the bundle's, so the same default.
         var stage = await CliRun.Of("train", "--data", dir.Path, "--out", dir.File("s"), "--stage", "generator", "--from", dir.File("p"),
             "--generator-epochs", "1", "--generator-dim", "32", "--generator-layers", "1", "--device", "cpu", "--threads", "1");
         stage.ExitCode.ShouldBe(0, stage.Error);
-        Settings(dir.File("s")).ShouldBe((true, 0.5, 256));
+        Settings(dir.File("s")).ShouldBe((true, 0.5, 256, 8));
 
         var eval = await CliRun.Of("eval", "--bundle", dir.File("d"), "--data", dir.Path, "--split", "test", "--beam", "4", "--device", "cpu", "--json", dir.File("d.json"));
         eval.ExitCode.ShouldBe(0, eval.Error);
     }
 
-    /// <summary>Fine codes per image the bundle holds (config.json's <c>FineLevels</c>; absent when none).</summary>
-    private static int FineLevels(string bundle) =>
-        (int)(JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, "config.json")))!["FineLevels"] ?? 0);
-
-    /// <summary>What the bundle records: the text vector and distillation flags of its training, and its generator's slot width.</summary>
-    private static (bool TextVector, double Distill, int SlotWidth) Settings(string bundle)
+    /// <summary>
+    /// What the bundle records: the text vector and distillation flags of its training, its generator's slot width, and
+    /// the fine codes per image it holds (config.json's <c>FineLevels</c>, absent when none).
+    /// </summary>
+    private static (bool TextVector, double Distill, int SlotWidth, int FineLevels) Settings(string bundle)
     {
-        var training = JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, "config.json")))!["Training"]!;
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, "config.json")))!;
+        var training = config["Training"]!;
         var generator = JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, "generator.bin.json")))!;
-        return ((bool)training["GeneratorTextVector"]!, (double)training["DistillWeight"]!, (int)(generator["TextVectorWidth"] ?? 0));
+        return ((bool)training["GeneratorTextVector"]!, (double)training["DistillWeight"]!, (int)(generator["TextVectorWidth"] ?? 0),
+            (int)(config["FineLevels"] ?? 0));
     }
 }
