@@ -96,7 +96,7 @@ public static class BenchApp
         var bundle = new Option<string>("--bundle") { Description = "Model bundle to measure (with its image/text encoder).", Required = true };
         var sizes = new Option<string>("--sizes") { Description = "Index sizes in images, comma-separated.", DefaultValueFactory = _ => "1000,100000" };
         var queries = new Option<int>("--queries") { Description = "Timed single-stream queries per method and size.", DefaultValueFactory = _ => 300 };
-        var beam = new Option<int>("--beam") { Description = "Beam size b of constrained beam search.", DefaultValueFactory = _ => 20 };
+        var beam = new Option<int?>("--beam") { Description = "Beam size b of constrained beam search. Default: the bundle's own (20, or 80 for the pretrained encoder's default recipe)." };
         var levelBeams = new Option<string?>("--level-beams") { Description = "Prefixes kept after each voken level instead of --beam at every level, e.g. 20,40,20,10 (as avg eval --level-beams)." };
         var k = new Option<int>("--k") { Description = "Images returned per query.", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed queries first, per method and size.", DefaultValueFactory = _ => 20 };
@@ -115,7 +115,7 @@ public static class BenchApp
         var balanced = new Option<bool>("--balanced") { Description = "Index each size with balanced assignment of the last voken (fewer shared sequences)." };
 
         var command = new Command("query", "Single-stream query latency, throughput and R@10 of AVG against two-tower exact search and HNSW, per index size.");
-        var collisionWeight = new Option<double>("--collision-weight") { Description = "w of the collision ranking measured as avg_ranked (bundles with fine codebooks).", DefaultValueFactory = _ => Avg.Retrieval.SearchOptions.DefaultCollisionWeight };
+        var collisionWeight = new Option<double?>("--collision-weight") { Description = "w of the collision ranking measured as avg_ranked (bundles with fine codebooks). Default: the bundle's own (30, or 100 for the pretrained encoder's default recipe)." };
         foreach (var option in new Option[] { bundle, sizes, queries, beam, levelBeams, k, warmup, batch, threads, device, seed, cache, balanced, priorWeight, collisionWeight, connectivity, expansionAdd, expansionSearch, json, chart })
             command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>

@@ -22,6 +22,10 @@ public sealed class QueryBenchmark
     private readonly QueryBenchmarkOptions _options;
     private readonly TextWriter _log;
 
+    // --beam and --collision-weight, or the bundle's recorded defaults where not given (set once the bundle is loaded).
+    private int _beam;
+    private double _collisionWeight;
+
     public QueryBenchmark(QueryBenchmarkOptions options, TextWriter log)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -36,6 +40,8 @@ public sealed class QueryBenchmark
         using var model = AvgModel.Load(_options.Bundle, _options.Device, _options.Threads);
         if (_options.LevelBeams is { } widths && widths.Count != model.Config.Levels)
             throw new AvgException(Invariant($"--level-beams gives {widths.Count} widths but {_options.Bundle} makes sequences of {model.Config.Levels} vokens: give one width per level"));
+        _beam = _options.Beam ?? model.Config.SearchOrStandard.Beam;
+        _collisionWeight = _options.CollisionWeight ?? model.Config.SearchOrStandard.CollisionWeight;
         var largest = _options.LargestSize;
         var images = ShapesIndexImages.Ensure(_options.Cache, _options.Seed, model.Config.ImageSize, largest, _log);
         var vectors = images.Encode(model, largest, _log, out var encodeRate);
@@ -49,6 +55,10 @@ public sealed class QueryBenchmark
         if (model.CollisionRankingUnavailable is { } why)
         {
             _log.WriteLine($"avg_ranked skipped: {why}");
+        }
+        else if (_collisionWeight <= 0)
+        {
+            _log.WriteLine($"avg_ranked skipped: {_options.Bundle} records collision weight 0 (ranking off); give --collision-weight to measure it");
         }
         else
         {
@@ -83,7 +93,7 @@ public sealed class QueryBenchmark
             clock.Restart();
             hnswIndex.Add(vectors.AsSpan((int)hnswIndex.Count * width, (n - (int)hnswIndex.Count) * width));
             hnswBuildSeconds += clock.Elapsed.TotalSeconds;
-            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = _options.Beam, LevelBeams = _options.LevelBeams, K = _options.K, Prior = prior });
+            using var searcher = model.CreateSearcher(trie, new SearchOptions { Beam = _beam, LevelBeams = _options.LevelBeams, K = _options.K, Prior = prior });
 
             _log.WriteLine(Invariant($"[{n} images] avg: {_options.Queries} single-stream queries at {Width()}"));
             var avg = SingleStream(queries, truth, q => Scored(searcher.Search([q])[0]));
@@ -94,9 +104,9 @@ public sealed class QueryBenchmark
             {
                 using var rankingSearcher = model.CreateSearcher(trie, new SearchOptions
                 {
-                    Beam = _options.Beam, LevelBeams = _options.LevelBeams, K = _options.K, Prior = prior, CollisionWeight = _options.CollisionWeight,
+                    Beam = _beam, LevelBeams = _options.LevelBeams, K = _options.K, Prior = prior, CollisionWeight = _collisionWeight,
                 }, fine);
-                _log.WriteLine(Invariant($"[{n} images] avg_ranked: {_options.Queries} single-stream queries, collision weight {_options.CollisionWeight}"));
+                _log.WriteLine(Invariant($"[{n} images] avg_ranked: {_options.Queries} single-stream queries, collision weight {_collisionWeight}"));
                 ranked = SingleStream(queries, truth, q => Scored(rankingSearcher.Search([q])[0]));
                 rankedBatched = Batched(queries, batch => rankingSearcher.Search(batch).Select(Scored).ToArray());
             }
@@ -142,7 +152,7 @@ public sealed class QueryBenchmark
             ["codebook_size"] = model.Config.CodebookSize,
             ["levels"] = model.Config.Levels,
             ["embedding_dim"] = width,
-            ["beam"] = _options.Beam,
+            ["beam"] = _beam,
             ["level_beams"] = _options.LevelBeams is { } levelBeams ? new JsonArray(levelBeams.Select(w => (JsonNode)w).ToArray()) : null,
             ["k"] = _options.K,
             ["queries"] = _options.Queries,
@@ -152,7 +162,7 @@ public sealed class QueryBenchmark
             ["seed"] = _options.Seed,
             ["balanced"] = _options.Balanced,
             ["prior_weight"] = prior?.Weight ?? 0,
-            ["collision_weight"] = fine is null ? null : _options.CollisionWeight,
+            ["collision_weight"] = fine is null ? null : _collisionWeight,
             ["fine_levels"] = model.Fine?.Levels ?? 0,
             ["hnsw_options"] = new JsonObject
             {
@@ -313,7 +323,7 @@ public sealed class QueryBenchmark
     private static string Line(string method, MethodRun run) =>
         Invariant($"{method} {run.Latency.QueriesPerSecond:F1} q/s p50 {run.Latency.P50Ms:F2} ms p99 {run.Latency.P99Ms:F2} ms R@10 {run.RecallAt10:F3}");
 
-    private string Width() => _options.LevelBeams is { } widths ? "level beams " + string.Join(",", widths) : Invariant($"beam {_options.Beam}");
+    private string Width() => _options.LevelBeams is { } widths ? "level beams " + string.Join(",", widths) : Invariant($"beam {_beam}");
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

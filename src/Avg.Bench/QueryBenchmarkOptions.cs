@@ -14,7 +14,8 @@ public sealed record QueryBenchmarkOptions
     /// <summary>Timed single-stream queries per method and size.</summary>
     public int Queries { get; init; } = 300;
 
-    public int Beam { get; init; } = 20;
+    /// <summary>Beam b; null for the bundle's recorded default (<see cref="Retrieval.SearchDefaults"/>).</summary>
+    public int? Beam { get; init; }
 
     /// <summary>Widths per voken level in place of <see cref="Beam"/> (<see cref="Retrieval.SearchOptions.LevelBeams"/>); null for the uniform beam.</summary>
     public IReadOnlyList<int>? LevelBeams { get; init; }
@@ -55,8 +56,8 @@ public sealed record QueryBenchmarkOptions
     /// </summary>
     public double? PriorWeight { get; init; }
 
-    /// <summary>w of the collision ranking measured as "avg_ranked" (bundles with fine codebooks).</summary>
-    public double CollisionWeight { get; init; } = Avg.Retrieval.SearchOptions.DefaultCollisionWeight;
+    /// <summary>w of the collision ranking measured as "avg_ranked" (bundles with fine codebooks); null for the bundle's recorded default.</summary>
+    public double? CollisionWeight { get; init; }
 
     public int LargestSize => Sizes.Max();
 
@@ -75,7 +76,7 @@ public sealed record QueryBenchmarkOptions
         if (K < 1) throw new AvgException(Invariant($"--k must be at least 1, got {K}"));
         if (Warmup < 0) throw new AvgException(Invariant($"--warmup must be 0 or more, got {Warmup}"));
         if (Batch < 0) throw new AvgException(Invariant($"--batch must be 0 (skip) or more, got {Batch}"));
-        if (!double.IsFinite(CollisionWeight) || CollisionWeight <= 0) throw new AvgException(Invariant($"--collision-weight must be a number > 0, got {CollisionWeight}"));
+        if (CollisionWeight is { } w && (!double.IsFinite(w) || w <= 0)) throw new AvgException(Invariant($"--collision-weight must be a number > 0, got {w}"));
         if (PriorWeight is { } alpha && !Avg.Retrieval.VokenPrior.IsValidWeight(alpha)) throw new AvgException(Invariant($"--prior-weight must be a number ≥ 0, got {alpha}"));
         if (Hnsw.Connectivity < 2) throw new AvgException(Invariant($"--hnsw-connectivity must be at least 2, got {Hnsw.Connectivity}"));
         if (Hnsw.ExpansionAdd < 1) throw new AvgException(Invariant($"--hnsw-expansion-add must be at least 1, got {Hnsw.ExpansionAdd}"));

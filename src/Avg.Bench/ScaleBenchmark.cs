@@ -197,7 +197,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             ["silo_roles"] = new JsonArray(silos.Select(s => (JsonNode)s.Roles).ToArray()),
             ["clients"] = _options.Clients,
             ["queries"] = _options.Queries,
-            ["beam"] = 20,
+            ["beam"] = Beam,
             ["k"] = 10,
             ["threads"] = 1,
             ["ingest_tenths_images_per_second"] = new JsonArray(ingest.Tenths(largest).Select(r => (JsonNode)Math.Round(r, 1)).ToArray()),
@@ -215,6 +215,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             var inProcess = new QueryBenchmark(new QueryBenchmarkOptions
             {
                 Bundle = _options.Bundle, Sizes = sizes, Queries = _options.Queries, Batch = 0, Threads = 1, Seed = _options.Seed, Cache = _options.Cache, Hnsw = _options.Hnsw,
+                Beam = Beam,
             }, log).Run();
             report["in_process"] = inProcess;
         }
@@ -229,6 +230,9 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
     }
 
     private long _failedQueries;
+
+    /// <summary>The beam of every search the benchmark makes, over HTTP and in process: fixed, so runs compare whatever the bundle records.</summary>
+    private const int Beam = Avg.Retrieval.SearchLimits.DefaultBeam;
 
     /// <summary>The ratios, from this run.</summary>
     private static JsonObject Targets(JsonObject report)
@@ -372,7 +376,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
     private async Task<string[]> SearchAsync(HttpClient http, string query)
     {
         var clock = Stopwatch.StartNew();
-        using var response = await http.PostAsync(new Uri("/v1/search", UriKind.Relative), JsonContent(new JsonObject { ["query"] = query, ["k"] = 10, ["beam"] = 20 })).ConfigureAwait(false);
+        using var response = await http.PostAsync(new Uri("/v1/search", UriKind.Relative), JsonContent(new JsonObject { ["query"] = query, ["k"] = 10, ["beam"] = Beam })).ConfigureAwait(false);
         var text = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {

@@ -17,7 +17,7 @@ internal static class EvalCommand
         var data = new Option<string>("--data") { Description = "Dataset folder (with dataset.json) or Karpathy JSON file.", Required = true };
         var imageRoot = DatasetArguments.ImageRootOption();
         var split = new Option<string>("--split") { Description = "Split to index and query: test or val.", DefaultValueFactory = _ => "test" };
-        var beam = new Option<int>("--beam") { Description = "Beam size b (paper: 20–30).", DefaultValueFactory = _ => 20 };
+        var beam = new Option<int?>("--beam") { Description = "Beam size b (paper: 20–30). Default: each bundle's own (20; 80 for bundles of the pretrained encoder's default recipe)." };
         var levelBeams = new Option<string?>("--level-beams") { Description = "Prefixes kept after each voken level instead of --beam at every level, e.g. 20,40,20,10 (docs/training.md: a wider second level recovers most of a beam's search error)." };
         var sweep = new Option<string?>("--beam-sweep") { Description = "Also evaluate these beams on the first bundle, e.g. 1,5,10,20,30 (paper Table 7)." };
         var balanced = new Option<bool>("--balanced") { Description = "Index with balanced assignment of the last voken, so fewer images share a sequence (docs/training.md)." };
@@ -26,7 +26,7 @@ internal static class EvalCommand
         var normalization = new Option<string>("--normalization") { Description = "Beam search step log-probabilities: over all vokens, the model's own (full), or renormalised over the vokens the trie allows (allowed).", DefaultValueFactory = _ => "full" };
         var preset = new Option<string>("--preset") { Description = $"Named search settings behind those not given: default (the best measured on val: prior weight {VokenPrior.DefaultWeight.ToString(CultureInfo.InvariantCulture)} where the bundle records train frequencies) or paper (the paper's score).", DefaultValueFactory = _ => "default" };
         var priorWeight = new Option<double?>("--prior-weight") { Description = $"Divide the train frequency of each voken out of the search score at this weight α (score − α·log P_train); 0 is the paper's score. Default: the preset's ({VokenPrior.DefaultWeight.ToString(CultureInfo.InvariantCulture)}, or 0 with --preset paper)." };
-        var collisionWeight = new Option<double>("--collision-weight") { Description = "w of the collision ranking for the *_ranked figures of bundles with fine codes: images of the leaves reached ranked by score + w·(query·reconstructed image).", DefaultValueFactory = _ => SearchOptions.DefaultCollisionWeight };
+        var collisionWeight = new Option<double?>("--collision-weight") { Description = "w of the collision ranking for the *_ranked figures of bundles with fine codes: images of the leaves reached ranked by score + w·(query·reconstructed image). Default: each bundle's own (30; 100 for the pretrained encoder's default recipe)." };
         var collisionSweep = new Option<string?>("--collision-sweep") { Description = "Also evaluate these collision-ranking weights on the first bundle, e.g. 0,1,5,10,20,50." };
         var json = new Option<string?>("--json") { Description = "Write the report to this file." };
         var imageFeatures = new Option<string?>("--image-features") { Description = "Precomputed image vectors, for bundles trained on features." };
@@ -62,7 +62,7 @@ internal static class EvalCommand
                 CollisionWeight = parse.GetValue(collisionWeight),
                 CollisionSweep = ParseWeights(parse.GetValue(collisionSweep), "--collision-sweep"),
             };
-            if (!double.IsFinite(options.CollisionWeight) || options.CollisionWeight < 0) throw new AvgException($"--collision-weight must be a number ≥ 0, got {options.CollisionWeight.ToString(CultureInfo.InvariantCulture)}");
+            if (options.CollisionWeight is { } w && (!double.IsFinite(w) || w < 0)) throw new AvgException($"--collision-weight must be a number ≥ 0, got {w.ToString(CultureInfo.InvariantCulture)}");
             if (options.PriorWeight is { } alpha && !VokenPrior.IsValidWeight(alpha)) throw new AvgException($"--prior-weight must be a number ≥ 0, got {alpha.ToString(CultureInfo.InvariantCulture)}");
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = DatasetArguments.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));
@@ -100,7 +100,7 @@ internal static class EvalCommand
         var c = CultureInfo.InvariantCulture;
         var lines = new List<string>
         {
-            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, {(report["level_beams"] is JsonArray widths ? "level beams " + string.Join(",", widths) : "beam " + report["beam"])}{(report["prior_weight"]?.GetValue<double>() is > 0 and var a ? string.Create(c, $", prior weight {a}") : "")}{(report["preset"]?.GetValue<string>() is "paper" ? ", preset paper" : "")}"),
+            string.Create(c, $"{report["dataset"]} {report["split"]}: {report["images"]} images, {report["queries"]} queries, {(report["level_beams"] is JsonArray widths ? "level beams " + string.Join(",", widths) : "beam " + report["beam"])}{(report["collision_weight"] is { } w ? ", collision weight " + w : "")}{(report["prior_weight"]?.GetValue<double>() is > 0 and var a ? string.Create(c, $", prior weight {a}") : "")}{(report["preset"]?.GetValue<string>() is "paper" ? ", preset paper" : "")}"),
             string.Create(c, $"  {"method",-24} {"R@1",6} {"R@5",6} {"R@10",6} {"queries/s",10}"),
         };
         foreach (var (name, value) in report["methods"]!.AsObject())

@@ -15,7 +15,7 @@ internal static class SearchCommand
         var connection = new ClusterConnection();
         var query = new Argument<string>("query") { Description = "The text to search for, e.g. \"a red circle\"." };
         var k = new Option<int>("--k") { Description = "How many images to return (1…100).", DefaultValueFactory = _ => 10 };
-        var beam = new Option<int>("--beam") { Description = "Beam size b (1…100; paper: 20–30).", DefaultValueFactory = _ => 20 };
+        var beam = new Option<int?>("--beam") { Description = "Beam size b (1…100; paper: 20–30). Default: the index's own (20, or 80 for bundles of the pretrained encoder's default recipe)." };
         var levelBeams = new Option<string?>("--level-beams") { Description = "Prefixes kept after each voken level instead of --beam, e.g. 20,40,20,10 (one width per level)." };
         var json = new Option<bool>("--json") { Description = "Print the server's answer as JSON (results, indexVersion, timing) instead of a table." };
 
@@ -59,7 +59,7 @@ internal static class SearchCommand
             lines.AddRange(rows.Select(Line));
         }
         if (results.Timing is { } t)
-            lines.Add(string.Create(c, $"{rows.Count} results in {t.TotalMs:F1} ms (generator {t.GeneratorMs:F1} ms, {t.FanOutCalls} grain calls), index version {results.IndexVersion ?? "unknown"}"));
+            lines.Add(string.Create(c, $"{rows.Count} results in {t.TotalMs:F1} ms (generator {t.GeneratorMs:F1} ms, {t.FanOutCalls} grain calls{(results.Beam is { } b ? $", beam {b}" : "")}), index version {results.IndexVersion ?? "unknown"}"));
         return string.Join(Environment.NewLine, lines) + Environment.NewLine;
     }
 }

@@ -47,6 +47,8 @@ internal static class TrainCommand
         var disTeacher = new Option<double>("--dis-teacher") { Description = "μ (0–1): share of L_dis's target over its candidates taken from the two-tower's ranking of them (0 = the one-hot positive of the paper).", DefaultValueFactory = _ => d.DiscriminativeTeacherWeight };
         var distillTemperature = new Option<double>("--distill-temperature") { Description = "τ of the two-tower's softmax over train images for --distill.", DefaultValueFactory = _ => d.DistillTemperature };
         var preset = new Option<string>("--preset") { Description = "Named recipe behind the settings not given: default (docs/training.md) or paper (the paper's L_dis weight 1, no fine codebooks).", DefaultValueFactory = _ => "default" };
+        var searchBeam = new Option<int>("--search-beam") { Description = "Beam recorded in the bundle for searches that give none (1–100; default 20, 80 with --encoder pretrained).", DefaultValueFactory = _ => d.SearchBeam };
+        var searchCollisionWeight = new Option<double>("--search-collision-weight") { Description = "Collision ranking weight w recorded in the bundle for searches that give none (≥ 0; default 30, 100 with --encoder pretrained).", DefaultValueFactory = _ => d.SearchCollisionWeight };
         var imageSize = new Option<int>("--image-size") { Description = "Image size the encoder sees.", DefaultValueFactory = _ => d.ImageSize };
         var device = new Option<string>("--device") { Description = "auto (CUDA when available), cpu or cuda[:N].", DefaultValueFactory = _ => d.Device };
         var threads = new Option<int>("--threads") { Description = "CPU threads for model work (0 = all cores).", DefaultValueFactory = _ => 0 };
@@ -54,7 +56,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the dual encoder, aligned tokenizer and token-to-voken generator into a model bundle.");
         foreach (var option in new Option[] { data, imageRoot, output, stage, from, preset, encoder, imageFeatures, captionFeatures, codebook, levels, fineLevels, encoderEpochs, tokenizerEpochs,
-                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, textVector, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, imageSize, device, threads, seed })
+                     generatorEpochs, channels, generatorDim, generatorLayers, decoderLayers, generatorLr, lengthPool, generatorDropout, textVector, noAlign, noVokenEmbedding, noDiscriminative, irgen, noWarmStart, balancedVokens, disWeight, disStart, disNormalization, distill, disTeacher, distillTemperature, searchBeam, searchCollisionWeight, imageSize, device, threads, seed })
         {
             command.Options.Add(option);
         }
@@ -100,18 +102,23 @@ internal static class TrainCommand
                 DistillTemperature = parse.GetValue(distillTemperature),
                 ImageFeatures = parse.GetValue(imageFeatures),
                 CaptionFeatures = parse.GetValue(captionFeatures),
+                SearchBeam = parse.GetValue(searchBeam),
+                SearchCollisionWeight = parse.GetValue(searchCollisionWeight),
             };
             if (!paper && !isIrgen && AvgTrainer.UsesPretrainedEncoder(options.Encoder, parse.GetValue(stage), parse.GetValue(from)))
             {
                 // The default preset's generator for the pretrained encoder (measured best on the icon set's val split,
                 // docs/training.md "The default recipe with the pretrained encoder"): it reads the query's text vector and
                 // distils the two-tower ranking; the ranking within collisions gets 8 fine codes (docs/training.md "Closing
-                // the gap to two-tower on the icon set"). Flags given on the command line win.
+                // the gap to two-tower on the icon set"), and its searches a wider beam and a heavier collision ranking
+                // (docs/training.md "Search defaults"). Flags given on the command line win.
                 options = options with
                 {
                     GeneratorTextVector = Given(textVector) ? options.GeneratorTextVector : true,
                     DistillWeight = Given(distill) ? options.DistillWeight : PretrainedDistillWeight,
                     FineLevels = Given(fineLevels) ? options.FineLevels : PretrainedFineLevels,
+                    SearchBeam = Given(searchBeam) ? options.SearchBeam : PretrainedSearchBeam,
+                    SearchCollisionWeight = Given(searchCollisionWeight) ? options.SearchCollisionWeight : PretrainedCollisionWeight,
                 };
             }
 
@@ -131,6 +138,12 @@ internal static class TrainCommand
 
     /// <summary>Fine codes per image in the default preset with the pretrained encoder.</summary>
     internal const int PretrainedFineLevels = 8;
+
+    /// <summary>Beam of the searches that give none, recorded in bundles of the default preset with the pretrained encoder.</summary>
+    internal const int PretrainedSearchBeam = 80;
+
+    /// <summary>Collision ranking weight w recorded in bundles of the default preset with the pretrained encoder.</summary>
+    internal const double PretrainedCollisionWeight = 100;
 
     /// <summary>Trains with progress and prints where the time went; shared with `avg demo`.</summary>
     internal static async Task<string> TrainAsync(CliContext context, KarpathyDataset dataset, AvgTrainingOptions options, string outDir,

@@ -92,9 +92,9 @@ public class AvgSearchClient
     /// <summary>Finds the <paramref name="k"/> images that best match a text query.</summary>
     /// <param name="query">The text query (1…1000 characters after trimming).</param>
     /// <param name="k">How many images to return (1…100).</param>
-    /// <param name="beam">Beam size b of the constrained beam search (1…100).</param>
+    /// <param name="beam">Beam size b of the constrained beam search (1…100); null for the index's default (<see cref="SearchResults.Beam"/> says which).</param>
     /// <exception cref="AvgRequestException">The server refused the query (e.g. 400 with <see cref="AvgRequestException.Errors"/>) or could not be reached.</exception>
-    public virtual Task<SearchResults> SearchAsync(string query, int k = 10, int beam = 20, CancellationToken cancellationToken = default)
+    public virtual Task<SearchResults> SearchAsync(string query, int k = 10, int? beam = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
         return SearchAsync(new SearchQuery(query, k, beam), cancellationToken);

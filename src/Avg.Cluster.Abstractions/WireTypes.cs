@@ -26,6 +26,9 @@ public sealed class BundleInfo
 
     /// <summary>L: fine codes per image for ranking within collisions; 0 when the bundle has none.</summary>
     [Id(7)] public int FineLevels { get; init; }
+
+    /// <summary>The beam of searches that give none: the bundle's recorded default (docs/design.md §1.7).</summary>
+    [Id(8)] public int DefaultBeam { get; init; } = 20;
 }
 
 /// <summary>
@@ -181,7 +184,8 @@ public sealed class SearchRequest
 
     [Id(1)] public int K { get; init; } = 10;
 
-    [Id(2)] public int Beam { get; init; } = 20;
+    /// <summary>Beam b; null for the bundle's default (<see cref="BundleInfo.DefaultBeam"/>).</summary>
+    [Id(2)] public int? Beam { get; init; }
 
     /// <summary>Prefixes kept after each voken level in place of <see cref="Beam"/>; null for the uniform beam.</summary>
     [Id(3)] public int[]? LevelBeams { get; init; }
@@ -242,6 +246,9 @@ public sealed class SearchResult
 
     /// <summary>The index catalog did not answer within the deadline; the last one this silo read was used.</summary>
     [Id(12)] public bool StaleCatalog { get; init; }
+
+    /// <summary>The beam the search ran with: the request's, or the bundle's default; 0 when it ran with level beams.</summary>
+    [Id(13)] public int Beam { get; init; }
 
     /// <summary>Whether the answer may lack images: some partition was left out or read from an older copy, or the catalog was.</summary>
     public bool Partial => MissingPartitions.Length > 0 || StalePartitions.Length > 0 || StaleCatalog;

@@ -147,9 +147,12 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
                 Log.NoVokenPrior(_logger, noPrior);
             }
 
-            var rankWithinCollisions = _options.CollisionWeight > 0 && _model.CollisionRankingUnavailable is null;
-            _collisionWeight = rankWithinCollisions ? _options.CollisionWeight : null;
-            if (_options.CollisionWeight > 0 && _model.CollisionRankingUnavailable is { } why)
+            // Avg__CollisionWeight where set, else the bundle's recorded default (docs/design.md §1.7).
+            var defaults = _model.Config.SearchOrStandard;
+            var collisionWeight = _options.CollisionWeight ?? defaults.CollisionWeight;
+            var rankWithinCollisions = collisionWeight > 0 && _model.CollisionRankingUnavailable is null;
+            _collisionWeight = rankWithinCollisions ? collisionWeight : null;
+            if (collisionWeight > 0 && _model.CollisionRankingUnavailable is { } why)
             {
                 Log.NoCollisionRanking(_logger, why);
             }
@@ -164,8 +167,9 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
                 AcceptsImages = _model.AcceptsImages,
                 Device = _model.Device.ToString(),
                 FineLevels = _model.Fine?.Levels ?? 0,
+                DefaultBeam = defaults.Beam,
             };
-            Log.BundleLoaded(_logger, _options.Bundle!, info.IndexVersion, info.Device, clock.Elapsed.TotalSeconds);
+            Log.BundleLoaded(_logger, _options.Bundle!, info.IndexVersion, info.Device, clock.Elapsed.TotalSeconds, info.DefaultBeam, _collisionWeight ?? 0);
             _ready.SetResult(info);
             return true;
         }
@@ -294,8 +298,8 @@ public sealed partial class ModelHost : IModelHost, IHostedService, IDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Information, "Model bundle {Bundle} loaded (index version {IndexVersion}, device {Device}) in {Seconds:F1}s")]
-        public static partial void BundleLoaded(ILogger logger, string bundle, string indexVersion, string device, double seconds);
+        [LoggerMessage(1, LogLevel.Information, "Model bundle {Bundle} loaded (index version {IndexVersion}, device {Device}) in {Seconds:F1}s; searches without a beam use {Beam}, collision weight {CollisionWeight}")]
+        public static partial void BundleLoaded(ILogger logger, string bundle, string indexVersion, string device, double seconds, int beam, double collisionWeight);
 
         [LoggerMessage(2, LogLevel.Error, "Model bundle {Bundle} could not be loaded: {Reason}")]
         public static partial void BundleFailed(ILogger logger, string bundle, string reason);

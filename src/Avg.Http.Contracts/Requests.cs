@@ -11,7 +11,7 @@ namespace Avg.Http;
 public sealed record SearchRequestBody(
     string? Query,
     int? K,
-    int? Beam,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Beam,
     string? IndexVersion,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int[]? LevelBeams = null);
 

@@ -20,6 +20,10 @@ namespace Avg.Client;
 /// <param name="MissingPartitions">Partitions (first vokens) left out of this answer.</param>
 /// <param name="StalePartitions">Partitions read from a copy older than the index's current one.</param>
 /// <param name="StaleCatalog">The server used the last index catalog it had read, as the catalog did not answer in time.</param>
+/// <param name="Beam">
+/// The beam the server searched with: the request's, or the index's default where the request gave none; null when the
+/// request gave level beams (or the server predates the field).
+/// </param>
 public sealed record SearchResults(
     IReadOnlyList<SearchResult> Results,
     string? IndexVersion,
@@ -27,7 +31,8 @@ public sealed record SearchResults(
     bool Partial = false,
     IReadOnlyList<int>? MissingPartitions = null,
     IReadOnlyList<int>? StalePartitions = null,
-    bool StaleCatalog = false);
+    bool StaleCatalog = false,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Beam = null);
 
 /// <summary>One retrieved image.</summary>
 /// <param name="ImageId">The id it was indexed under.</param>

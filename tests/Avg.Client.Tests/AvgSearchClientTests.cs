@@ -198,7 +198,7 @@ public sealed class AvgSearchClientTests : IAsyncLifetime
 
     private sealed class CannedClient : AvgSearchClient
     {
-        public override Task<SearchResults> SearchAsync(string query, int k = 10, int beam = 20, CancellationToken cancellationToken = default) =>
+        public override Task<SearchResults> SearchAsync(string query, int k = 10, int? beam = null, CancellationToken cancellationToken = default) =>
             Task.FromResult(new SearchResults([new SearchResult("mock", -1, [1, 2], null)], "v", null));
     }
 }

@@ -88,7 +88,7 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
         using var model = AvgModel.Load(bundle, "cpu");
         // The silos rank within collisions and divide out the train frequencies by default: so does the in-process
         // search, with the fine codes ingest returned and the default preset's prior.
-        var options = new SearchOptions { K = 10, Beam = 8, CollisionWeight = SearchOptions.DefaultCollisionWeight, Prior = model.SearchPrior(null) };
+        var options = new SearchOptions { K = 10, Beam = 8, CollisionWeight = TinyShapesBundle.CollisionWeight, Prior = model.SearchPrior(null) };
         indexed.ShouldAllBe(i => i.Fine.Length == model.Fine!.Levels);
         using var searcher = model.CreateSearcher(trie, options, new FineCodeTable(indexed.Select(i => (long.Parse(i.Id, CultureInfo.InvariantCulture), i.Fine))));
         var captions = test.Select(i => i.Captions[0]).ToArray();

@@ -38,7 +38,7 @@ public class DistributedSearchTests(ThreeSiloCluster fixture) : IClassFixture<Th
             var (k, beam) = (c % 3 == 0 ? 10 : 5, c % 2 == 0 ? 8 : 4);
             // Every fifth caption keeps a width per level: wider in the middle, two leaves at the end.
             int[]? levelBeams = c % 5 == 1 ? Enumerable.Range(0, trie.Levels).Select(t => t == trie.Levels - 1 ? 2 : beam * (t + 1)).ToArray() : null;
-            using var searcher = model.CreateSearcher(trie, new SearchOptions { K = k, Beam = beam, LevelBeams = levelBeams, CollisionWeight = SearchOptions.DefaultCollisionWeight, Prior = model.SearchPrior(null) }, fine);
+            using var searcher = model.CreateSearcher(trie, new SearchOptions { K = k, Beam = beam, LevelBeams = levelBeams, CollisionWeight = TinyShapesBundle.CollisionWeight, Prior = model.SearchPrior(null) }, fine);
             var expected = searcher.Search([captions[c]])[0];
             var actual = await query.Search(new SearchRequest { Query = captions[c], K = k, Beam = beam, LevelBeams = levelBeams });
 

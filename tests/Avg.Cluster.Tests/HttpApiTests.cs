@@ -218,15 +218,19 @@ public class HttpApiTests(ApiSiloFixture fixture) : IClassFixture<ApiSiloFixture
         ((double)search["timing"]!["totalMs"]!).ShouldBeGreaterThan(0);
         ((int)search["timing"]!["fanOutCalls"]!).ShouldBeGreaterThanOrEqualTo(1);
         ((string)search["indexVersion"]!).ShouldNotBeNullOrEmpty();
+        ((int)search["beam"]!).ShouldBe(10, "the beam searched with, as asked");
 
         // Level beams of one prefix each are greedy decoding: every result comes from one leaf.
         var greedy = JsonNode.Parse(await (await Http.PostAsJsonAsync("/v1/search", new { query = test[0].Captions[0], k = 10, levelBeams = new[] { 1, 1, 1 } })).Content.ReadAsStringAsync())!;
         var greedyResults = greedy["results"]!.AsArray();
         greedyResults.Count.ShouldBeGreaterThan(0);
         greedyResults.Select(r => string.Join(',', r!["vokens"]!.AsArray().Select(v => (int)v!))).Distinct().ShouldHaveSingleItem();
+        greedy.AsObject().ContainsKey("beam").ShouldBeFalse("level beams, not one beam");
 
-        // k defaults to 10.
-        JsonNode.Parse(await (await Http.PostAsJsonAsync("/v1/search", new { query = "a shape" })).Content.ReadAsStringAsync())!["results"]!.AsArray().Count.ShouldBe(10);
+        // k defaults to 10, the beam to the one the bundle records.
+        var byDefault = JsonNode.Parse(await (await Http.PostAsJsonAsync("/v1/search", new { query = "a shape" })).Content.ReadAsStringAsync())!;
+        byDefault["results"]!.AsArray().Count.ShouldBe(10);
+        ((int)byDefault["beam"]!).ShouldBe(TinyShapesBundle.Training.SearchBeam);
 
         await Task.Delay(2500); // query counts reach the catalog every 2 s
         var stats = JsonNode.Parse(await Http.GetStringAsync(new Uri("/v1/stats", UriKind.Relative)))!;

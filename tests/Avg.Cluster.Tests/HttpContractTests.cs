@@ -39,7 +39,8 @@ public sealed partial class HttpContractTests
         Partial: true,
         MissingPartitions: [5],
         StalePartitions: [8, 9],
-        StaleCatalog: true);
+        StaleCatalog: true,
+        Beam: 9);
 
     private static readonly Sdk.IndexImagesResult IngestAnswer = new([new Sdk.IndexedImage("42", [3, 17, 5, 9], 3, Fine: [201, 14])], Version, 12.5);
 
@@ -104,8 +105,9 @@ public sealed partial class HttpContractTests
         var searches = server.Received["/v1/search"].Select(b => JsonSerializer.Deserialize<SearchRequestBody>(b, Silo)!).ToArray();
         searches[0].ShouldBe(new SearchRequestBody("a red circle", 7, 9, Version, searches[0].LevelBeams));
         searches[0].LevelBeams.ShouldBe([20, 40, 20]);
-        searches[1].ShouldBe(new SearchRequestBody("a blue square", 10, 20, IndexVersion: null, LevelBeams: null));
+        searches[1].ShouldBe(new SearchRequestBody("a blue square", 10, Beam: null, IndexVersion: null, LevelBeams: null));
         server.Received["/v1/search"][1].ShouldNotContain("levelBeams", customMessage: "left out unless set");
+        server.Received["/v1/search"][1].ShouldNotContain("beam", customMessage: "left out unless set: the server then searches with the index's default");
 
         var ingest = JsonSerializer.Deserialize<IngestRequestBody>(server.Received["/v1/images"].ShouldHaveSingleItem(), Silo)!;
         ingest.IndexVersion.ShouldBe(Version);

@@ -17,14 +17,15 @@ public class PriorWeightSearchTests
 
     /// <summary>
     /// A silo started with Avg__PriorWeight ranks over HTTP as the in-process search with that prior does (with the
-    /// default ranking within collisions on both sides), and not as the plain sum of log-probabilities.
+    /// ranking within collisions at the weight the bundle records on both sides: the silo has no Avg__CollisionWeight),
+    /// and not as the plain sum of log-probabilities.
     /// </summary>
     [Fact]
     public async Task A_silo_with_a_prior_weight_ranks_as_the_in_process_search_with_that_prior()
     {
         await using var silo = await EmbeddedSilo.StartAsync(TinyShapesBundle.Ensure(), priorWeight: 1);
-        var differs = await CompareWithInProcessAsync(silo, model => new SearchOptions { K = 10, Beam = 8, Prior = model.VokenPrior(1), CollisionWeight = SearchOptions.DefaultCollisionWeight },
-            model => new SearchOptions { K = 10, Beam = 8, CollisionWeight = SearchOptions.DefaultCollisionWeight });
+        var differs = await CompareWithInProcessAsync(silo, model => new SearchOptions { K = 10, Beam = 8, Prior = model.VokenPrior(1), CollisionWeight = TinyShapesBundle.CollisionWeight },
+            model => new SearchOptions { K = 10, Beam = 8, CollisionWeight = TinyShapesBundle.CollisionWeight });
         differs.ShouldBe(30, "the prior changes every score, so a silo that ignored it would fail above");
     }
 
@@ -40,8 +41,8 @@ public class PriorWeightSearchTests
         var chosen = SearchPresets.Parse(preset, "preset");
         await using var silo = await EmbeddedSilo.StartAsync(TinyShapesBundle.Ensure(), priorWeight: null, configure: o => o.Preset = preset ?? "default");
         var differs = await CompareWithInProcessAsync(silo,
-            model => new SearchOptions { K = 10, Beam = 8, Prior = model.SearchPrior(null, chosen), CollisionWeight = SearchOptions.DefaultCollisionWeight },
-            model => new SearchOptions { K = 10, Beam = 8, Prior = chosen == SearchPreset.Paper ? model.VokenPrior(VokenPrior.DefaultWeight) : null, CollisionWeight = SearchOptions.DefaultCollisionWeight });
+            model => new SearchOptions { K = 10, Beam = 8, Prior = model.SearchPrior(null, chosen), CollisionWeight = TinyShapesBundle.CollisionWeight },
+            model => new SearchOptions { K = 10, Beam = 8, Prior = chosen == SearchPreset.Paper ? model.VokenPrior(VokenPrior.DefaultWeight) : null, CollisionWeight = TinyShapesBundle.CollisionWeight });
         differs.ShouldBe(30, "the prior changes every score, so a silo that took the other preset would fail above");
     }
 

@@ -12,7 +12,7 @@ namespace Avg.Tests.Support;
 public static class TinyShapesBundle
 {
     /// <summary>Bump when the recipe changes.</summary>
-    private const string Recipe = "v3"; // v2: bundles record their train voken counts; v3: fine codebooks
+    private const string Recipe = "v4"; // v2: bundles record their train voken counts; v3: fine codebooks; v4: search defaults
 
     public static string Root { get; } = Path.Combine(Path.GetTempPath(), $"avg-cluster-test-bundle-{Recipe}");
 
@@ -27,7 +27,12 @@ public static class TinyShapesBundle
         Device = "cpu", ImageSize = 32, EmbeddingDim = 32, EncoderEpochs = 2, ImageChannels = [8, 16, 32, 32],
         CodebookSize = 16, Levels = 3, TokenizerEpochs = 8, GeneratorDim = 32, GeneratorLayers = 1, GeneratorEpochs = 3,
         GeneratorBatch = 64, DiscriminativeBeam = 4, Seed = 5,
+        // Search defaults other than the standard 20 and 30, so that tests see a silo take the bundle's.
+        SearchBeam = 12, SearchCollisionWeight = 25,
     };
+
+    /// <summary>The collision weight the bundle records: what a silo without Avg__CollisionWeight ranks with.</summary>
+    public static double CollisionWeight => Training.SearchCollisionWeight;
 
     private static readonly object Gate = new();
 

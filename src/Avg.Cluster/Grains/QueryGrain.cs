@@ -57,7 +57,10 @@ public sealed class QueryGrain(IModelHost host, PartitionCache cache, SearchCanc
     {
         var info = await host.Ready;
         var timeout = TimeSpan.FromMilliseconds(options.Value.QueryTimeoutMs);
-        var searchOptions = new SearchOptions { K = request.K, Beam = request.Beam, LevelBeams = request.LevelBeams }.Validate();
+        // A request without a beam searches with the bundle's recorded default (docs/design.md §1.7).
+        var beam = request.Beam ?? info.DefaultBeam;
+        var searchOptions = new SearchOptions { K = request.K, Beam = beam, LevelBeams = request.LevelBeams }.Validate();
+        var reportedBeam = request.LevelBeams is null ? beam : 0;
         var catalog = GrainFactory.GetGrain<IIndexCatalogGrain>(info.IndexVersion);
         var calls = 0;
         for (var attempt = 1; ; attempt++)
@@ -68,7 +71,7 @@ public sealed class QueryGrain(IModelHost host, PartitionCache cache, SearchCanc
             calls++;
             if (snapshot.FirstVokens.Length == 0)
             {
-                return new SearchResult { IndexVersion = info.IndexVersion, TotalMs = clock.Elapsed.TotalMilliseconds, GrainCalls = calls, Silo = RuntimeIdentity, StaleCatalog = staleCatalog };
+                return new SearchResult { IndexVersion = info.IndexVersion, TotalMs = clock.Elapsed.TotalMilliseconds, GrainCalls = calls, Silo = RuntimeIdentity, StaleCatalog = staleCatalog, Beam = reportedBeam };
             }
 
             try
@@ -94,6 +97,7 @@ public sealed class QueryGrain(IModelHost host, PartitionCache cache, SearchCanc
                     MissingPartitions = outcome.Missing,
                     StalePartitions = outcome.Stale,
                     StaleCatalog = staleCatalog,
+                    Beam = reportedBeam,
                 };
             }
             catch (StaleCatalogException) when (attempt < StaleCatalogRetries)

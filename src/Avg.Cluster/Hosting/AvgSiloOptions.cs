@@ -160,9 +160,10 @@ public sealed class AvgSiloOptions
     /// <summary>
     /// w of the collision ranking (Avg__CollisionWeight): images of the leaves a search reaches are ranked by the generator
     /// score + w · the query's similarity to their fine codes (docs/design.md, "Ranking within collisions"); 0 turns it off.
-    /// Bundles without fine codebooks rank by the generator score alone (a warning at start-up says so).
+    /// Bundles without fine codebooks rank by the generator score alone (a warning at start-up says so). Null (unset): the
+    /// bundle's own (<see cref="Avg.Retrieval.SearchDefaults"/>: 30, or 100 for the pretrained encoder's default recipe).
     /// </summary>
-    public double CollisionWeight { get; set; } = Avg.Retrieval.SearchOptions.DefaultCollisionWeight;
+    public double? CollisionWeight { get; set; }
 
     public bool Embedded => string.IsNullOrWhiteSpace(Redis);
 
@@ -272,9 +273,9 @@ public sealed class AvgSiloOptions
             throw new AvgException($"Avg__MaxBatch must be between 1 and 1024, got {MaxBatch}.");
         }
 
-        if (!double.IsFinite(CollisionWeight) || CollisionWeight < 0)
+        if (CollisionWeight is { } weight && (!double.IsFinite(weight) || weight < 0))
         {
-            throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__CollisionWeight must be a number ≥ 0, got {CollisionWeight}."));
+            throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__CollisionWeight must be a number ≥ 0, got {weight}."));
         }
 
         if (PriorWeight is { } alpha && !Avg.Retrieval.VokenPrior.IsValidWeight(alpha))

@@ -15,8 +15,8 @@ public static class SearchLimits
     /// <summary>Most voken levels a <c>levelBeams</c> list may give; bundles have a handful (the paper: 4–8).</summary>
     public const int MaxLevels = 64;
 
-    /// <summary>Field name → what is wrong, for every limit the request breaks; empty when it keeps them all.</summary>
-    public static IReadOnlyList<(string Field, string Problem)> Problems(string? query, int k, int beam, IReadOnlyList<int>? levelBeams)
+    /// <summary>Field name → what is wrong, for every limit the request breaks; empty when it keeps them all. A null beam is the bundle's default.</summary>
+    public static IReadOnlyList<(string Field, string Problem)> Problems(string? query, int k, int? beam, IReadOnlyList<int>? levelBeams)
     {
         var problems = new List<(string, string)>();
         var length = query?.Trim().Length ?? 0;
@@ -53,7 +53,7 @@ public static class SearchLimits
     }
 
     /// <summary>Throws <see cref="InvalidRequestException"/> naming every broken limit: for callers that bypass the HTTP checks (grain clients).</summary>
-    public static void Enforce(string? query, int k, int beam, IReadOnlyList<int>? levelBeams)
+    public static void Enforce(string? query, int k, int? beam, IReadOnlyList<int>? levelBeams)
     {
         var problems = Problems(query, k, beam, levelBeams);
         if (problems.Count > 0)

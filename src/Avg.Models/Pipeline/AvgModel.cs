@@ -74,6 +74,15 @@ public sealed record BundleConfig
     /// <summary>The backbones and their SHA-256s, for "pretrained" bundles: referenced, not copied into the bundle.</summary>
     public BackboneRecord? Backbones { get; init; }
 
+    /// <summary>
+    /// The beam and collision weight of searches that give none (`avg eval`, `avg-bench`, the silos); null in bundles
+    /// written before they were recorded, which search with <see cref="SearchDefaults.Standard"/>.
+    /// </summary>
+    public SearchDefaults? Search { get; init; }
+
+    /// <summary><see cref="Search"/>, or <see cref="SearchDefaults.Standard"/> where the bundle records none.</summary>
+    public SearchDefaults SearchOrStandard => Search ?? SearchDefaults.Standard;
+
     public bool UsesEncoder => FeatureSource == "encoder";
 
     public bool UsesPretrained => FeatureSource == "pretrained";
@@ -171,7 +180,9 @@ public sealed class AvgModel : IDisposable
     {
         try
         {
-            return JsonSerializer.Deserialize<BundleConfig>(File.ReadAllText(path)) ?? throw new AvgException($"{path}: empty bundle config");
+            var config = JsonSerializer.Deserialize<BundleConfig>(File.ReadAllText(path)) ?? throw new AvgException($"{path}: empty bundle config");
+            config.Search?.Validate(path);
+            return config;
         }
         catch (JsonException e)
         {

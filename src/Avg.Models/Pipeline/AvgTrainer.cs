@@ -91,12 +91,15 @@ public sealed class AvgTrainer
         var from = fromBundle is null ? null : ModelBundle.Open(fromBundle);
         if (stage == TrainingStage.Fine)
         {
-            // Only the fine codebooks are new: every other setting is the one the stages taken from --from were trained with.
+            // Only the fine codebooks (and the search defaults that go with them) are new: every other setting is the one
+            // the stages taken from --from were trained with.
             var trained = AvgModel.ReadConfig(from!.PathOf(BundleFiles.Config)).Training
                 ?? throw new AvgException($"{fromBundle}: config.json does not record its training settings; retrain the bundle");
             options = trained with
             {
                 FineLevels = options.FineLevels,
+                SearchBeam = options.SearchBeam,
+                SearchCollisionWeight = options.SearchCollisionWeight,
                 Device = options.Device,
                 Threads = options.Threads,
                 ImageFeatures = options.ImageFeatures ?? trained.ImageFeatures,
@@ -308,6 +311,7 @@ public sealed class AvgTrainer
             TrainVokenCounts = trainVokens is null ? null : VokenPrior.Count(trainVokens, options.Levels, options.CodebookSize),
             FineLevels = trainVokens is null ? 0 : fine?.Levels ?? 0,
             FineCodes = trainVokens is null ? 0 : fine?.Codes ?? 0,
+            Search = options.SearchDefaults,
             Training = backbones is null ? options : options with { Encoder = EncoderKind.Pretrained },
         });
         var properties = new Dictionary<string, string>

@@ -144,6 +144,19 @@ public sealed record AvgTrainingOptions
     /// <summary>τ of the teacher's softmax over train images (cosine similarities / τ); 0.02 measured best of 0.02–0.1.</summary>
     public double DistillTemperature { get; init; } = 0.02;
 
+    /// <summary>
+    /// Beam b recorded in the bundle for the searches that give none (<see cref="Retrieval.SearchDefaults"/>): wider
+    /// with the pretrained encoder, whose collision ranking gains from more leaves (docs/training.md, "Search defaults").
+    /// </summary>
+    public int SearchBeam { get; init; } = Retrieval.SearchLimits.DefaultBeam;
+
+    /// <summary>Collision ranking weight w recorded in the bundle for the searches that give none.</summary>
+    public double SearchCollisionWeight { get; init; } = Retrieval.SearchOptions.DefaultCollisionWeight;
+
+    /// <summary>The search defaults these options record in the bundle.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Retrieval.SearchDefaults SearchDefaults => new(SearchBeam, SearchCollisionWeight);
+
     /// <summary>Precomputed features instead of the built-in encoder (.npy, rows aligned with the dataset).</summary>
     public string? ImageFeatures { get; init; }
 
@@ -176,6 +189,10 @@ public sealed record AvgTrainingOptions
         if (GeneratorLayers < 1 || GeneratorDecoderLayers is < 1) throw new AvgException("generator layers must be at least 1");
         if (GeneratorLearningRate is <= 0 or > 1) throw new AvgException($"--generator-lr must be in (0, 1], got {GeneratorLearningRate}");
         if (EncoderEpochs < 1 || TokenizerEpochs < 1 || GeneratorEpochs < 1) throw new AvgException("epochs must be at least 1");
+        if (SearchBeam is < Retrieval.SearchLimits.MinBeam or > Retrieval.SearchLimits.MaxBeam)
+            throw new AvgException($"--search-beam must be between {Retrieval.SearchLimits.MinBeam} and {Retrieval.SearchLimits.MaxBeam}, got {SearchBeam}");
+        if (!double.IsFinite(SearchCollisionWeight) || SearchCollisionWeight < 0)
+            throw new AvgException($"--search-collision-weight must be a number ≥ 0, got {SearchCollisionWeight.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if ((ImageFeatures is null) != (CaptionFeatures is null))
             throw new AvgException("--image-features and --caption-features go together; give both or neither");
     }

@@ -14,8 +14,8 @@ public sealed record EvaluationOptions
 {
     public Split Split { get; init; } = Split.Test;
 
-    /// <summary>Beam b for the headline figures (paper: 20–30).</summary>
-    public int Beam { get; init; } = 20;
+    /// <summary>Beam b for the headline figures (paper: 20–30); null for each bundle's own (<see cref="BundleConfig.Search"/>).</summary>
+    public int? Beam { get; init; }
 
     /// <summary>
     /// Widths per voken level for the headline AVG figures in place of a uniform <see cref="Beam"/> (see
@@ -53,8 +53,11 @@ public sealed record EvaluationOptions
     /// <summary>How beam search turns step logits into log-probabilities (default: the model's own, over all vokens).</summary>
     public StepNormalization Normalization { get; init; } = StepNormalization.FullVocabulary;
 
-    /// <summary>w of the collision ranking for the "…_ranked" figures of bundles with fine codebooks (<see cref="SearchOptions.CollisionWeight"/>).</summary>
-    public double CollisionWeight { get; init; } = SearchOptions.DefaultCollisionWeight;
+    /// <summary>
+    /// w of the collision ranking for the "…_ranked" figures of bundles with fine codebooks (<see cref="SearchOptions.CollisionWeight"/>);
+    /// null for each bundle's own (<see cref="BundleConfig.Search"/>).
+    /// </summary>
+    public double? CollisionWeight { get; init; }
 
     /// <summary>Extra collision-ranking weights to evaluate on the first bundle; empty for none.</summary>
     public IReadOnlyList<double> CollisionSweep { get; init; } = [];
@@ -122,8 +125,13 @@ public sealed class Evaluator
         PrecomputedFeatures? features = null;
         (float[] Images, float[] Captions)? backboneRows = null;
         var first = true;
+        int? reportBeam = null;
+        double? reportWeight = null;
         foreach (var model in models)
         {
+            var beam = options.Beam ?? model.Config.SearchOrStandard.Beam;
+            var collisionWeight = options.CollisionWeight ?? model.Config.SearchOrStandard.CollisionWeight;
+            reportBeam ??= beam;
             float[] imageVectors;
             float[]? queryVectors = null;
             if (model.Pretrained is { } pretrained)
@@ -152,20 +160,25 @@ public sealed class Evaluator
             var vokens = balanced ? model.Tokenizer.EncodeBalanced(imageVectors) : model.Tokenize(imageVectors);
             var trie = VokenTrie.Build(Enumerable.Range(0, images.Count).Select(i => (long)i).ToArray(), vokens, model.Config.Levels, model.Config.CodebookSize);
             var prefixHits = first && options.Diagnostics ? new long[model.Config.Levels] : null;
-            methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, vokens, prefixHits, levelBeams: options.LevelBeams));
+            methods[model.Config.Method] = ToJson(SearchAll(model, trie, queries, truth, beam, vokens, prefixHits, levelBeams: options.LevelBeams));
             // What this bundle ranked with: the preset's α falls back to the paper's score for a bundle without train frequencies.
             methods[model.Config.Method]!["prior_weight"] = model.SearchPrior(options.PriorWeight, options.Preset)?.Weight ?? 0;
+            methods[model.Config.Method]!["beam"] = beam;
             RowFineCodes? fine = null;
             if (model.CollisionRankingUnavailable is null)
             {
                 fine = new RowFineCodes(model.FineCodes(imageVectors, vokens), model.Fine!.Levels);
-                methods[model.Config.Method + "_ranked"] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, levelBeams: options.LevelBeams, collisionWeight: options.CollisionWeight, fine: fine));
+                var ranked = ToJson(SearchAll(model, trie, queries, truth, beam, levelBeams: options.LevelBeams, collisionWeight: collisionWeight, fine: fine));
+                ranked["beam"] = beam;
+                ranked["collision_weight"] = collisionWeight;
+                if (first) reportWeight = collisionWeight;
+                methods[model.Config.Method + "_ranked"] = ranked;
             }
             if (first && fine is not null && options.CollisionSweep.Count > 0)
             {
                 collisionSweep = [];
                 foreach (var weight in options.CollisionSweep)
-                    collisionSweep[weight.ToString(System.Globalization.CultureInfo.InvariantCulture)] = ToJson(SearchAll(model, trie, queries, truth, options.Beam, levelBeams: options.LevelBeams, collisionWeight: weight, fine: fine));
+                    collisionSweep[weight.ToString(System.Globalization.CultureInfo.InvariantCulture)] = ToJson(SearchAll(model, trie, queries, truth, beam, levelBeams: options.LevelBeams, collisionWeight: weight, fine: fine));
             }
             if (first)
             {
@@ -190,12 +203,12 @@ public sealed class Evaluator
                     ["balanced"] = balanced,
                     ["distinct_sequences"] = trie.SequenceCount,
                 };
-                if (options.Exhaustive) exhaustive = ToJson(SearchAll(model, trie, queries, truth, options.Beam, exhaustive: true));
+                if (options.Exhaustive) exhaustive = ToJson(SearchAll(model, trie, queries, truth, beam, exhaustive: true));
                 if (options.BeamSweep.Count > 0)
                 {
                     sweep = [];
-                    foreach (var beam in options.BeamSweep)
-                        sweep[beam.ToString(System.Globalization.CultureInfo.InvariantCulture)] = ToJson(SearchAll(model, trie, queries, truth, beam));
+                    foreach (var width in options.BeamSweep)
+                        sweep[width.ToString(System.Globalization.CultureInfo.InvariantCulture)] = ToJson(SearchAll(model, trie, queries, truth, width));
                 }
             }
             first = false;
@@ -207,13 +220,14 @@ public sealed class Evaluator
             ["split"] = options.Split.ToString().ToLowerInvariant(),
             ["images"] = images.Count,
             ["queries"] = queries.Count,
-            ["beam"] = options.Beam,
+            ["beam"] = reportBeam,
             ["normalization"] = StepNormalizationNames.Name(options.Normalization),
             ["preset"] = options.Preset.Name(),
             ["prior_weight"] = options.PriorWeight ?? options.Preset.PriorWeight(),
             ["methods"] = methods,
             ["tokenizer"] = tokenizerStats,
         };
+        if (reportWeight is not null) report["collision_weight"] = reportWeight;
         if (options.LevelBeams is { } levelBeams) report["level_beams"] = new JsonArray(levelBeams.Select(w => (JsonNode)w).ToArray());
         if (sweep is not null) report["beam_sweep"] = sweep;
         if (diagnostics is not null) report["diagnostics"] = diagnostics;

@@ -178,7 +178,8 @@ public static partial class AvgHttpApi
             result.Partial,
             result.MissingPartitions,
             result.StalePartitions,
-            result.StaleCatalog));
+            result.StaleCatalog,
+            result.Beam > 0 ? result.Beam : null));
     }
 
     private const string NothingIndexed = "The ingest batch is not valid; nothing was indexed";

@@ -11,7 +11,7 @@ public static class RequestValidation
 {
     public const int MaxQueryLength = SearchLimits.MaxQueryLength;
     public const int MinK = SearchLimits.MinK, MaxK = SearchLimits.MaxK, DefaultK = SearchLimits.DefaultK;
-    public const int MinBeam = SearchLimits.MinBeam, MaxBeam = SearchLimits.MaxBeam, DefaultBeam = SearchLimits.DefaultBeam;
+    public const int MinBeam = SearchLimits.MinBeam, MaxBeam = SearchLimits.MaxBeam;
     public const int MaxIdLength = IngestLimits.MaxIdLength;
     public const int MaxBatch = IngestLimits.MaxBatch;
     public const int MaxUriLength = IngestLimits.MaxUriLength;
@@ -39,7 +39,8 @@ public static class RequestValidation
 
         var query = body.Query?.Trim() ?? "";
         var k = body.K ?? DefaultK;
-        var beam = body.Beam ?? DefaultBeam;
+        // No beam: the bundle's default, which the query grain knows (docs/design.md §1.7).
+        var beam = body.Beam;
         foreach (var (field, problem) in SearchLimits.Problems(query, k, beam, body.LevelBeams))
         {
             errors.Add(field, problem);

@@ -23,7 +23,7 @@ public sealed class EmbeddedSilo : IAsyncDisposable
 
     public AvgSiloOptions Options { get; }
 
-    public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2, double? priorWeight = 0, double collisionWeight = Avg.Retrieval.SearchOptions.DefaultCollisionWeight, Action<AvgSiloOptions>? configure = null, Action<WebApplicationBuilder>? host = null)
+    public static async Task<EmbeddedSilo> StartAsync(string bundle, string? apiKeys = null, int shards = 2, double? priorWeight = 0, double? collisionWeight = null, Action<AvgSiloOptions>? configure = null, Action<WebApplicationBuilder>? host = null)
     {
         var ports = LoopbackPorts.Take(3);
         var options = new AvgSiloOptions
