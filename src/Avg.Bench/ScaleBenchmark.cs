@@ -133,7 +133,9 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         {
             log.WriteLine(Invariant($"[{size} images] ingesting {indexed}..{size - 1} over HTTP with queries running"));
             var cpuBeforeIngest = CpuSeconds(silos);
+            var clientGcBefore = ClientGc.Now();
             var during = await ingest.RunAsync(indexed, size, token => DuringIngestAsync(http, queries, ingest, token)).ConfigureAwait(false);
+            var clientGcDuring = ClientGc.Now() - clientGcBefore;
             var cpuIngest = CpuSeconds(silos) - cpuBeforeIngest;
             var ingested = size - indexed;
             indexed = size;
@@ -161,6 +163,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
                 {
                     ["single_stream"] = during.Single?.ToJson(),
                     ["concurrent"] = during.Concurrent?.ToJson(),
+                    ["client_gc"] = clientGcDuring.ToJson(),
                 },
                 ["redis_bytes_per_image"] = Math.Round((double)redisBytes / size, 1),
                 ["silo_rss_mb"] = Math.Round(rss / 1048576.0, 1),
@@ -305,8 +308,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         foreach (var (text, truth) in queries)
         {
             var clock = Stopwatch.StartNew();
-            var ids = await SearchAsync(http, text).ConfigureAwait(false);
-            latencies.Add(clock.Elapsed.TotalMilliseconds);
+            var (ids, siloMs) = await SearchAsync(http, text).ConfigureAwait(false);
+            latencies.Add(clock.Elapsed.TotalMilliseconds, siloMs);
             found += ids.Contains(truth) ? 1 : 0;
         }
 
@@ -326,8 +329,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             while ((q = Interlocked.Increment(ref next)) < total)
             {
                 var one = Stopwatch.StartNew();
-                await SearchAsync(http, queries[q % queries.Length].Text).ConfigureAwait(false);
-                latencies.Add(one.Elapsed.TotalMilliseconds);
+                var (_, siloMs) = await SearchAsync(http, queries[q % queries.Length].Text).ConfigureAwait(false);
+                latencies.Add(one.Elapsed.TotalMilliseconds, siloMs);
             }
         })).ConfigureAwait(false);
         latencies.Seconds = clock.Elapsed.TotalSeconds;
@@ -364,8 +367,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
                 }
 
                 var one = Stopwatch.StartNew();
-                await SearchAsync(http, queries[Interlocked.Increment(ref next) % queries.Length].Text).ConfigureAwait(false);
-                (together ? concurrent : single).Add(one.Elapsed.TotalMilliseconds);
+                var (_, siloMs) = await SearchAsync(http, queries[Interlocked.Increment(ref next) % queries.Length].Text).ConfigureAwait(false);
+                (together ? concurrent : single).Add(one.Elapsed.TotalMilliseconds, siloMs);
             }
         })).ConfigureAwait(false);
         single.Seconds = single.Sum / 1000;
@@ -373,7 +376,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         return (single.Count > 0 ? single : null, concurrent.Count > 0 ? concurrent : null);
     }
 
-    private async Task<string[]> SearchAsync(HttpClient http, string query)
+    /// <summary>The ids found, and the silo's own time for the search (<c>timing.totalMs</c>; NaN when the answer failed).</summary>
+    private async Task<(string[] Ids, double SiloMs)> SearchAsync(HttpClient http, string query)
     {
         var clock = Stopwatch.StartNew();
         using var response = await http.PostAsync(new Uri("/v1/search", UriKind.Relative), JsonContent(new JsonObject { ["query"] = query, ["k"] = 10, ["beam"] = Beam })).ConfigureAwait(false);
@@ -382,7 +386,7 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         {
             Interlocked.Increment(ref _failedQueries);
             log.WriteLine(Invariant($"search answered {(int)response.StatusCode}: {text[..Math.Min(text.Length, 300)]}"));
-            return [];
+            return ([], double.NaN);
         }
 
         var parsed = JsonNode.Parse(text)!;
@@ -390,7 +394,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
         // AVG_SCALE_TRACE=1 logs answers slower than 80 ms; a larger value is the threshold in ms.
         if (TraceAboveMs is { } above && clock.Elapsed.TotalMilliseconds > above && parsed["timing"] is { } timing)
             log.WriteLine(Invariant($"slow: client {clock.Elapsed.TotalMilliseconds:F0} ms, silo {timing.ToJsonString()}"));
-        return parsed["results"]!.AsArray().Select(i => i!["imageId"]!.GetValue<string>()).ToArray();
+        var siloMs = parsed["timing"]?["totalMs"]?.GetValue<double>() ?? double.NaN;
+        return (parsed["results"]!.AsArray().Select(i => i!["imageId"]!.GetValue<string>()).ToArray(), siloMs);
     }
 
     private static readonly double? TraceAboveMs = Environment.GetEnvironmentVariable("AVG_SCALE_TRACE") is { } trace
@@ -409,6 +414,19 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
     private static double CpuSeconds(IEnumerable<Silo> silos) => silos.Sum(s => LocalCluster.CpuSeconds(s.Child));
 
     private sealed record Silo(ChildProcess Child, string Roles, string LogPath, int HttpPort);
+
+    /// <summary>
+    /// This process's garbage collections: the benchmark's own ingest client (JSON of feature batches) allocates in the
+    /// process that times the queries, so its pauses show in the client-side latencies, not in the silo's.
+    /// </summary>
+    private readonly record struct ClientGc(int Collections, double PauseMs)
+    {
+        public static ClientGc Now() => new(GC.CollectionCount(0), GC.GetTotalPauseDuration().TotalMilliseconds);
+
+        public static ClientGc operator -(ClientGc a, ClientGc b) => new(a.Collections - b.Collections, a.PauseMs - b.PauseMs);
+
+        public JsonObject ToJson() => new() { ["collections"] = Collections, ["pause_ms"] = Math.Round(PauseMs, 1) };
+    }
 
     /// <summary>Kills every silo still running when the run ends early.</summary>
     private sealed class SiloSet(List<Silo> silos) : IDisposable
@@ -440,6 +458,9 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
     {
         private readonly ConcurrentBag<double> _ms = [];
 
+        /// <summary>The silo's own time for each search (<c>timing.totalMs</c>): what the client's time holds beyond it is transport and the client process.</summary>
+        private readonly ConcurrentBag<double> _siloMs = [];
+
         public int Count => _ms.Count;
 
         public double Sum => _ms.Sum();
@@ -453,7 +474,14 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
 
         public double P99 => LatencySummary.Percentile(_ms.Order().ToArray(), 99);
 
-        public void Add(double ms) => _ms.Add(ms);
+        public void Add(double ms, double siloMs)
+        {
+            _ms.Add(ms);
+            if (double.IsFinite(siloMs))
+            {
+                _siloMs.Add(siloMs);
+            }
+        }
 
         public JsonObject ToJson() => new()
         {
@@ -461,6 +489,8 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             ["qps"] = Math.Round(Qps, 1),
             ["p50_ms"] = Math.Round(P50, 2),
             ["p99_ms"] = Math.Round(P99, 2),
+            ["silo_p50_ms"] = _siloMs.IsEmpty ? null : Math.Round(LatencySummary.Percentile(_siloMs.Order().ToArray(), 50), 2),
+            ["silo_p99_ms"] = _siloMs.IsEmpty ? null : Math.Round(LatencySummary.Percentile(_siloMs.Order().ToArray(), 99), 2),
         };
     }
 
