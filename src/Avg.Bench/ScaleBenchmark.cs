@@ -483,15 +483,19 @@ public sealed class ScaleBenchmark(ScaleBenchmarkOptions options, TextWriter log
             }
         }
 
-        public JsonObject ToJson() => new()
+        public JsonObject ToJson()
         {
-            ["queries"] = Count,
-            ["qps"] = Math.Round(Qps, 1),
-            ["p50_ms"] = Math.Round(P50, 2),
-            ["p99_ms"] = Math.Round(P99, 2),
-            ["silo_p50_ms"] = _siloMs.IsEmpty ? null : Math.Round(LatencySummary.Percentile(_siloMs.Order().ToArray(), 50), 2),
-            ["silo_p99_ms"] = _siloMs.IsEmpty ? null : Math.Round(LatencySummary.Percentile(_siloMs.Order().ToArray(), 99), 2),
-        };
+            var silo = _siloMs.Order().ToArray();
+            return new()
+            {
+                ["queries"] = Count,
+                ["qps"] = Math.Round(Qps, 1),
+                ["p50_ms"] = Math.Round(P50, 2),
+                ["p99_ms"] = Math.Round(P99, 2),
+                ["silo_p50_ms"] = silo.Length == 0 ? null : Math.Round(LatencySummary.Percentile(silo, 50), 2),
+                ["silo_p99_ms"] = silo.Length == 0 ? null : Math.Round(LatencySummary.Percentile(silo, 99), 2),
+            };
+        }
     }
 
     /// <summary>Feature-vector ingest over HTTP, batch by batch, with the time each batch completed.</summary>

@@ -62,7 +62,7 @@ internal static class EvalCommand
                 CollisionWeight = parse.GetValue(collisionWeight),
                 CollisionSweep = ParseWeights(parse.GetValue(collisionSweep), "--collision-sweep"),
             };
-            if (options.CollisionWeight is { } w && (!double.IsFinite(w) || w < 0)) throw new AvgException($"--collision-weight must be a number ≥ 0, got {w.ToString(CultureInfo.InvariantCulture)}");
+            if (options.CollisionWeight is { } w && !SearchOptions.IsValidCollisionWeight(w)) throw new AvgException($"--collision-weight must be a number ≥ 0, got {w.ToString(CultureInfo.InvariantCulture)}");
             if (options.PriorWeight is { } alpha && !VokenPrior.IsValidWeight(alpha)) throw new AvgException($"--prior-weight must be a number ≥ 0, got {alpha.ToString(CultureInfo.InvariantCulture)}");
             if (options.Beam < 1) throw new AvgException($"--beam must be at least 1, got {options.Beam}");
             var dataset = DatasetArguments.Load(parse.GetValue(data)!, parse.GetValue(imageRoot));

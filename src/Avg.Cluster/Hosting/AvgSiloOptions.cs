@@ -273,7 +273,7 @@ public sealed class AvgSiloOptions
             throw new AvgException($"Avg__MaxBatch must be between 1 and 1024, got {MaxBatch}.");
         }
 
-        if (CollisionWeight is { } weight && (!double.IsFinite(weight) || weight < 0))
+        if (CollisionWeight is { } weight && !Avg.Retrieval.SearchOptions.IsValidCollisionWeight(weight))
         {
             throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"Avg__CollisionWeight must be a number ≥ 0, got {weight}."));
         }

@@ -22,7 +22,7 @@ public sealed record SearchDefaults(int Beam, double CollisionWeight)
             throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"{where}: the search beam must be between {SearchLimits.MinBeam} and {SearchLimits.MaxBeam}, got {Beam}"));
         }
 
-        if (!double.IsFinite(CollisionWeight) || CollisionWeight < 0)
+        if (!SearchOptions.IsValidCollisionWeight(CollisionWeight))
         {
             throw new AvgException(string.Create(CultureInfo.InvariantCulture, $"{where}: the collision weight must be a number ≥ 0, got {CollisionWeight}"));
         }

@@ -78,6 +78,9 @@ public sealed record SearchOptions
     /// <summary>The collision ranking's weight w where it is on by default (the silo, <c>avg eval</c>'s "…_ranked" figures).</summary>
     public const double DefaultCollisionWeight = 30;
 
+    /// <summary>Whether <paramref name="weight"/> can be a <see cref="CollisionWeight"/>: finite and at least 0 (0 turns the ranking off).</summary>
+    public static bool IsValidCollisionWeight(double weight) => double.IsFinite(weight) && weight >= 0;
+
     /// <summary>Default of <see cref="CollisionCandidates"/>.</summary>
     public const int DefaultCollisionCandidates = 200;
 
@@ -102,7 +105,7 @@ public sealed record SearchOptions
             throw new AvgException($"Search K (images returned per query) must be at least 1, got {K}.");
         }
 
-        if (CollisionWeight is { } weight && (!double.IsFinite(weight) || weight < 0))
+        if (CollisionWeight is { } weight && !IsValidCollisionWeight(weight))
         {
             throw new AvgException($"Collision ranking weight must be a finite number of at least 0, got {weight}.");
         }

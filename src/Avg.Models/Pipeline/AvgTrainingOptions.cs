@@ -191,7 +191,7 @@ public sealed record AvgTrainingOptions
         if (EncoderEpochs < 1 || TokenizerEpochs < 1 || GeneratorEpochs < 1) throw new AvgException("epochs must be at least 1");
         if (SearchBeam is < Retrieval.SearchLimits.MinBeam or > Retrieval.SearchLimits.MaxBeam)
             throw new AvgException($"--search-beam must be between {Retrieval.SearchLimits.MinBeam} and {Retrieval.SearchLimits.MaxBeam}, got {SearchBeam}");
-        if (!double.IsFinite(SearchCollisionWeight) || SearchCollisionWeight < 0)
+        if (!Retrieval.SearchOptions.IsValidCollisionWeight(SearchCollisionWeight))
             throw new AvgException($"--search-collision-weight must be a number ≥ 0, got {SearchCollisionWeight.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if ((ImageFeatures is null) != (CaptionFeatures is null))
             throw new AvgException("--image-features and --caption-features go together; give both or neither");
