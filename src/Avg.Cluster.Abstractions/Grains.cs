@@ -30,6 +30,15 @@ public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
     [AlwaysInterleave]
     Task<PartitionChanges> GetChanges(long sinceRevision);
 
+    /// <summary>
+    /// Subscribes a query silo's cache to this partition's changes for a few minutes (the cache renews it while it
+    /// refreshes): each change is pushed to it as a delta (<see cref="IPartitionChangeObserver.Changed"/>) as soon as it
+    /// is stored, before the catalog hears of it, so a query seldom waits for a refresh. Pushes are best effort; a query
+    /// still fetches what it lacks (<see cref="GetChanges"/>).
+    /// </summary>
+    [AlwaysInterleave]
+    Task Watch(IPartitionChangeObserver observer);
+
     /// <summary>Image count and revision; answered even while the partition is busy (the catalog asks it on activation).</summary>
     [AlwaysInterleave]
     Task<PartitionInfo> GetInfo();
@@ -40,6 +49,14 @@ public interface IVokenTriePartitionGrain : IGrainWithIntegerCompoundKey
     /// <summary>Up to <paramref name="k"/> other images nearest to <paramref name="id"/> by shared voken prefix, nearest first; empty when the id is not here.</summary>
     [AlwaysInterleave]
     Task<IndexedImage[]> Neighbours(string id, int k);
+}
+
+/// <summary>A query silo's partition cache, told of each change of the partitions it watches (<see cref="IVokenTriePartitionGrain.Watch"/>).</summary>
+public interface IPartitionChangeObserver : IGrainObserver
+{
+    /// <summary>One change of a partition of <paramref name="indexVersion"/>: the delta from <see cref="PartitionChanges.BaseRevision"/> to <see cref="PartitionChanges.Revision"/>.</summary>
+    [OneWay]
+    Task Changed(string indexVersion, PartitionChanges changes);
 }
 
 /// <summary>Which partitions of an index exist (key: index version): the root of the distributed trie.</summary>

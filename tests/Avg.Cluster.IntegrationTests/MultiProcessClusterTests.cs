@@ -186,6 +186,12 @@ public sealed class MultiProcessClusterTests(ITestOutputHelper output) : IDispos
         }
 
         var recovered = killedAt.Elapsed;
+
+        // The partitions (on all three processes, then on the two left) pushed their changes to silo 0's query cache,
+        // which watches what it has fetched (docs/cluster.md, "Changes pushed to the query silos").
+        var pushes = PrometheusText.Sample(await http[0].GetStringAsync(new Uri("/metrics", UriKind.Relative)), "avg_partition_cache_pushes_total");
+        output.WriteLine($"silo 0 applied {pushes} pushed partition changes");
+        pushes.ShouldBeGreaterThan(0, "changes reach a model silo's cache as pushes");
         await stopQueries.CancelAsync();
         var (attempted, answered, firstAnswer) = await queries;
         output.WriteLine($"queries during and after the kill: {answered} of {attempted} answered, the first {firstAnswer.TotalSeconds:F2}s after kill -9 (failure detection window {FailureDetectionSeconds}s)");

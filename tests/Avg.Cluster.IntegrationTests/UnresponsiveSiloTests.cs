@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Avg.Cluster.Hosting;
 using Avg.Cluster.Testing;
 using Avg.Data;
@@ -20,7 +19,7 @@ namespace Avg.Cluster.IntegrationTests;
 /// (counted in avg_cancelled_total), and the aborted batch indexed nothing once the partitions silo runs again.
 /// </summary>
 [Trait(TestCategory.Name, TestCategory.Integration)]
-public sealed partial class UnresponsiveSiloTests(ITestOutputHelper output) : IDisposable
+public sealed class UnresponsiveSiloTests(ITestOutputHelper output) : IDisposable
 {
     private const int QueryTimeoutMs = 1500;
 
@@ -147,12 +146,7 @@ public sealed partial class UnresponsiveSiloTests(ITestOutputHelper output) : ID
 
     private static async Task<string> MetricsAsync(HttpClient http) => await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
 
-    /// <summary>Sum of a Prometheus sample's values (with <c>kind</c> = <paramref name="kind"/> when given).</summary>
-    private static double Sample(string metrics, string name, string? kind) =>
-        metrics.Split('\n')
-            .Select(line => SampleLine().Match(line))
-            .Where(m => m.Success && m.Groups["name"].Value == name && (kind is null || m.Groups["labels"].Value.Contains($"kind=\"{kind}\"", StringComparison.Ordinal)))
-            .Sum(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture));
+    private static double Sample(string metrics, string name, string? kind) => PrometheusText.Sample(metrics, name, kind);
 
     private static async Task<bool> WaitForAsync(HttpClient http, Func<string, bool> condition)
     {
@@ -184,9 +178,6 @@ public sealed partial class UnresponsiveSiloTests(ITestOutputHelper output) : ID
             }
         }
     }
-
-    [GeneratedRegex(@"^(?<name>[a-z_]+)(\{(?<labels>[^}]*)\})?\s+(?<value>[0-9.eE+-]+)")]
-    private static partial Regex SampleLine();
 
     private ChildProcess StartSilo(string name, string bundle, int redisPort, string clusterId, string roles, int siloPort, int gatewayPort, int httpPort)
     {

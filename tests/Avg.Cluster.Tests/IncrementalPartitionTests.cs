@@ -233,7 +233,7 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
                 Canonical(byDelta).ShouldBe(Canonical(whole), $"seed {seed} step {step}");
             }
 
-            cache.Fetches.ShouldBeGreaterThan(cache.WholeFetches, "most refreshes are deltas");
+            (cache.Fetches - cache.WholeFetches + cache.Pushes).ShouldBeGreaterThan(cache.WholeFetches, "most refreshes are deltas, fetched or pushed");
         }
     }
 
@@ -276,6 +276,8 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
         (await nearRealTime.GetAsync(version, firstVoken, first, Vocabulary, out _)).Count.ShouldBe(1);
         (await fresh.GetAsync(version, firstVoken, first, Vocabulary, out _)).Count.ShouldBe(1);
 
+        // A reactivated partition has no watchers, so the change is not pushed: the caches must refresh.
+        await _cluster.DeactivateAsync(grain);
         await grain.Upsert([new IndexedImage { Id = "2", Vokens = [firstVoken, 1, 0] }], Vocabulary);
         var second = (await grain.GetInfo()).Revision;
         (await fresh.GetAsync(version, firstVoken, second, Vocabulary, out _)).ToRun().Ids.ShouldBe(["1", "2"], "no interval: the query waits for the change");
@@ -289,6 +291,57 @@ public sealed class IncrementalPartitionTests : IAsyncLifetime
 
         nearRealTime.Held(version, firstVoken)!.ToRun().Ids.ShouldBe(["1", "2"], "the background refresh brought the change");
         fresh.StaleReads.ShouldBe(0);
+    }
+
+    /// <summary>
+    /// A cache that has fetched a partition watches it: the next changes (an add, a replace, a remove) reach its copy
+    /// without a query asking, and the copy equals a whole fetch. A partition reactivated has lost its watchers: the
+    /// next query fetches the change it missed, and that fetch watches again.
+    /// </summary>
+    [Fact]
+    public async Task Changes_are_pushed_to_the_caches_that_hold_the_partition()
+    {
+        const int firstVoken = 3;
+        var version = Version + "-push";
+        var grain = _cluster.Client.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
+        var cache = new PartitionCache(_cluster.Client);
+        await grain.Upsert([new IndexedImage { Id = "1", Vokens = [firstVoken, 0, 0] }], Vocabulary);
+        await cache.GetAsync(version, firstVoken, (await grain.GetInfo()).Revision, Vocabulary, out _);
+        cache.Fetches.ShouldBe(1);
+
+        await grain.Upsert([new IndexedImage { Id = "2", Vokens = [firstVoken, 1, 0] }, new IndexedImage { Id = "3", Vokens = [firstVoken, 1, 1], Uri = "u3" }], Vocabulary);
+        await grain.Upsert([new IndexedImage { Id = "1", Vokens = [firstVoken, 2, 0], Uri = "u1" }], Vocabulary);
+        await grain.Remove(["2"]);
+        var revision = (await grain.GetInfo()).Revision;
+        (await HeldAtAsync(cache, version, firstVoken, revision)).ShouldBeTrue("the three changes were pushed");
+        cache.Pushes.ShouldBe(3);
+        cache.Fetches.ShouldBe(1, "no query asked");
+        var whole = CachedPartition.From(null, await grain.GetChanges(-1), Vocabulary);
+        Canonical(cache.Held(version, firstVoken)!).ShouldBe(Canonical(whole));
+        cache.Held(version, firstVoken)!.ToRun().Ids.ShouldBe(["3", "1"]);
+
+        await _cluster.DeactivateAsync(grain);
+        await grain.Upsert([new IndexedImage { Id = "4", Vokens = [firstVoken, 0, 1] }], Vocabulary);
+        revision = (await grain.GetInfo()).Revision;
+        var fetched = await cache.GetAsync(version, firstVoken, revision, Vocabulary, out _);
+        fetched.ToRun().Ids.ShouldBe(["4", "3", "1"]);
+        cache.Fetches.ShouldBe(2, "the reactivated partition had no watchers: the query fetched the change");
+        cache.Pushes.ShouldBe(3);
+
+        await grain.Upsert([new IndexedImage { Id = "5", Vokens = [firstVoken, 2, 1] }], Vocabulary);
+        (await HeldAtAsync(cache, version, firstVoken, (await grain.GetInfo()).Revision)).ShouldBeTrue("the fetch watched again");
+        cache.Pushes.ShouldBe(4);
+        cache.Fetches.ShouldBe(2);
+    }
+
+    private static async Task<bool> HeldAtAsync(PartitionCache cache, string version, int firstVoken, long revision)
+    {
+        for (var i = 0; i < 200 && (cache.Held(version, firstVoken)?.Revision ?? -1) < revision; i++)
+        {
+            await Task.Delay(25);
+        }
+
+        return cache.Held(version, firstVoken)?.Revision == revision;
     }
 
     [Fact]

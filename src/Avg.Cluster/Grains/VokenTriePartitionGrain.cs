@@ -5,6 +5,7 @@ using Avg.Cluster.Storage;
 using Avg.Retrieval;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Utilities;
 
 namespace Avg.Cluster.Grains;
 
@@ -38,6 +39,9 @@ public sealed partial class VokenTriePartitionGrain(
     private int _codebookSize;
     private (PartitionRun Run, VokenTrie Trie, Dictionary<string, int> RowOf)? _built;
     private PartitionChanges? _whole;
+
+    /// <summary>The query silos' caches this partition pushes its changes to (<see cref="Watch"/>); created by the first.</summary>
+    private ObserverManager<IPartitionChangeObserver>? _watchers;
 
     /// <summary>
     /// The catalog may not know this partition's count and revision: set on activation and when a report failed, so
@@ -191,6 +195,13 @@ public sealed partial class VokenTriePartitionGrain(
         });
     }
 
+    public Task Watch(IPartitionChangeObserver observer)
+    {
+        ArgumentNullException.ThrowIfNull(observer);
+        (_watchers ??= new ObserverManager<IPartitionChangeObserver>(PartitionCache.WatchExpiry, logger)).Subscribe(observer, observer);
+        return Task.CompletedTask;
+    }
+
     public Task<PartitionInfo> GetInfo() => Task.FromResult(new PartitionInfo { Images = _entries.Count, Revision = _revision });
 
     public Task<IndexedImage?> Find(string id) =>
@@ -245,6 +256,7 @@ public sealed partial class VokenTriePartitionGrain(
         Replay(record);
         _changes.Enqueue((record.Revision, [.. record.Ids, .. record.Removed]));
         _changedIds += record.Ids.Length + record.Removed.Length;
+        Push(record);
         while (_changes.Count > 0 && _changedIds > Math.Max(ChangeListMinimum, _entries.Count / 2))
         {
             // Older changes are dropped once they outweigh half the partition (and ChangeListMinimum ids): a cache that
@@ -276,6 +288,31 @@ public sealed partial class VokenTriePartitionGrain(
 
         await GrainFactory.GetGrain<IIndexCatalogGrain>(IndexVersion).Report(FirstVoken, _entries.Count, _revision);
         _reportPending = false;
+    }
+
+    /// <summary>Sends the change just applied to the watching caches, one-way: the delta from the revision before it.</summary>
+    private void Push(PartitionRecord record)
+    {
+        if (_watchers is not { Count: > 0 } watchers)
+        {
+            return;
+        }
+
+        var changes = new PartitionChanges
+        {
+            FirstVoken = FirstVoken,
+            Revision = record.Revision,
+            BaseRevision = record.Revision - 1,
+            Levels = _depth,
+            Ids = record.Ids,
+            Vokens = record.Vokens,
+            Uris = record.Uris,
+            Removed = record.Removed,
+            FineLevels = _fineLevels,
+            Fine = record.Fine,
+        };
+        var version = IndexVersion;
+        watchers.Notify(observer => { _ = observer.Changed(version, changes); });
     }
 
     private void Replay(PartitionRecord record)

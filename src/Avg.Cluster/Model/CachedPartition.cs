@@ -76,6 +76,9 @@ public sealed class CachedPartition
     /// <summary><see cref="Stopwatch.GetTimestamp"/> when this copy was made or last found current.</summary>
     public long FetchedAt { get; internal set; } = Stopwatch.GetTimestamp();
 
+    /// <summary>The codebook size its trie was built for (a pushed change is applied with it).</summary>
+    internal int CodebookSize => _codebookSize;
+
     /// <summary>The id of the image the trie calls <paramref name="row"/>.</summary>
     public string IdOf(long row) => _rows.Ids[row];
 

@@ -15,8 +15,21 @@ namespace Avg.Cluster.Model;
 /// <see cref="CachedPartition"/> off the inference thread, in time proportional to the change. With a warm cache a
 /// query costs one grain call however many partitions it touches.
 /// </summary>
-public sealed class PartitionCache
+/// <remarks>
+/// The cache also watches the partitions it holds (<see cref="IVokenTriePartitionGrain.Watch"/>): each change is pushed
+/// to it as it is stored and applied here in the background, usually before the catalog, and so a query, hears of it.
+/// Under steady ingest every partition changes with every batch; without the push each query would first wait for the
+/// refreshes of the partitions it reads (docs/cluster.md, "Changes pushed to the query silos"). A push that finds the
+/// copy at another revision than the change's base is dropped: the next query that needs it fetches the delta.
+/// </remarks>
+public sealed class PartitionCache : IPartitionChangeObserver
 {
+    /// <summary>How long a partition keeps a watch (<see cref="IVokenTriePartitionGrain.Watch"/>) that is not renewed.</summary>
+    public static readonly TimeSpan WatchExpiry = TimeSpan.FromMinutes(5);
+
+    /// <summary>A watch older than this is renewed by the next push of its partition (every fetch renews it too).</summary>
+    private static readonly TimeSpan WatchRenewal = TimeSpan.FromMinutes(1);
+
     private readonly IGrainFactory _grains;
     private readonly TimeSpan _refreshInterval;
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), CachedPartition> _partitions = new();
@@ -24,7 +37,10 @@ public sealed class PartitionCache
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), SemaphoreSlim> _refreshing = new();
     private readonly ConcurrentDictionary<string, CatalogSnapshot> _catalogs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _queriesSinceReport = new();
+    private readonly ConcurrentDictionary<(string Version, int FirstVoken), long> _watchedAt = new();
+    private IPartitionChangeObserver? _self;
     private long _fetches;
+    private long _pushes;
     private long _wholeFetches;
     private long _hits;
     private long _staleReads;
@@ -57,6 +73,9 @@ public sealed class PartitionCache
 
     /// <summary>Refreshes that had to take the whole partition (nothing held, or too far behind).</summary>
     public long WholeFetches => Interlocked.Read(ref _wholeFetches);
+
+    /// <summary>Changes pushed by the partitions this cache watches and applied to its copies since start.</summary>
+    public long Pushes => Interlocked.Read(ref _pushes);
 
     /// <summary>Partition loads answered from the cache since start.</summary>
     public long Hits => Interlocked.Read(ref _hits);
@@ -161,7 +180,11 @@ public sealed class PartitionCache
 
                 Interlocked.Increment(ref _fetches);
                 var grain = _grains.GetGrain<IVokenTriePartitionGrain>(firstVoken, version);
+                // A fetch means the pushes did not keep this copy fresh (never watched, or the watch was lost with the
+                // partition's activation): watch again, beside the fetch.
+                var watch = WatchAsync(grain, version, firstVoken);
                 var changes = await grain.GetChanges(known?.Revision ?? -1).ConfigureAwait(false);
+                await watch.ConfigureAwait(false);
                 if (changes.IsWhole)
                 {
                     Interlocked.Increment(ref _wholeFetches);
@@ -179,6 +202,68 @@ public sealed class PartitionCache
         finally
         {
             _inFlight.TryRemove((version, firstVoken, revision), out _);
+        }
+    }
+
+    /// <summary>A change pushed by a watched partition: applied in the background (the observer answers at once).</summary>
+    Task IPartitionChangeObserver.Changed(string indexVersion, PartitionChanges changes)
+    {
+        if (indexVersion is not null && changes is not null)
+        {
+            _ = Task.Run(() => ApplyPushedAsync(indexVersion, changes));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private async Task ApplyPushedAsync(string version, PartitionChanges changes)
+    {
+        var key = (version, changes.FirstVoken);
+        if (changes.IsWhole || !_partitions.TryGetValue(key, out var held) || held.Revision != changes.BaseRevision)
+        {
+            return;
+        }
+
+        var gate = _refreshing.GetOrAdd(key, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // Under the gate the copy is the newest (a fetch may have moved it on meanwhile): applied only at the change's base.
+            if (!_partitions.TryGetValue(key, out held) || held.Revision != changes.BaseRevision)
+            {
+                return;
+            }
+
+            var partition = CachedPartition.From(held, changes, held.CodebookSize);
+            _partitions.AddOrUpdate(key, partition, (_, newer) => newer.Revision >= partition.Revision ? newer : partition);
+            Interlocked.Increment(ref _pushes);
+            if (_watchedAt.TryGetValue(key, out var watchedAt) && Stopwatch.GetElapsedTime(watchedAt) > WatchRenewal)
+            {
+                _ = WatchAsync(_grains.GetGrain<IVokenTriePartitionGrain>(changes.FirstVoken, version), version, changes.FirstVoken);
+            }
+        }
+        catch (AvgException)
+        {
+            // A change that does not apply to the copy (it cannot, at its base): the next query's fetch brings it.
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Asks the partition to push its changes here; best effort: a failure is forgotten (the next fetch asks again).</summary>
+    private async Task WatchAsync(IVokenTriePartitionGrain grain, string version, int firstVoken)
+    {
+        _watchedAt[(version, firstVoken)] = Stopwatch.GetTimestamp();
+        try
+        {
+            _self ??= _grains.CreateObjectReference<IPartitionChangeObserver>(this);
+            await grain.Watch(_self).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException or InvalidOperationException)
+        {
+            _watchedAt.TryRemove((version, firstVoken), out _);
         }
     }
 }

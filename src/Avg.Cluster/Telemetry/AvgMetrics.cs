@@ -19,6 +19,7 @@ public sealed class AvgMetrics : IDisposable
     public const string QueryDuration = "avg.query.duration";
     public const string BeamSteps = "avg.beam.steps";
     public const string FanOutCalls = "avg.fanout.calls";
+    public const string PartitionCachePushes = "avg.partition_cache.pushes";
     public const string ModelBatchSize = "avg.model.batch_size";
     public const string ProcessResident = "avg.process.resident";
     public const string ManagedHeap = "avg.managed.heap";
@@ -61,6 +62,7 @@ public sealed class AvgMetrics : IDisposable
         _queryDuration = _meter.CreateHistogram<double>(QueryDuration, "s", "Wall time of one search, generator and fan-out included");
         _beamSteps = _meter.CreateCounter<long>(BeamSteps, "{step}", "Constrained beam search steps (one per voken position per query)");
         _meter.CreateObservableCounter(FanOutCalls, ObserveCacheFetches, "{call}", "Partition fetches and refreshes (grain calls) a query silo made to partition grains");
+        _meter.CreateObservableCounter(PartitionCachePushes, () => _cache?.Pushes ?? 0, "{change}", "Partition changes pushed to this silo's query cache and applied to its copies, so no query had to fetch them");
         _modelBatchSize = _meter.CreateHistogram<long>(ModelBatchSize, description: "Requests merged into one forward pass by the model host's batcher");
 
         // Memory and GC of the silo process, for soak runs and capacity alarms (docs/metrics.md, "Process memory").
