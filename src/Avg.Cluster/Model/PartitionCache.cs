@@ -27,7 +27,11 @@ public sealed class PartitionCache : IPartitionChangeObserver
     /// <summary>How long a partition keeps a watch (<see cref="IVokenTriePartitionGrain.Watch"/>) that is not renewed.</summary>
     public static readonly TimeSpan WatchExpiry = TimeSpan.FromMinutes(5);
 
-    /// <summary>A watch older than this is renewed by the next push of its partition (every fetch renews it too).</summary>
+    /// <summary>
+    /// A watch older than this is renewed by the next push of its partition if a query read the partition since the
+    /// watch was last renewed (every fetch renews it too): a partition no query reads stops being pushed within
+    /// <see cref="WatchExpiry"/>, so a silo that stopped searching does not go on applying every change.
+    /// </summary>
     private static readonly TimeSpan WatchRenewal = TimeSpan.FromMinutes(1);
 
     private readonly IGrainFactory _grains;
@@ -37,7 +41,7 @@ public sealed class PartitionCache : IPartitionChangeObserver
     private readonly ConcurrentDictionary<(string Version, int FirstVoken), SemaphoreSlim> _refreshing = new();
     private readonly ConcurrentDictionary<string, CatalogSnapshot> _catalogs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _queriesSinceReport = new();
-    private readonly ConcurrentDictionary<(string Version, int FirstVoken), long> _watchedAt = new();
+    private readonly ConcurrentDictionary<(string Version, int FirstVoken), Watching> _watching = new();
     private IPartitionChangeObserver? _self;
     private long _fetches;
     private long _pushes;
@@ -117,6 +121,11 @@ public sealed class PartitionCache : IPartitionChangeObserver
     internal Task<CachedPartition> GetAsync(string version, int firstVoken, long revision, int codebookSize, out bool fetched)
     {
         _queriesSinceReport.AddOrUpdate(firstVoken, 1, (_, n) => n + 1);
+        if (_watching.TryGetValue((version, firstVoken), out var watching))
+        {
+            watching.Read = true;
+        }
+
         if (_partitions.TryGetValue((version, firstVoken), out var cached) && cached.Revision >= revision)
         {
             Interlocked.Increment(ref _hits);
@@ -237,7 +246,7 @@ public sealed class PartitionCache : IPartitionChangeObserver
             var partition = CachedPartition.From(held, changes, held.CodebookSize);
             _partitions.AddOrUpdate(key, partition, (_, newer) => newer.Revision >= partition.Revision ? newer : partition);
             Interlocked.Increment(ref _pushes);
-            if (_watchedAt.TryGetValue(key, out var watchedAt) && Stopwatch.GetElapsedTime(watchedAt) > WatchRenewal)
+            if (_watching.TryGetValue(key, out var watching) && watching.Read && Stopwatch.GetElapsedTime(watching.Since) > WatchRenewal)
             {
                 _ = WatchAsync(_grains.GetGrain<IVokenTriePartitionGrain>(changes.FirstVoken, version), version, changes.FirstVoken);
             }
@@ -255,7 +264,7 @@ public sealed class PartitionCache : IPartitionChangeObserver
     /// <summary>Asks the partition to push its changes here; best effort: a failure is forgotten (the next fetch asks again).</summary>
     private async Task WatchAsync(IVokenTriePartitionGrain grain, string version, int firstVoken)
     {
-        _watchedAt[(version, firstVoken)] = Stopwatch.GetTimestamp();
+        _watching[(version, firstVoken)] = new Watching(Stopwatch.GetTimestamp());
         try
         {
             _self ??= _grains.CreateObjectReference<IPartitionChangeObserver>(this);
@@ -263,7 +272,21 @@ public sealed class PartitionCache : IPartitionChangeObserver
         }
         catch (Exception e) when (e is OrleansException or TimeoutException or InvalidOperationException)
         {
-            _watchedAt.TryRemove((version, firstVoken), out _);
+            _watching.TryRemove((version, firstVoken), out _);
+        }
+    }
+
+    /// <summary>A partition this cache asked to push its changes: when it asked, and whether a query read the partition since.</summary>
+    private sealed class Watching(long since)
+    {
+        private volatile bool _read;
+
+        public long Since { get; } = since;
+
+        public bool Read
+        {
+            get => _read;
+            set => _read = value;
         }
     }
 }
