@@ -331,8 +331,11 @@ public sealed class CachedPartition
         }
         else
         {
-            var newLeaves = new List<long[]>(_leaves.Length + appearing.Count);
-            var newSequences = new List<int>((_leaves.Length + appearing.Count) * depth);
+            // Exact sizes: this runs whenever a change brings a new sequence, for every partition a batch touches.
+            var emptied = changed.Values.Count(images => images.Length == 0);
+            var newLeaves = new long[_leaves.Length + appearing.Count - emptied][];
+            var newSequences = new int[newLeaves.Length * depth];
+            var at = 0;
             var a = 0;
             for (var leaf = 0; leaf <= _leaves.Length; leaf++)
             {
@@ -345,8 +348,8 @@ public sealed class CachedPartition
                         images[row - from] = row;
                     }
 
-                    newSequences.AddRange(_rows.Vokens.AsSpan(from * depth, depth));
-                    newLeaves.Add(images);
+                    _rows.Vokens.AsSpan(from * depth, depth).CopyTo(newSequences.AsSpan(at * depth));
+                    newLeaves[at++] = images;
                 }
 
                 if (leaf == _leaves.Length)
@@ -357,13 +360,13 @@ public sealed class CachedPartition
                 var kept = changed.TryGetValue(leaf, out var replaced) ? replaced : _leaves[leaf];
                 if (kept.Length > 0)
                 {
-                    newSequences.AddRange(LeafSequence(leaf));
-                    newLeaves.Add(kept);
+                    LeafSequence(leaf).CopyTo(newSequences.AsSpan(at * depth));
+                    newLeaves[at++] = kept;
                 }
             }
 
-            leaves = [.. newLeaves];
-            leafSequences = [.. newSequences];
+            leaves = newLeaves;
+            leafSequences = newSequences;
         }
 
         var deadRows = _deadRows + leaving.Count;

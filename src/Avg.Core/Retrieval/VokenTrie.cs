@@ -46,7 +46,7 @@ public sealed class VokenTrie : IVokenTrieView
 
     private readonly int _imageCount;
 
-    private VokenTrie(int depth, int codebookSize, int[] nodeVoken, int[] childStart, int[] levelStart, int[] leafStart, long[] imageIds)
+    private VokenTrie(int depth, int codebookSize, int[] nodeVoken, int[] childStart, int[] levelStart, int[] leafStart, long[] imageIds, int[]? parent = null)
     {
         Levels = depth;
         CodebookSize = codebookSize;
@@ -56,22 +56,25 @@ public sealed class VokenTrie : IVokenTrieView
         _leafStart = leafStart;
         _imageIds = imageIds;
         _imageCount = imageIds.Length;
+        _parent = parent ?? Parents(nodeVoken.Length, childStart);
+        _rootChild = RootChildren(codebookSize, nodeVoken, childStart);
+        CollisionRate = ComputeCollisionRate();
+    }
 
-        _parent = new int[nodeVoken.Length];
-        _parent[0] = -1;
-        for (var n = 0; n < nodeVoken.Length; n++)
+    /// <summary>Nodes built for leaves that hold the images <paramref name="leafImages"/>, one array per leaf.</summary>
+    private VokenTrie(int depth, int codebookSize, Nodes nodes, long[][] leafImages)
+    {
+        Levels = depth;
+        CodebookSize = codebookSize;
+        _nodeVoken = nodes.NodeVoken;
+        _childStart = nodes.ChildStart;
+        _levelStart = nodes.LevelStart;
+        _parent = nodes.Parent;
+        _rootChild = RootChildren(codebookSize, nodes.NodeVoken, nodes.ChildStart);
+        _leafImages = leafImages;
+        foreach (var images in leafImages)
         {
-            for (var c = childStart[n]; c < childStart[n + 1]; c++)
-            {
-                _parent[c] = n;
-            }
-        }
-
-        _rootChild = new int[codebookSize];
-        Array.Fill(_rootChild, -1);
-        for (var c = childStart[0]; c < childStart[1]; c++)
-        {
-            _rootChild[nodeVoken[c]] = c;
+            _imageCount += images.Length;
         }
 
         CollisionRate = ComputeCollisionRate();
@@ -232,7 +235,7 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        return FromSorted(Ordinals(count), vokens.ToArray(), depth, codebookSize);
+        return FromSorted(Ordinals(count), vokens, depth, codebookSize);
     }
 
     /// <summary>
@@ -268,8 +271,7 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        var structure = FromSorted(Ordinals(leaves), leafSequences.ToArray(), depth, codebookSize);
-        return new VokenTrie(structure, leafImages);
+        return new VokenTrie(depth, codebookSize, BuildNodes(leafSequences, leaves, depth), leafImages);
     }
 
     /// <summary>
@@ -330,14 +332,45 @@ public sealed class VokenTrie : IVokenTrieView
         _leafImages is { } perLeaf ? perLeaf[l] : _imageIds.AsSpan(_leafStart![l], _leafStart[l + 1] - _leafStart[l]);
 
     /// <summary>The trie of rows sorted by (sequence, id).</summary>
-    private static VokenTrie FromSorted(long[] sortedIds, int[] seqs, int depth, int codebookSize)
+    private static VokenTrie FromSorted(long[] sortedIds, ReadOnlySpan<int> seqs, int depth, int codebookSize)
     {
         var count = sortedIds.Length;
+        var nodes = BuildNodes(seqs, count, depth);
+        var leafCount = nodes.LevelStart[depth + 1] - nodes.LevelStart[depth];
+        var leafStart = new int[leafCount + 1];
+        var firstLeaf = nodes.LevelStart[depth];
+        for (var i = 0; i < count; i++)
+        {
+            leafStart[nodes.LeafOf[i] - firstLeaf + 1]++;
+        }
 
-        // Level by level: nodeOf[i] is the node of sorted row i at the current depth. Because sequences are
-        // sorted, a new node starts exactly where the parent or the voken changes, giving BFS ids in lexicographic order.
-        var nodeVoken = new List<int>((count * depth) + 1) { -1 };
-        var parentOf = new List<int>((count * depth) + 1) { -1 };
+        for (var l = 0; l < leafCount; l++)
+        {
+            leafStart[l + 1] += leafStart[l];
+        }
+
+        return new VokenTrie(depth, codebookSize, nodes.NodeVoken, nodes.ChildStart, nodes.LevelStart, leafStart, sortedIds, nodes.Parent);
+    }
+
+    /// <summary>
+    /// The nodes of <paramref name="count"/> sorted rows of <paramref name="seqs"/>, level by level. Because the rows are
+    /// sorted, a new node starts exactly where the parent or the voken changes, giving BFS ids in lexicographic order.
+    /// The node count is taken first (a row starts a node at every depth past its common prefix with the row before),
+    /// so every array is allocated once at its size: a query silo rebuilds a partition's nodes whenever a change brings
+    /// a new sequence, and what it allocates there is most of what it allocates during ingest (docs/cluster.md).
+    /// </summary>
+    private static Nodes BuildNodes(ReadOnlySpan<int> seqs, int count, int depth)
+    {
+        var nodeCount = 1;
+        for (var i = 0; i < count; i++)
+        {
+            nodeCount += i == 0 ? depth : depth - seqs.Slice((i - 1) * depth, depth).CommonPrefixLength(seqs.Slice(i * depth, depth));
+        }
+
+        var nodeVoken = new int[nodeCount];
+        var parent = new int[nodeCount];
+        (nodeVoken[0], parent[0]) = (-1, -1);
+        var next = 1;
         var levelStart = new int[depth + 2];
         levelStart[1] = 1;
         var nodeOf = new int[count];
@@ -346,27 +379,25 @@ public sealed class VokenTrie : IVokenTrieView
             int current = -1, previousParent = -1, previousVoken = -1;
             for (var i = 0; i < count; i++)
             {
-                var parent = nodeOf[i];
+                var parentNode = nodeOf[i];
                 var voken = seqs[(i * depth) + d];
-                if (parent != previousParent || voken != previousVoken)
+                if (parentNode != previousParent || voken != previousVoken)
                 {
-                    current = nodeVoken.Count;
-                    nodeVoken.Add(voken);
-                    parentOf.Add(parent);
-                    (previousParent, previousVoken) = (parent, voken);
+                    current = next++;
+                    (nodeVoken[current], parent[current]) = (voken, parentNode);
+                    (previousParent, previousVoken) = (parentNode, voken);
                 }
 
                 nodeOf[i] = current;
             }
 
-            levelStart[d + 2] = nodeVoken.Count;
+            levelStart[d + 2] = next;
         }
 
-        var nodeCount = nodeVoken.Count;
         var childStart = new int[nodeCount + 1];
         for (var n = 1; n < nodeCount; n++)
         {
-            childStart[parentOf[n] + 1]++;
+            childStart[parent[n] + 1]++;
         }
 
         childStart[0] = 1;
@@ -375,21 +406,38 @@ public sealed class VokenTrie : IVokenTrieView
             childStart[n + 1] += childStart[n];
         }
 
-        var leafCount = levelStart[depth + 1] - levelStart[depth];
-        var leafStart = new int[leafCount + 1];
-        var firstLeaf = levelStart[depth];
-        for (var i = 0; i < count; i++)
-        {
-            leafStart[nodeOf[i] - firstLeaf + 1]++;
-        }
-
-        for (var l = 0; l < leafCount; l++)
-        {
-            leafStart[l + 1] += leafStart[l];
-        }
-
-        return new VokenTrie(depth, codebookSize, [.. nodeVoken], childStart, levelStart, leafStart, sortedIds);
+        return new Nodes(nodeVoken, childStart, levelStart, parent, nodeOf);
     }
+
+    private static int[] Parents(int nodeCount, int[] childStart)
+    {
+        var parent = new int[nodeCount];
+        parent[0] = -1;
+        for (var n = 0; n < nodeCount; n++)
+        {
+            for (var c = childStart[n]; c < childStart[n + 1]; c++)
+            {
+                parent[c] = n;
+            }
+        }
+
+        return parent;
+    }
+
+    private static int[] RootChildren(int codebookSize, int[] nodeVoken, int[] childStart)
+    {
+        var rootChild = new int[codebookSize];
+        Array.Fill(rootChild, -1);
+        for (var c = childStart[0]; c < childStart[1]; c++)
+        {
+            rootChild[nodeVoken[c]] = c;
+        }
+
+        return rootChild;
+    }
+
+    /// <summary>A trie's node arrays, and the leaf node of each row they were built from.</summary>
+    private readonly record struct Nodes(int[] NodeVoken, int[] ChildStart, int[] LevelStart, int[] Parent, int[] LeafOf);
 
     /// <summary>The sub-trie of the sequences that start with <paramref name="firstVoken"/>: one cluster partition.</summary>
     public VokenTrie ExtractPartition(int firstVoken)

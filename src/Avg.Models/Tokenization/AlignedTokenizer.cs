@@ -106,7 +106,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
         var result = new int[count * Options.Levels];
         Infer(count, batchSize, (start, rows) =>
         {
-            var z = Latent(torch.tensor(vectors.AsSpan(start * Options.InputDim, rows * Options.InputDim).ToArray(), [rows, Options.InputDim], device: Device));
+            var z = Latent(Rows(vectors, start, rows));
             var vokens = Quantize(z).Vokens.to_type(ScalarType.Int32).to(torch.CPU).contiguous();
             vokens.data<int>().CopyTo(result.AsSpan(start * Options.Levels, rows * Options.Levels));
         });
@@ -128,7 +128,7 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
         var distances = new float[count * k];
         Infer(count, batchSize, (start, rows) =>
         {
-            var z = Latent(torch.tensor(vectors.AsSpan(start * Options.InputDim, rows * Options.InputDim).ToArray(), [rows, Options.InputDim], device: Device));
+            var z = Latent(Rows(vectors, start, rows));
             var (_, codes, residuals) = Quantize(z);
             codes.to_type(ScalarType.Int32).to(torch.CPU).contiguous().data<int>().CopyTo(vokens.AsSpan(start * Options.Levels, rows * Options.Levels));
             var lastResidual = residuals[^1];
@@ -193,6 +193,14 @@ public sealed class AlignedTokenizer : nn.Module<Tensor, QuantizedBatch>
             throw new ArgumentException($"vectors has {vectors.Length} floats, not a multiple of d = {Options.InputDim}.", nameof(vectors));
         return vectors.Length / Options.InputDim;
     }
+
+    /// <summary>
+    /// Rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="rows"/>) of <paramref name="vectors"/> as a
+    /// tensor, from the array's memory rather than a copy of the rows first: that copy was a tenth of a silo's
+    /// allocations during ingest. The tensor lives only in its batch's dispose scope, and the array is not changed.
+    /// </summary>
+    private Tensor Rows(float[] vectors, int start, int rows) =>
+        torch.tensor(vectors.AsMemory(start * Options.InputDim, rows * Options.InputDim), [rows, Options.InputDim], device: Device);
 
     private void Infer(int count, int batchSize, Action<int, int> run) => Inference.InBatches(this, count, batchSize, run);
 
