@@ -61,35 +61,16 @@ public sealed class VokenTrie : IVokenTrieView
         CollisionRate = ComputeCollisionRate();
     }
 
-    /// <summary>Nodes built for leaves that hold the images <paramref name="leafImages"/>, one array per leaf.</summary>
-    private VokenTrie(int depth, int codebookSize, Nodes nodes, long[][] leafImages)
+    /// <summary>The given nodes (arrays kept, not copied) with the images <paramref name="leafImages"/> at their leaves, one array per leaf.</summary>
+    private VokenTrie(int depth, int codebookSize, int[] nodeVoken, int[] childStart, int[] levelStart, int[] parent, int[] rootChild, long[][] leafImages)
     {
         Levels = depth;
         CodebookSize = codebookSize;
-        _nodeVoken = nodes.NodeVoken;
-        _childStart = nodes.ChildStart;
-        _levelStart = nodes.LevelStart;
-        _parent = nodes.Parent;
-        _rootChild = RootChildren(codebookSize, nodes.NodeVoken, nodes.ChildStart);
-        _leafImages = leafImages;
-        foreach (var images in leafImages)
-        {
-            _imageCount += images.Length;
-        }
-
-        CollisionRate = ComputeCollisionRate();
-    }
-
-    /// <summary>The nodes of <paramref name="nodes"/> (arrays shared) with other images at the same leaves, one array per leaf.</summary>
-    private VokenTrie(VokenTrie nodes, long[][] leafImages)
-    {
-        Levels = nodes.Levels;
-        CodebookSize = nodes.CodebookSize;
-        _nodeVoken = nodes._nodeVoken;
-        _childStart = nodes._childStart;
-        _levelStart = nodes._levelStart;
-        _parent = nodes._parent;
-        _rootChild = nodes._rootChild;
+        _nodeVoken = nodeVoken;
+        _childStart = childStart;
+        _levelStart = levelStart;
+        _parent = parent;
+        _rootChild = rootChild;
         _leafImages = leafImages;
         foreach (var images in leafImages)
         {
@@ -271,7 +252,8 @@ public sealed class VokenTrie : IVokenTrieView
             }
         }
 
-        return new VokenTrie(depth, codebookSize, BuildNodes(leafSequences, leaves, depth), leafImages);
+        var nodes = BuildNodes(leafSequences, leaves, depth);
+        return new VokenTrie(depth, codebookSize, nodes.NodeVoken, nodes.ChildStart, nodes.LevelStart, nodes.Parent, RootChildren(codebookSize, nodes.NodeVoken, nodes.ChildStart), leafImages);
     }
 
     /// <summary>
@@ -281,7 +263,7 @@ public sealed class VokenTrie : IVokenTrieView
     public VokenTrie WithLeafImages(long[][] leafImages)
     {
         CheckLeafImages(SequenceCount, leafImages);
-        return new VokenTrie(this, leafImages);
+        return new VokenTrie(Levels, CodebookSize, _nodeVoken, _childStart, _levelStart, _parent, _rootChild, leafImages);
     }
 
     private static void CheckLeafImages(int leaves, long[][] leafImages)
